@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -76,6 +77,54 @@ def data_list() -> None:
 
     for name, present, path in dataset_status():
         typer.echo(f"{name}\t{'present' if present else 'missing'}\t{path}")
+
+
+@app.command("eval")
+def eval_command(
+    model: ModelOption,
+    task: Annotated[list[str], typer.Option("--task", "-t", help="Task name(s), comma-separated or repeated: "
+                                            "xquad-r, mlqa-r, tatoeba, bucc, bucc-style, miracl, udhr.")],
+    output: Annotated[Path | None, typer.Option(help="Result folder (default runs/eval/<model>).")] = None,
+    languages: Annotated[str | None, typer.Option(help="Comma-separated language codes (task default: all).")] = None,
+    candidate_text: Annotated[str | None, typer.Option(help="LAReQA candidates: sentence | sentence+context.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Encoding batch size.")] = None,
+    articles: Annotated[int | None, typer.Option(help="LAReQA: first N articles per language (quick runs).")] = None,
+    pooling: Annotated[str | None, typer.Option(help="Pooling override: mean | cls.")] = None,
+    layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer (XTREME protocol).")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
+    keep_going: Annotated[bool, typer.Option(help="Run the remaining tasks when one fails.")] = True,
+) -> None:
+    """Evaluate a model on benchmark tasks; writes <output>/<task>.json and prints the main scores."""
+    from rich.table import Table
+
+    from polyret.eval.run import EvalFailedError, EvalOptions, run_eval
+    from polyret.eval.tasks import parse_tasks
+
+    names = parse_tasks(task)
+    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.strip("/")).strip("_.") or "model"
+    out = output or Path("runs") / "eval" / slug
+    options = EvalOptions(
+        languages=[code.strip() for code in languages.split(",") if code.strip()] if languages else None,
+        candidate_text=candidate_text, max_length=max_length, batch_size=batch_size, articles=articles,
+        pooling=pooling, layer=layer, device=device)
+    failed: EvalFailedError | None = None
+    try:
+        results = run_eval(model, names, out, options, keep_going=keep_going)
+    except EvalFailedError as err:
+        failed, results = err, err.results
+    table = Table(title=f"polyret eval: {model}")
+    for column in ("task", "main metric", "value", "languages", "seconds", "result"):
+        table.add_column(column, justify="right" if column in ("value", "languages", "seconds") else "left")
+    for result in results:
+        table.add_row(result.task, result.main_score.metric, f"{result.main_score.value:.2f}",
+                      str(len(result.languages)), f"{result.duration_s:.1f}", str(out / f"{result.task}.json"))
+    if failed is not None:
+        for name, message in failed.failures:
+            table.add_row(name, "[red]failed[/]", "-", "-", "-", message)
+    Console().print(table)
+    if failed is not None:
+        raise failed
 
 
 def main() -> None:

@@ -1,0 +1,228 @@
+"""Task registry, run_eval and the `polyret eval` command, with a fake encoder and tiny LAReQA files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from polyret.errors import UnknownNameError
+from polyret.eval import run as run_module
+from polyret.eval.results import read_per_query, read_result
+from polyret.eval.run import EvalFailedError, EvalOptions, run_eval
+from polyret.eval.tasks import (
+    TASKS,
+    TaskUnavailableError,
+    accepted_options,
+    get_task,
+    parse_tasks,
+    run_task,
+    task_names,
+)
+
+
+class HashEncoder:
+    """Deterministic pseudo-random unit vectors per (prefix + text); counts encode calls."""
+
+    query_prefix = "query: "
+    passage_prefix = "passage: "
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @property
+    def fingerprint(self) -> str:
+        return "hash-encoder"
+
+    @property
+    def dim(self) -> int:
+        return 8
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        prefix: str = "",
+        max_length: int | None = None,
+        batch_size: int = 32,
+        show_progress: bool = True,
+    ) -> np.ndarray:
+        self.calls += 1
+        rows = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.sha256((prefix + text).encode()).digest()[:8], "little")
+            vector = np.random.default_rng(seed).normal(size=8)
+            rows.append(vector / np.linalg.norm(vector))
+        return np.asarray(rows, dtype=np.float32)
+
+    def describe(self) -> dict[str, object]:
+        return {"name": "hash", "fingerprint": self.fingerprint}
+
+
+def _paragraph(sentences: list[str], qas: list[tuple[str, str, int]]) -> dict:
+    breaks, start = [], 0
+    for sentence in sentences:
+        breaks.append([start, start + len(sentence)])
+        start += len(sentence) + 1
+    return {
+        "context": " ".join(sentences),
+        "sentences": sentences,
+        "sentence_breaks": breaks,
+        "qas": [
+            {"id": qid, "question": text, "answers": [{"text": "x", "answer_start": breaks[s][0]}]}
+            for qid, text, s in qas
+        ],
+    }
+
+
+@pytest.fixture
+def tiny_data(tmp_path, monkeypatch) -> Path:
+    """XQuAD-R-shaped files for en and de under a data root that POLYRET_DATA_DIR points to."""
+    root = tmp_path / "data"
+    folder = root / "lareqa" / "xquad-r"
+    folder.mkdir(parents=True)
+    for lang in ("en", "de"):
+        payload = {
+            "data": [
+                {
+                    "paragraphs": [
+                        _paragraph(
+                            [f"{lang} s{i}" for i in range(4)], [(f"q{i}", f"{lang} question {i}", i) for i in range(4)]
+                        ),
+                    ]
+                }
+            ]
+        }
+        (folder / f"{lang}.json").write_text(json.dumps(payload), encoding="utf-8")
+    monkeypatch.setenv("POLYRET_DATA_DIR", str(root))
+    return root
+
+
+def test_registry_names_and_unknown_task():
+    assert set(task_names()) == {"xquad-r", "mlqa-r", "tatoeba", "bucc", "bucc-style", "miracl", "udhr"}
+    with pytest.raises(UnknownNameError, match=r"unknown task 'xquad'.*valid: bucc, bucc-style"):
+        get_task("xquad")
+    assert parse_tasks("xquad-r, mlqa-r,xquad-r") == ["xquad-r", "mlqa-r"]
+    assert parse_tasks(["xquad-r", "udhr,mlqa-r"]) == ["xquad-r", "udhr", "mlqa-r"]
+    with pytest.raises(UnknownNameError):
+        parse_tasks("xquad-r,nope")
+    assert get_task("xquad-r").__name__ == "evaluate_lareqa"
+
+
+def test_missing_task_module_is_isolated(monkeypatch):
+    from polyret.eval.tasks import TaskSpec
+
+    monkeypatch.setitem(TASKS, "tatoeba", TaskSpec("tatoeba", "polyret.eval.not_written_yet", "evaluate_tatoeba"))
+    with pytest.raises(TaskUnavailableError, match="task 'tatoeba' is not available"):
+        get_task("tatoeba")
+    assert get_task("mlqa-r").__name__ == "evaluate_lareqa"  # the others still load
+
+
+def test_accepted_options_filters_by_signature():
+    def task(encoder, languages=None, output_dir=None):
+        return None
+
+    def open_task(encoder, **kwargs):
+        return None
+
+    assert accepted_options(task, {"languages": ["en"], "candidate_text": "sentence", "articles": None}) == (
+        {"languages": ["en"]},
+        ["candidate_text"],
+    )
+    assert accepted_options(open_task, {"candidate_text": "sentence"}) == ({"candidate_text": "sentence"}, [])
+
+
+def test_run_task_passes_fixed_and_filtered_options(tiny_data, tmp_path):
+    result = run_task(
+        "xquad-r", HashEncoder(), output_dir=None, candidate_text="sentence", unknown_option=1, show_progress=False
+    )
+    assert result.task == "xquad-r" and result.config["candidate_text"] == "sentence"
+    assert set(result.languages) == {"de", "en"}
+
+
+def test_run_eval_writes_results_with_fake_encoder(tiny_data, tmp_path):
+    out = tmp_path / "out"
+    seen: dict[str, object] = {}
+
+    def factory(model, **kwargs):
+        seen.update(model=model, **kwargs)
+        return HashEncoder()
+
+    results = run_eval(
+        "fake-model", "xquad-r", out, EvalOptions(candidate_text="sentence", max_length=64), encoder_factory=factory
+    )
+    assert seen["model"] == "fake-model" and seen["max_length"] == 64
+    assert [r.task for r in results] == ["xquad-r"]
+    saved = read_result(out / "xquad-r.json")
+    assert saved.main_score.metric == "mul.map"
+    assert saved.main_score.value == pytest.approx(results[0].main_score.value)
+    assert saved.config["eval_options"]["candidate_text"] == "sentence"
+    assert saved.config["model_argument"] == "fake-model"
+    arrays = read_per_query(out / "xquad-r.json", saved)
+    assert arrays["en/query_ids"].tolist() == ["q0", "q1", "q2", "q3"]
+
+
+def test_run_eval_validates_tasks_before_loading_model(tmp_path):
+    def factory(model, **kwargs):
+        raise AssertionError("the model must not load for an invalid task list")
+
+    with pytest.raises(UnknownNameError):
+        run_eval("m", ["xquad-r", "bogus"], tmp_path, encoder_factory=factory)
+
+
+def test_run_eval_keep_going_collects_failures(tiny_data, tmp_path):
+    with pytest.raises(EvalFailedError) as info:
+        run_eval(
+            "m", ["mlqa-r", "xquad-r"], tmp_path, {"candidate_text": "sentence"}, encoder=HashEncoder(), keep_going=True
+        )
+    assert [name for name, _ in info.value.failures] == ["mlqa-r"]  # no MLQA-R files in the tiny root
+    assert [r.task for r in info.value.results] == ["xquad-r"]
+    with pytest.raises(Exception, match="mlqa-r data not found"):
+        run_eval("m", ["mlqa-r", "xquad-r"], tmp_path, encoder=HashEncoder())
+
+
+def test_cli_eval_prints_table_and_fails_non_zero(tiny_data, tmp_path, monkeypatch, capsys):
+    from polyret import cli
+
+    monkeypatch.setattr(run_module, "_default_factory", lambda model, **kwargs: HashEncoder())
+    out = tmp_path / "cli-out"
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            "polyret",
+            "eval",
+            "--model",
+            "fake",
+            "--task",
+            "xquad-r",
+            "--output",
+            str(out),
+            "--candidate-text",
+            "sentence",
+            "--languages",
+            "en,de",
+        ],
+    )
+    cli.main()
+    printed = capsys.readouterr().out
+    assert "xquad-r" in printed and "mul.map" in printed
+    assert read_result(out / "xquad-r.json").config["languages"] == ["de", "en"]
+
+    monkeypatch.setattr(
+        "sys.argv", ["polyret", "eval", "--model", "fake", "--task", "xquad-r,mlqa-r", "--output", str(out)]
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert "failed" in captured.out and "mlqa-r data not found" in captured.err
+
+    monkeypatch.setattr("sys.argv", ["polyret", "eval", "--model", "fake", "--task", "nope"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    assert "unknown task 'nope'" in capsys.readouterr().err
