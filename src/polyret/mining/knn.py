@@ -121,3 +121,89 @@ def merge_topk(parts: Iterable[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[
     if merged_scores is None:
         raise ValueError("merge_topk needs at least one part")
     return merged_scores, merged_ids
+
+
+class _Heaps:
+    """faiss min-heaps keeping the ``width`` largest scores (and their ids) of ``n`` rows."""
+
+    def __init__(self, n: int, width: int) -> None:
+        self.scores = np.full((n, width), -np.inf, dtype=np.float32)
+        self.ids = np.full((n, width), -1, dtype=np.int64)
+        self._heaps = faiss.float_minheap_array_t()
+        self._heaps.nh, self._heaps.k = n, width
+        self._heaps.val, self._heaps.ids = faiss.swig_ptr(self.scores), faiss.swig_ptr(self.ids)
+        self._heaps.heapify()
+
+    @property
+    def worst(self) -> np.ndarray:
+        """Each row's smallest kept score (the heap root), the bar a new score must beat."""
+        return self.scores[:, 0]
+
+    def add(self, tile: np.ndarray, first_row: int, first_id: int) -> None:
+        """Offer ``tile[i, j]`` (C-contiguous float32) to row ``first_row + i`` with id ``first_id + j``."""
+        self._heaps.addn(tile.shape[1], faiss.swig_ptr(tile), first_id, first_row, tile.shape[0])
+
+    def add_rows(self, rows: np.ndarray, tile: np.ndarray, ids: np.ndarray) -> None:
+        """Offer ``tile[i, j]`` (C-contiguous) to row ``rows[i]`` with id ``ids[j]``."""
+        self._heaps.addn_query_subset_with_ids(
+            len(rows), faiss.swig_ptr(rows), tile.shape[1], faiss.swig_ptr(tile), faiss.swig_ptr(ids), 0
+        )
+
+    def finish(self, queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = sort_rows(self.scores, self.ids)
+        if scores.shape[1] > k:  # a tie across the k-th place may have been cut anywhere: redo those rows
+            for row in np.flatnonzero((ids[:, k] >= 0) & (scores[:, k - 1] == scores[:, k])):
+                full = keys @ queries[row]
+                order = np.lexsort((np.arange(len(full)), -full))[:k]
+                scores[row, :k], ids[row, :k] = full[order], order
+        return scores[:, :k], ids[:, :k]
+
+
+def mutual_topk(
+    a: np.ndarray, b: np.ndarray, k: int, *, normalize: bool = True, tile: int = 1024
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Exact top-``k`` in both directions from **one** pass over the score matrix ``a @ b.T``.
+
+    Returns ``((scores_ab, ids_ab), (scores_ba, ids_ba))``: for each row of ``a`` its ``k`` best rows of
+    ``b``, and for each row of ``b`` its ``k`` best rows of ``a``, sorted by score descending with ties to the
+    lower index (as :func:`exact_topk`). Two separate searches would compute every dot product twice; here
+    each ``tile x tile`` block is computed once and offered whole to the row heaps, while the column heaps
+    see only the columns whose block maximum beats their current k-th best (after the first blocks, few
+    do), so mining costs about one k-NN search instead of two. ``k`` above the other side's size pads with
+    ``-1`` / ``-inf``.
+
+    Scores come from BLAS blocks, so two identical vectors at different positions can differ in the last
+    bit; the tie rule applies to bitwise-equal scores (deduplicate texts first, as mining does).
+    """
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    a = as_unit_float32(a, normalize=normalize)
+    b = as_unit_float32(b, normalize=normalize)
+    if a.shape[0] and b.shape[0] and a.shape[1] != b.shape[1]:
+        raise ValueError(f"the two sides have dims {a.shape[1]} and {b.shape[1]}")
+    n_a, n_b = a.shape[0], b.shape[0]
+    rows, cols = _Heaps(n_a, min(k + 1, n_b)), _Heaps(n_b, min(k + 1, n_a))
+    if k and n_a and n_b:
+        for i0 in range(0, n_a, tile):
+            block_a = a[i0 : i0 + tile]
+            ids_a = np.arange(i0, i0 + len(block_a), dtype=np.int64)
+            for j0 in range(0, n_b, tile):
+                scores = block_a @ b[j0 : j0 + tile].T
+                rows.add(scores, i0, j0)
+                hot = np.flatnonzero(scores.max(axis=0) > cols.worst[j0 : j0 + scores.shape[1]])
+                if hot.size:
+                    cols.add_rows(hot + j0, np.ascontiguousarray(scores[:, hot].T), ids_a)
+    scores_ab, ids_ab = rows.finish(a, b, min(k, n_b))
+    scores_ba, ids_ba = cols.finish(b, a, min(k, n_a))
+    return _pad((scores_ab, ids_ab), k), _pad((scores_ba, ids_ba), k)
+
+
+def _pad(result: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores, ids = result
+    if scores.shape[1] == k:
+        return scores, ids
+    n = scores.shape[0]
+    padded_scores = np.full((n, k), -np.inf, dtype=np.float32)
+    padded_ids = np.full((n, k), -1, dtype=np.int64)
+    padded_scores[:, : scores.shape[1]], padded_ids[:, : ids.shape[1]] = scores, ids
+    return padded_scores, padded_ids

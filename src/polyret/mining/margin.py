@@ -1,0 +1,183 @@
+"""Margin-based bitext mining (PROTOCOLS §2.2): one implementation for BUCC, CRISS and ``polyret mine``.
+
+For sides X (``src``) and Y (``tgt``), with NN_k(x) ⊂ Y and NN_k(y) ⊂ X found by exact cosine k-NN:
+
+* ``ratio`` margin (the default, CRISS/LASER):
+  ``m(x, y) = cos(x, y) / (Σ_{z∈NN_k(x)} cos(x, z)/2k + Σ_{z∈NN_k(y)} cos(y, z)/2k)``;
+* ``distance`` margin: ``cos(x, y) − (the same denominator)``; ``absolute``: ``cos(x, y)``.
+
+Candidates are, for each x, the best-margin y in NN_k(x) and, for each y, the best-margin x in NN_k(y).
+Both lists are pooled and sorted by margin (descending; ties by source then target index), then accepted
+greedily one-to-one: a pair is kept if neither side is used yet **and** either ``m > threshold`` or fewer
+than ``min_count`` pairs have been accepted (``min_count`` is a floor). ``threshold=None`` accepts every
+one-to-one candidate and keeps its score, which is what BUCC needs before tuning its threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from polyret.mining.knn import exact_topk, mutual_topk
+
+if TYPE_CHECKING:
+    from polyret.mining.index import IndexSpec
+
+MarginKind = Literal["ratio", "distance", "absolute"]
+MARGINS: tuple[str, ...] = ("ratio", "distance", "absolute")
+
+
+@dataclass(frozen=True)
+class MinedPairs:
+    """Accepted pairs sorted by score, descending: ``src_index[i]`` ↔ ``tgt_index[i]`` with ``score[i]``."""
+
+    src_index: np.ndarray  # int64
+    tgt_index: np.ndarray  # int64
+    score: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def head(self, n: int) -> MinedPairs:
+        """The ``n`` best pairs."""
+        return MinedPairs(self.src_index[:n], self.tgt_index[:n], self.score[:n])
+
+    def filter(self, keep: np.ndarray) -> MinedPairs:
+        """The pairs where boolean ``keep`` is true (order kept)."""
+        return MinedPairs(self.src_index[keep], self.tgt_index[keep], self.score[keep])
+
+
+@dataclass(frozen=True)
+class Deduped:
+    """Unique texts in first-occurrence order; ``first[u]`` is where unique text ``u`` first occurs and
+    ``inverse[i]`` is the unique position of input text ``i`` (``texts[i] == unique[inverse[i]]``)."""
+
+    unique: list[str]
+    first: np.ndarray
+    inverse: np.ndarray
+    counts: np.ndarray
+
+
+def dedupe(texts: Sequence[str]) -> Deduped:
+    """Exact-string deduplication, keeping first occurrences in order (mining step 1)."""
+    position: dict[str, int] = {}
+    inverse = np.empty(len(texts), dtype=np.int64)
+    first: list[int] = []
+    for i, text in enumerate(texts):
+        u = position.setdefault(text, len(first))
+        if u == len(first):
+            first.append(i)
+        inverse[i] = u
+    counts = np.bincount(inverse, minlength=len(first)).astype(np.int64)
+    return Deduped([texts[i] for i in first], np.asarray(first, dtype=np.int64), inverse, counts)
+
+
+def margin_scores(cos: np.ndarray, mean_x: np.ndarray, mean_y: np.ndarray, kind: MarginKind) -> np.ndarray:
+    """Margin of cosines ``cos`` given each side's mean k-NN similarity (broadcasting; float64 out)."""
+    cos = np.asarray(cos, dtype=np.float64)
+    denominator = (np.asarray(mean_x, dtype=np.float64) + np.asarray(mean_y, dtype=np.float64)) / 2.0
+    if kind == "ratio":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return cos / denominator
+    if kind == "distance":
+        return cos - denominator
+    if kind == "absolute":
+        return np.broadcast_to(cos, np.broadcast_shapes(cos.shape, denominator.shape)).copy()
+    raise ValueError(f"unknown margin {kind!r}; valid: {', '.join(MARGINS)}")
+
+
+def neighbours(
+    src: np.ndarray, tgt: np.ndarray, k: int, *, index: IndexSpec | None = None, one_pass: bool = False
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """k-NN both ways, ``((cos_st, ids_st), (cos_ts, ids_ts))``: exact (faiss flat) unless ``index`` asks for an
+    approximate index; ``one_pass`` computes each dot product once for both directions (exact only)."""
+    if index is not None and index.kind != "flat":
+        from polyret.mining.index import search
+
+        return search(src, tgt, k, index), search(tgt, src, k, index)
+    if one_pass:
+        return mutual_topk(src, tgt, k)
+    return exact_topk(src, tgt, k), exact_topk(tgt, src, k)
+
+
+def mine_pairs(
+    src: np.ndarray,
+    tgt: np.ndarray,
+    *,
+    k: int = 4,
+    margin: MarginKind = "ratio",
+    threshold: float | None = 1.06,
+    min_count: int = 0,
+    one_to_one: bool = True,
+    index: IndexSpec | None = None,
+    one_pass: bool = False,
+) -> MinedPairs:
+    """Mine parallel pairs between embedded sides ``src`` [n, d] and ``tgt`` [m, d] (see the module docstring).
+
+    Vectors are L2-normalised here. ``k`` is capped at the other side's size. With ``one_to_one=False``
+    every distinct pooled candidate passing the threshold/floor rule is kept (a side may repeat).
+    """
+    if margin not in MARGINS:
+        raise ValueError(f"unknown margin {margin!r}; valid: {', '.join(MARGINS)}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n_src, n_tgt = len(src), len(tgt)
+    if n_src == 0 or n_tgt == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return MinedPairs(empty, empty.copy(), np.empty(0, dtype=np.float64))
+    (cos_st, ids_st), (cos_ts, ids_ts) = neighbours(src, tgt, k, index=index, one_pass=one_pass)
+    cos_st, ids_st = cos_st[:, : min(k, n_tgt)], ids_st[:, : min(k, n_tgt)]
+    cos_ts, ids_ts = cos_ts[:, : min(k, n_src)], ids_ts[:, : min(k, n_src)]
+    mean_src = cos_st.astype(np.float64).mean(axis=1)
+    mean_tgt = cos_ts.astype(np.float64).mean(axis=1)
+
+    forward = margin_scores(cos_st, mean_src[:, None], mean_tgt[ids_st], margin)
+    backward = margin_scores(cos_ts, mean_src[ids_ts], mean_tgt[:, None], margin)
+    forward[~np.isfinite(forward)] = -np.inf
+    backward[~np.isfinite(backward)] = -np.inf
+    best_f = forward.argmax(axis=1)  # first maximum: neighbours are in (cos desc, index asc) order
+    best_b = backward.argmax(axis=1)
+    src_index = np.concatenate([np.arange(n_src), ids_ts[np.arange(n_tgt), best_b]])
+    tgt_index = np.concatenate([ids_st[np.arange(n_src), best_f], np.arange(n_tgt)])
+    score = np.concatenate([forward[np.arange(n_src), best_f], backward[np.arange(n_tgt), best_b]])
+    order = np.lexsort((tgt_index, src_index, -score))
+    src_index, tgt_index, score = src_index[order], tgt_index[order], score[order]
+
+    if one_to_one:
+        keep = _greedy_one_to_one(src_index, tgt_index, score, n_src, n_tgt, threshold, min_count)
+    else:
+        distinct = np.ones(len(score), dtype=bool)
+        distinct[1:] = (src_index[1:] != src_index[:-1]) | (tgt_index[1:] != tgt_index[:-1])
+        src_index, tgt_index, score = src_index[distinct], tgt_index[distinct], score[distinct]
+        keep = np.ones(len(score), dtype=bool)
+        if threshold is not None:
+            keep = (score > threshold) | (np.arange(len(score)) < min_count)
+    return MinedPairs(src_index[keep].astype(np.int64), tgt_index[keep].astype(np.int64), score[keep])
+
+
+def _greedy_one_to_one(
+    src_index: np.ndarray,
+    tgt_index: np.ndarray,
+    score: np.ndarray,
+    n_src: int,
+    n_tgt: int,
+    threshold: float | None,
+    min_count: int,
+) -> np.ndarray:
+    """Boolean mask of the accepted candidates (already sorted by score, descending)."""
+    keep = np.zeros(len(score), dtype=bool)
+    used_src = bytearray(n_src)
+    used_tgt = bytearray(n_tgt)
+    accepted = 0
+    for position, (s, t, m) in enumerate(zip(src_index.tolist(), tgt_index.tolist(), score.tolist(), strict=True)):
+        if threshold is not None and not m > threshold and accepted >= min_count:
+            break  # sorted descending: nothing later can pass the threshold, and the floor is met
+        if used_src[s] or used_tgt[t]:
+            continue
+        used_src[s] = used_tgt[t] = 1
+        keep[position] = True
+        accepted += 1
+    return keep
