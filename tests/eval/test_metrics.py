@@ -7,7 +7,9 @@ import pytest
 
 from polyret.eval.metrics import (
     ap_at_k,
+    ap_at_k_batch,
     average_precision,
+    average_precision_batch,
     best_f1_threshold,
     blocked_relevant_ranks,
     ir_measures_scores,
@@ -15,8 +17,10 @@ from polyret.eval.metrics import (
     ndcg_at_k,
     precision_recall_f1,
     rank_distance,
+    rank_distance_batch,
     ranks_to_run_scores,
     recall_at_k,
+    recall_at_k_batch,
     reciprocal_rank,
     relevant_ranks,
     score_block,
@@ -220,3 +224,33 @@ def test_metrics_match_ir_measures_on_random_rankings_with_ties(seed):
         assert recall_at_k(ranks, n_rel, 50) == pytest.approx(trec["R@50"][q], abs=1e-4)
         assert ndcg_at_k(ranks, n_rel, 10) == pytest.approx(trec["nDCG@10"][q], abs=1e-4)
         assert reciprocal_rank(ranks) == pytest.approx(trec["RR"][q], abs=1e-4)
+
+
+def test_batched_metrics_equal_scalar_ones():
+    rng = np.random.default_rng(5)
+    ranks_list, n_relevant = [], []
+    for _ in range(200):
+        n_rel = int(rng.integers(1, 12))
+        found = int(rng.integers(0, n_rel + 1))
+        ranks_list.append(rng.choice(np.arange(1, 60), size=found, replace=False))
+        n_relevant.append(n_rel)
+    np.testing.assert_allclose(
+        average_precision_batch(ranks_list, n_relevant),
+        [average_precision(r, n) for r, n in zip(ranks_list, n_relevant, strict=True)],
+    )
+    for norm in ("xtreme-r", "trec"):
+        np.testing.assert_allclose(
+            ap_at_k_batch(ranks_list, n_relevant, 10, norm),
+            [ap_at_k(r, n, 10, norm) for r, n in zip(ranks_list, n_relevant, strict=True)],
+        )
+    np.testing.assert_allclose(
+        recall_at_k_batch(ranks_list, n_relevant, 10),
+        [recall_at_k(r, n, 10) for r, n in zip(ranks_list, n_relevant, strict=True)],
+    )
+    expected_rd = [rank_distance(r) if len(r) else np.nan for r in ranks_list]
+    np.testing.assert_allclose(rank_distance_batch(ranks_list), expected_rd)
+    assert average_precision_batch([np.array([2])], 1).tolist() == [0.5]
+    with pytest.raises(ValueError):
+        average_precision_batch([np.array([1, 2])], 1)
+    with pytest.raises(ValueError):
+        recall_at_k_batch([np.array([1])], [0], 1)

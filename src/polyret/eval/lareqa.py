@@ -45,11 +45,11 @@ from polyret.data.lareqa import LareqaData, load_lareqa
 from polyret.encode.base import Encoder
 from polyret.errors import UnknownNameError
 from polyret.eval.metrics import (
-    ap_at_k,
-    average_precision,
+    ap_at_k_batch,
+    average_precision_batch,
     matrix_relevant_ranks,
-    rank_distance,
-    recall_at_k,
+    rank_distance_batch,
+    recall_at_k_batch,
     score_block,
 )
 from polyret.eval.results import MainScore, TaskResult, write_result
@@ -140,38 +140,36 @@ def score_lareqa(
             block_rows = rows[start : start + block_size]
             block_questions = questions[start : start + block_size]
             block = score_block(query_vectors[block_rows], pool)
-            offset = start
+            stop = start + len(block_rows)
             if "mono" in settings and lang in slices:
                 own = slices[lang]
-                ranks = matrix_relevant_ranks(
-                    block[:, own], [np.asarray(q.answer_candidates) - own.start for q in block_questions]
-                )
-                for i, (q, r) in enumerate(zip(block_questions, ranks, strict=True)):
-                    n_rel = len(q.answer_candidates)
-                    scores.values["mono.map"][offset + i] = average_precision(r, n_rel)
-                    scores.values["mono.r@1"][offset + i] = recall_at_k(r, n_rel, 1)
+                relevant = [np.asarray(q.answer_candidates) - own.start for q in block_questions]
+                ranks = matrix_relevant_ranks(block[:, own], relevant)
+                n_rel = [len(rel) for rel in relevant]
+                scores.values["mono.map"][start:stop] = average_precision_batch(ranks, n_rel)
+                scores.values["mono.r@1"][start:stop] = recall_at_k_batch(ranks, n_rel, 1)
             for j, other in enumerate(others):
                 cols = slices[other]
-                have = [i for i, q in enumerate(block_questions) if other in items[q.id]]
-                if not have:
+                have = np.asarray([i for i, q in enumerate(block_questions) if other in items[q.id]], dtype=np.int64)
+                if not len(have):
                     continue
                 relevant = [np.asarray(items[block_questions[i].id][other]) - cols.start for i in have]
-                ranks = matrix_relevant_ranks(block[np.asarray(have)][:, cols], relevant)
-                for i, rel, r in zip(have, relevant, ranks, strict=True):
-                    scores.cross_map[offset + i, j] = average_precision(r, len(rel))  # type: ignore[index]
-                    scores.cross_r1[offset + i, j] = recall_at_k(r, len(rel), 1)  # type: ignore[index]
+                sub = block[:, cols] if len(have) == len(block_questions) else block[have][:, cols]
+                ranks = matrix_relevant_ranks(sub, relevant)
+                n_rel = [len(rel) for rel in relevant]
+                scores.cross_map[start + have, j] = average_precision_batch(ranks, n_rel)  # type: ignore[index]
+                scores.cross_r1[start + have, j] = recall_at_k_batch(ranks, n_rel, 1)  # type: ignore[index]
             if "mul" in settings:
                 relevant = [
                     np.asarray(sorted(c for answers in items[q.id].values() for c in answers)) for q in block_questions
                 ]
                 ranks = matrix_relevant_ranks(block, relevant)
-                for i, (rel, r) in enumerate(zip(relevant, ranks, strict=True)):
-                    n_rel = len(rel)
-                    scores.values["mul.map"][offset + i] = average_precision(r, n_rel)
-                    scores.values["mul.map@20"][offset + i] = ap_at_k(r, n_rel, 20, "xtreme-r")
-                    scores.values["mul.ap@20_trec"][offset + i] = ap_at_k(r, n_rel, 20, "trec")
-                    scores.values["mul.r@10"][offset + i] = recall_at_k(r, n_rel, 10)
-                    scores.values["mul.rank_distance"][offset + i] = rank_distance(r)
+                n_rel = [len(rel) for rel in relevant]
+                scores.values["mul.map"][start:stop] = average_precision_batch(ranks, n_rel)
+                scores.values["mul.map@20"][start:stop] = ap_at_k_batch(ranks, n_rel, 20, "xtreme-r")
+                scores.values["mul.ap@20_trec"][start:stop] = ap_at_k_batch(ranks, n_rel, 20, "trec")
+                scores.values["mul.r@10"][start:stop] = recall_at_k_batch(ranks, n_rel, 10)
+                scores.values["mul.rank_distance"][start:stop] = rank_distance_batch(ranks)
         if others:
             with warnings.catch_warnings():  # rows without any Lc answer stay NaN on purpose
                 warnings.simplefilter("ignore", RuntimeWarning)

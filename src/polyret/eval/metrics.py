@@ -25,7 +25,9 @@ import numpy as np
 
 __all__ = [
     "ap_at_k",
+    "ap_at_k_batch",
     "average_precision",
+    "average_precision_batch",
     "best_f1_threshold",
     "blocked_relevant_ranks",
     "ir_measures_scores",
@@ -33,8 +35,10 @@ __all__ = [
     "ndcg_at_k",
     "precision_recall_f1",
     "rank_distance",
+    "rank_distance_batch",
     "ranks_to_run_scores",
     "recall_at_k",
+    "recall_at_k_batch",
     "reciprocal_rank",
     "relevant_ranks",
     "score_block",
@@ -45,7 +49,7 @@ __all__ = [
 APNormalization = Literal["xtreme-r", "trec"]
 
 # Comparisons of one (relevant pair x candidates) chunk are bounded to about this many booleans.
-_COMPARE_BUDGET = 1 << 22
+_COMPARE_BUDGET = 1 << 23
 
 
 # --------------------------------------------------------------------------------------------- ranks
@@ -73,7 +77,7 @@ def matrix_relevant_ranks(scores: np.ndarray, relevant: Sequence[Sequence[int] |
     """Ranks of each row's relevant columns in a materialised ``(n_queries, n_cand)`` score block.
 
     ``relevant[i]`` holds column indexes for row ``i``; returns one int64 array per row, same order.
-    Work is chunked so at most about 4M comparisons are held at once.
+    Work is chunked so at most about 8M comparisons are held at once.
     """
     scores = np.asarray(scores)
     if scores.ndim != 2:
@@ -85,23 +89,33 @@ def matrix_relevant_ranks(scores: np.ndarray, relevant: Sequence[Sequence[int] |
     lengths = np.array([len(r) for r in rel_arrays], dtype=np.int64)
     if lengths.sum() == 0:
         return [np.zeros(0, dtype=np.int64) for _ in rel_arrays]
-    rows = np.repeat(np.arange(n_rows), lengths)
     cols = np.concatenate(rel_arrays)
     if cols.min() < 0 or cols.max() >= n_cand:
         raise ValueError(f"relevant index out of range [0, {n_cand})")
     if not np.isfinite(scores).all():
         raise ValueError("scores contain NaN or infinity")
-    ranks = np.empty(len(cols), dtype=np.int64)
-    positions = np.arange(n_cand)
-    chunk = max(1, _COMPARE_BUDGET // max(n_cand, 1))
-    for start in range(0, len(cols), chunk):
-        r, c = rows[start : start + chunk], cols[start : start + chunk]
-        row_scores = scores[r]  # (chunk, n_cand)
-        target = row_scores[np.arange(len(r)), c][:, None]
-        greater = (row_scores > target).sum(axis=1)
-        ties_before = ((row_scores == target) & (positions[None, :] < c[:, None])).sum(axis=1)
-        ranks[start : start + chunk] = greater + ties_before + 1
-    return list(np.split(ranks, np.cumsum(lengths)[:-1]))
+    # Pad the ragged lists into a (n_rows, width) table so each chunk compares by broadcasting, without
+    # copying score rows: rank = #{s > t} + 1, then a rare exact fix-up for pairs whose score is tied.
+    width = int(lengths.max())
+    valid = np.arange(width)[None, :] < lengths[:, None]
+    table = np.zeros((n_rows, width), dtype=np.int64)
+    table[valid] = cols
+    targets = np.take_along_axis(scores, table, axis=1)
+    greater = np.empty((n_rows, width), dtype=np.int64)
+    equal = np.empty((n_rows, width), dtype=np.int64)
+    chunk = max(1, _COMPARE_BUDGET // max(n_cand * width, 1))
+    for start in range(0, n_rows, chunk):
+        block = scores[start : start + chunk, None, :]
+        target = targets[start : start + chunk, :, None]
+        greater[start : start + chunk] = np.count_nonzero(block > target, axis=2)
+        equal[start : start + chunk] = np.count_nonzero(block == target, axis=2)
+    ranks = greater + 1
+    tie_rows, tie_slots = np.nonzero(valid & (equal > 1))
+    for row, slot in zip(tie_rows.tolist(), tie_slots.tolist(), strict=True):
+        column = table[row, slot]
+        ranks[row, slot] += int(np.count_nonzero(scores[row, :column] == targets[row, slot]))
+    flat = ranks[valid]
+    return list(np.split(flat, np.cumsum(lengths)[:-1]))
 
 
 def blocked_relevant_ranks(
@@ -224,6 +238,77 @@ def ndcg_at_k(ranks: Sequence[int] | np.ndarray, n_relevant: int, k: int) -> flo
     dcg = float((1.0 / np.log2(inside + 1.0)).sum())
     ideal = float((1.0 / np.log2(np.arange(1, min(n_relevant, k) + 1) + 1.0)).sum())
     return dcg / ideal
+
+
+# ------------------------------------------------------------------------- batched ranking metrics
+# Vectorised forms of the metrics above for many queries at once: ``ranks_list[i]`` holds query i's
+# relevant ranks, ``n_relevant`` is one count per query (or one for all). Each returns one value per query
+# and equals the scalar function query by query (tested).
+def _grouped(ranks_list: Sequence[np.ndarray], n_relevant: int | Sequence[int] | np.ndarray):
+    lengths = np.fromiter((len(r) for r in ranks_list), dtype=np.int64, count=len(ranks_list))
+    n_rel = np.broadcast_to(np.asarray(n_relevant, dtype=np.int64), lengths.shape).astype(np.float64)
+    if (n_rel <= 0).any():
+        raise ValueError("n_relevant must be positive; queries without relevant candidates are excluded")
+    if (lengths > n_rel).any():
+        raise ValueError("more ranks than relevant candidates for some query")
+    group = np.repeat(np.arange(len(lengths)), lengths)
+    flat = (
+        np.concatenate([np.asarray(r, dtype=np.int64).reshape(-1) for r in ranks_list])
+        if lengths.sum()
+        else np.zeros(0, dtype=np.int64)
+    )
+    if flat.size and flat.min() < 1:
+        raise ValueError("ranks are 1-based")
+    flat = flat[np.lexsort((flat, group))]
+    starts = np.cumsum(lengths) - lengths
+    position = np.arange(len(flat)) - starts[group] + 1  # hits so far, within each query
+    return group, flat, position, lengths, n_rel
+
+
+def average_precision_batch(
+    ranks_list: Sequence[np.ndarray], n_relevant: int | Sequence[int] | np.ndarray
+) -> np.ndarray:
+    """:func:`average_precision` for every query."""
+    group, flat, position, lengths, n_rel = _grouped(ranks_list, n_relevant)
+    return np.bincount(group, weights=position / flat, minlength=len(lengths)) / n_rel
+
+
+def ap_at_k_batch(
+    ranks_list: Sequence[np.ndarray],
+    n_relevant: int | Sequence[int] | np.ndarray,
+    k: int,
+    normalization: APNormalization = "xtreme-r",
+) -> np.ndarray:
+    """:func:`ap_at_k` for every query."""
+    if k <= 0:
+        raise ValueError("k must be positive")
+    group, flat, position, lengths, n_rel = _grouped(ranks_list, n_relevant)
+    total = np.bincount(group, weights=np.where(flat <= k, position / flat, 0.0), minlength=len(lengths))
+    if normalization == "xtreme-r":
+        return total / np.minimum(n_rel, k)
+    if normalization == "trec":
+        return total / n_rel
+    raise ValueError(f"unknown AP@k normalization {normalization!r}; valid: 'xtreme-r', 'trec'")
+
+
+def recall_at_k_batch(
+    ranks_list: Sequence[np.ndarray], n_relevant: int | Sequence[int] | np.ndarray, k: int
+) -> np.ndarray:
+    """:func:`recall_at_k` for every query."""
+    group, flat, _, lengths, n_rel = _grouped(ranks_list, n_relevant)
+    return np.bincount(group, weights=(flat <= k).astype(np.float64), minlength=len(lengths)) / n_rel
+
+
+def rank_distance_batch(ranks_list: Sequence[np.ndarray]) -> np.ndarray:
+    """:func:`rank_distance` for every query (NaN for a query without ranks)."""
+    lengths = np.fromiter((len(r) for r in ranks_list), dtype=np.int64, count=len(ranks_list))
+    out = np.full(len(lengths), np.nan)
+    nonempty = lengths > 0
+    if nonempty.any():
+        flat = np.concatenate([np.asarray(r, dtype=np.int64).reshape(-1) for r in ranks_list])
+        starts = (np.cumsum(lengths) - lengths)[nonempty]
+        out[nonempty] = np.maximum.reduceat(flat, starts) - np.minimum.reduceat(flat, starts)
+    return out
 
 
 # ------------------------------------------------------------------------------ classification metrics
