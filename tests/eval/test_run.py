@@ -226,3 +226,11 @@ def test_cli_eval_prints_table_and_fails_non_zero(tiny_data, tmp_path, monkeypat
         cli.main()
     assert exit_info.value.code == 2
     assert "unknown task 'nope'" in capsys.readouterr().err
+
+
+def test_articles_option_reaches_lareqa_only():
+    options = EvalOptions(articles=2, languages=["en"])
+    assert options.task_kwargs("xquad-r")["articles"] == 2
+    assert "articles" not in options.task_kwargs("udhr")
+    assert options.task_kwargs("udhr")["languages"] == ["en"]
+    assert EvalOptions(task_options={"udhr": {"articles": "even"}}).task_kwargs("udhr")["articles"] == "even"

@@ -20,6 +20,7 @@ from polyret.eval.tasks import parse_tasks, run_task
 log = logging.getLogger(__name__)
 
 EncoderFactory = Callable[..., Encoder]
+LAREQA_TASKS = ("xquad-r", "mlqa-r")
 
 
 @dataclass
@@ -27,8 +28,9 @@ class EvalOptions:
     """Options for a multi-task run. ``None`` means "the task's / model's own default".
 
     Encoder options (``max_length``, ``pooling``, ``layer``, ``device``, ``cache``) go to ``load_encoder``;
-    task options (``languages``, ``candidate_text``, ``max_length``, ``batch_size``, ``articles``) go to
-    every task that takes them; ``task_options[task]`` adds options for one task only.
+    task options (``languages``, ``candidate_text``, ``max_length``, ``batch_size``) go to every task that
+    takes them, ``articles`` (first N articles per language) to the LAReQA tasks only;
+    ``task_options[task]`` adds options for one task only.
     """
 
     languages: list[str] | None = None
@@ -57,8 +59,9 @@ class EvalOptions:
             "candidate_text": self.candidate_text,
             "max_length": self.max_length,
             "batch_size": self.batch_size,
-            "articles": self.articles,
         }
+        if task in LAREQA_TASKS:  # UDHR's `articles` means an article set, not "first N articles"
+            shared["articles"] = self.articles
         return {**shared, **self.task_options.get(task, {})}
 
 
