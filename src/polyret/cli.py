@@ -127,6 +127,61 @@ def eval_command(
         raise failed
 
 
+@app.command("compare")
+def compare_command(
+    config: Annotated[Path, typer.Argument(help="Study config YAML, e.g. configs/quickstart.yaml.")],
+    study_dir: Annotated[Path | None, typer.Option(
+        "--study-dir", help="Where runs and the report go (default: studies/<config name>).")] = None,
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Comma-separated run names or patterns (e.g. 'e5-small__hybrid*'); default: every run.")] = None,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write the report at the end.")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the live progress view.")] = True,
+) -> None:
+    """Run a study (backbones x methods x seeds: train, then evaluate), skipping finished runs; then report.
+
+    Killed or interrupted? Run the same command again: finished runs and tasks are skipped and training resumes
+    from its last checkpoint.
+    """
+    import shlex
+
+    from polyret.study.runner import default_study_dir, run_study
+
+    target = study_dir or default_study_dir(config)
+    command = shlex.join(["polyret", "compare", *sys.argv[2:]]) if sys.argv[1:2] == ["compare"] else None
+    names = [name.strip() for name in only.split(",") if name.strip()] if only else None
+    status = run_study(config, target, names, show_progress=progress, command=command)
+    console.print(f"study {target}: {status.summary()}", highlight=False)
+    for outcome in status.failed:
+        console.print(f"[red]failed[/] {outcome.name}: {outcome.error} (log: {outcome.log})", highlight=False)
+    if report:
+        from polyret.report.render import write_report
+
+        files = write_report(target)
+        console.print(f"[green]report:[/] {files.markdown} and {files.html}", highlight=False)
+    if not status.ok:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report_command(
+    study_dir: Annotated[Path, typer.Argument(help="A study directory written by `polyret compare`.")],
+    resamples: Annotated[int, typer.Option(help="Bootstrap and randomisation-test resamples.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
+    correction: Annotated[str, typer.Option(help="Multiple-comparison correction: holm | bh.")] = "holm",
+) -> None:
+    """Write report.md and a self-contained report.html (tables, significance tests, figures) for a study."""
+    from polyret.errors import ConfigError
+    from polyret.report.render import write_report
+
+    if correction not in ("holm", "bh"):
+        raise ConfigError(f"--correction {correction!r} is not one of holm, bh")
+    if resamples < 100:
+        raise ConfigError(f"--resamples {resamples}: use at least 100")
+    files = write_report(study_dir, n_resamples=resamples, seed=seed, correction=correction)  # type: ignore[arg-type]
+    console.print(f"[green]report:[/] {files.markdown} and {files.html} ({len(files.figures) // 2} figures)",
+                  highlight=False)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
     try:

@@ -1,0 +1,123 @@
+"""Report figures (matplotlib's Agg canvas, no pyplot state): each saved as PNG (embedded in the HTML) and SVG.
+
+Every function takes plain data, draws one figure and returns :class:`FigureFiles`; the report decides
+what to draw. Low-resource languages are highlighted the same way everywhere: a shaded band behind their
+bars/points and red tick labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from polyret.io import atomic_write
+from polyret.report.tables import Stat
+
+LOW_COLOR = "#c0392b"
+LOW_SHADE = "#fdecea"
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+           "#d62728")
+ABSENT_GIB = 0.05  # where languages absent from CC-100 are drawn on the log axis
+
+
+@dataclass(frozen=True)
+class FigureFiles:
+    title: str
+    png: Path
+    svg: Path
+    caption: str = ""
+
+
+def _save(figure: Figure, stem: Path, title: str, caption: str) -> FigureFiles:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(figure)
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    with atomic_write(png, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=110)
+    with atomic_write(svg, "wb") as handle:
+        figure.savefig(handle, format="svg")
+    return FigureFiles(title=title, png=png, svg=svg, caption=caption)
+
+
+def _color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def language_bars(series: Mapping[str, Mapping[str, Stat]], languages: Sequence[str], low_resource: set[str],
+                  *, title: str, ylabel: str, stem: Path, caption: str = "") -> FigureFiles:
+    """Grouped bars: one group per language, one bar per series (method), error bars = std over seeds."""
+    width_in = max(6.0, 0.5 + 0.32 * len(languages) * max(1, len(series)) ** 0.5)
+    figure = Figure(figsize=(min(width_in, 18.0), 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    x = np.arange(len(languages))
+    bar_w = 0.8 / max(1, len(series))
+    for i, lang in enumerate(languages):
+        if lang in low_resource:
+            axes.axvspan(i - 0.5, i + 0.5, color=LOW_SHADE, zorder=0)
+    for j, (label, stats) in enumerate(series.items()):
+        means = [stats[lang].mean if lang in stats else math.nan for lang in languages]
+        errors = [(stats[lang].std or 0.0) if lang in stats else 0.0 for lang in languages]
+        axes.bar(x - 0.4 + bar_w * (j + 0.5), means, bar_w, yerr=errors if any(errors) else None, label=label,
+                 color=_color(j), zorder=2, capsize=2)
+    axes.set_xticks(x, languages, rotation=60 if len(languages) > 14 else 0)
+    for tick, lang in zip(axes.get_xticklabels(), languages, strict=True):
+        if lang in low_resource:
+            tick.set_color(LOW_COLOR)
+            tick.set_fontweight("bold")
+    axes.set_xlim(-0.6, len(languages) - 0.4)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(axis="y", alpha=0.3, zorder=1)
+    figure.legend(fontsize=8, ncol=min(5, max(1, len(series))), loc="outside lower center", frameon=False)
+    return _save(figure, stem, title, caption or "Shaded, red labels: low-resource languages (CC-100 < 10 GiB).")
+
+
+def alpha_sweep(curves: Mapping[str, Sequence[tuple[float, Stat]]], *, title: str, ylabel: str, stem: Path,
+                caption: str = "") -> FigureFiles:
+    """One line per backbone: the metric against α (X-Y is α = 0, X-X-mono is α = 1), std as error bars."""
+    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
+    axes = figure.add_subplot()
+    for j, (label, points) in enumerate(curves.items()):
+        ordered = sorted(points, key=lambda p: p[0])
+        xs = [p[0] for p in ordered]
+        ys = [p[1].mean for p in ordered]
+        errors = [p[1].std or 0.0 for p in ordered]
+        axes.errorbar(xs, ys, yerr=errors if any(errors) else None, marker="o", label=label, color=_color(j),
+                      capsize=3)
+    axes.set_xlim(-0.05, 1.05)
+    axes.set_xlabel("α (share of X-X-mono batches; 0 = X-Y, 1 = mono)")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return _save(figure, stem, title, caption)
+
+
+def accuracy_vs_cc100(series: Mapping[str, Mapping[str, float]], sizes: Mapping[str, float | None], *,
+                      title: str, ylabel: str, stem: Path, caption: str = "") -> FigureFiles:
+    """Scatter of a per-language score against CC-100 size (log x); absent languages drawn at the left edge."""
+    figure = Figure(figsize=(7.0, 4.4), layout="constrained")
+    axes = figure.add_subplot()
+    axes.axvspan(ABSENT_GIB * 0.7, 10.0, color=LOW_SHADE, zorder=0, label="low-resource (< 10 GiB)")
+    for j, (label, values) in enumerate(series.items()):
+        langs = [lang for lang in values if lang in sizes]
+        xs = [sizes[lang] if sizes[lang] is not None else ABSENT_GIB for lang in langs]
+        ys = [values[lang] for lang in langs]
+        axes.scatter(xs, ys, label=label, color=_color(j), zorder=3, s=22)
+        if j == 0:
+            for lang, x_value, y_value in zip(langs, xs, ys, strict=True):
+                axes.annotate(lang, (x_value, y_value), fontsize=7, xytext=(3, 2), textcoords="offset points",
+                              color=LOW_COLOR if (sizes[lang] is None or sizes[lang] < 10) else "#333333")
+    axes.set_xscale("log")
+    axes.set_xlabel("CC-100 size (GiB, log scale; absent languages at the left edge)")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.legend(fontsize=8, ncol=3, loc="outside lower center", frameon=False)
+    return _save(figure, stem, title, caption)

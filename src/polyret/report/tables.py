@@ -1,0 +1,365 @@
+"""Reading a study's results and turning them into tables: mean ± std over seeds, per language, paired.
+
+The report reads only what is on disk: ``study.json`` (written by :mod:`polyret.study.runner`) and each
+run's ``results/<task>.json`` (+ ``.per_query.npz``, :mod:`polyret.eval.results`). A *group* is one method
+on one backbone, ``(backbone, label)``; its runs differ only in seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from polyret.errors import DataError, PolyretError, UnknownNameError
+from polyret.eval.results import TaskResult, read_per_query, read_result, result_path
+from polyret.io import read_json
+
+# Metrics shown in the headline table when a task reports them (in this order), after its main metric.
+HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
+    "xquad-r": ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance"),
+    "mlqa-r": ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance"),
+    "tatoeba": ("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy"),
+    "udhr": ("xx2en.p@1", "en2xx.p@1"),
+    "bucc": ("f1", "oracle.f1"),
+    "bucc-style": ("f1",),
+    "miracl": ("ndcg@10", "r@100"),
+}
+_GENERIC_SKIP = ("n", "count", "languages")
+OVERALL_AGGREGATES = ("all", "macro", "mean")
+GroupKey = tuple[str, str]  # (backbone, method label)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Rank distances (and any ``*rank*`` metric that is not reciprocal) are better when lower."""
+    return "rank_distance" in metric or metric.endswith(".rank") or metric.endswith("mean_rank")
+
+
+def is_count(metric: str) -> bool:
+    """Counts recorded beside scores (``n``, ``n_languages``, ``cross.n_settings``, ``languages``)."""
+    last = metric.split(".")[-1]
+    return last in _GENERIC_SKIP or last.startswith("n_")
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean, sample standard deviation (ddof 1; None for one value) and count of per-seed values."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Stat | None:
+        finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+        if not finite:
+            return None
+        std = float(np.std(finite, ddof=1)) if len(finite) > 1 else None
+        return cls(float(np.mean(finite)), std, len(finite))
+
+    def format(self, digits: int = 1) -> str:
+        text = f"{self.mean:.{digits}f}"
+        return text + (f" ± {self.std:.{digits}f}" if self.std is not None else "")
+
+
+@dataclass
+class RunRecord:
+    """One run of the study and the results it has on disk."""
+
+    name: str
+    backbone: str
+    label: str
+    method: str
+    seed: int
+    alpha: float | None
+    model: str
+    run_dir: Path
+    done: bool
+    results: dict[str, TaskResult] = field(default_factory=dict)
+    _per_query: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    @property
+    def key(self) -> GroupKey:
+        return (self.backbone, self.label)
+
+    def per_query(self, task: str) -> dict[str, np.ndarray]:
+        """The task's per-query arrays (read once, then kept)."""
+        if task not in self._per_query:
+            result = self.results.get(task)
+            self._per_query[task] = {} if result is None else read_per_query(
+                result_path(self.run_dir / "results", task), result)
+        return self._per_query[task]
+
+
+@dataclass
+class Study:
+    """A study directory read back: its metadata and every run's results."""
+
+    study_dir: Path
+    meta: dict[str, Any]
+    runs: list[RunRecord]
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", self.study_dir.name))
+
+    @property
+    def reference(self) -> str:
+        return str(self.meta.get("reference") or "")
+
+    @cached_property
+    def tasks(self) -> list[str]:
+        configured = list(self.meta.get("config", {}).get("eval", {}).get("tasks", {}))
+        found = {task for run in self.runs for task in run.results}
+        return [t for t in configured if t in found] + sorted(found - set(configured))
+
+    @cached_property
+    def groups(self) -> dict[GroupKey, list[RunRecord]]:
+        """Runs by (backbone, label), in study order; only runs with at least one result."""
+        grouped: dict[GroupKey, list[RunRecord]] = {}
+        for run in self.runs:
+            if run.results:
+                grouped.setdefault(run.key, []).append(run)
+        return grouped
+
+    @cached_property
+    def train_languages(self) -> list[str]:
+        return list(self.meta.get("config", {}).get("train", {}).get("languages") or [])
+
+    def results_for(self, key: GroupKey, task: str) -> list[TaskResult]:
+        return [run.results[task] for run in self.groups.get(key, []) if task in run.results]
+
+
+def load_study(study_dir: str | Path) -> Study:
+    """Read ``study.json`` and every result file under ``runs/`` (a missing result is simply absent)."""
+    root = Path(study_dir)
+    meta_path = root / "study.json"
+    if not meta_path.is_file():
+        raise DataError.at(meta_path, None, "not a study directory (no study.json); run `polyret compare CONFIG` first")
+    meta = read_json(meta_path)
+    runs: list[RunRecord] = []
+    for spec in meta.get("runs", []):
+        run_dir = root / "runs" / spec["name"]
+        record = RunRecord(name=spec["name"], backbone=spec["backbone"], label=spec["label"], method=spec["method"],
+                           seed=int(spec.get("seed") or 0), alpha=spec.get("alpha"), model=str(spec.get("model")),
+                           run_dir=run_dir, done=_done(run_dir, spec.get("fingerprint")))
+        for task in spec.get("tasks", {}):
+            path = result_path(run_dir / "results", task)
+            marker = run_dir / "results" / f"{task}.done.json"
+            if path.is_file() and _marker_ok(marker, spec.get("eval_fingerprints", {}).get(task)):
+                record.results[task] = read_result(path)
+        runs.append(record)
+    return Study(study_dir=root, meta=meta, runs=runs)
+
+
+def _marker_ok(path: Path, fingerprint: str | None) -> bool:
+    """A result counts only when its done marker matches the current config (stale results are ignored)."""
+    if not path.is_file():
+        return False
+    try:
+        return fingerprint is None or read_json(path).get("fingerprint") == fingerprint
+    except (PolyretError, AttributeError):
+        return False
+
+
+def _done(run_dir: Path, fingerprint: str | None) -> bool:
+    return _marker_ok(run_dir / "done.json", fingerprint)
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def overall_scores(result: TaskResult) -> dict[str, float]:
+    """The overall numbers of one result: its 'all' aggregate (or the first overall one) plus the main score."""
+    scores: dict[str, float] = {}
+    for name in OVERALL_AGGREGATES:
+        if name in result.aggregates:
+            scores.update(result.aggregates[name])
+            break
+    scores[result.main_score.metric] = result.main_score.value
+    return {k: float(v) for k, v in scores.items() if isinstance(v, int | float) and not is_count(k)}
+
+
+def headline_metrics(task: str, results: Sequence[TaskResult]) -> list[str]:
+    """The main metric, then the task's preferred metrics that the results report (else all of them)."""
+    if not results:
+        return []
+    available: list[str] = []
+    for result in results:
+        for key in overall_scores(result):
+            if key not in available:
+                available.append(key)
+    main = results[0].main_score.metric
+    preferred = [m for m in HEADLINE_METRICS.get(task, ()) if m in available and m != main]
+    if not preferred:
+        preferred = [m for m in available if m != main][:6]
+    return [main, *preferred]
+
+
+def group_stat(study: Study, key: GroupKey, task: str, metric: str) -> Stat | None:
+    """Mean ± std over the seeds of one group of an overall metric."""
+    return Stat.of(overall_scores(r).get(metric, math.nan) for r in study.results_for(key, task))
+
+
+def languages_of(results: Iterable[TaskResult]) -> list[str]:
+    seen: list[str] = []
+    for result in results:
+        for lang in result.languages:
+            if lang not in seen:
+                seen.append(lang)
+    return seen
+
+
+def per_language_stat(study: Study, key: GroupKey, task: str, metric: str) -> dict[str, Stat]:
+    """Per language, mean ± std over seeds of ``metric``."""
+    results = study.results_for(key, task)
+    out: dict[str, Stat] = {}
+    for lang in languages_of(results):
+        stat = Stat.of(r.languages.get(lang, {}).get(metric, math.nan) for r in results)
+        if stat is not None:
+            out[lang] = stat
+    return out
+
+
+@dataclass(frozen=True)
+class LanguageInfo:
+    code: str
+    name: str
+    low_resource: bool
+    bucket: str
+    cc100_gib: float | None
+    known: bool
+
+
+def language_info(code: str) -> LanguageInfo:
+    """What :mod:`polyret.data.languages` knows about a result's language code (unknown codes are marked)."""
+    from polyret.data.languages import get_language
+
+    try:
+        language = get_language(code)
+    except UnknownNameError:
+        return LanguageInfo(code, code, False, "unknown", None, False)
+    return LanguageInfo(code, language.name, language.low_resource, language.bucket, language.cc100_gib, True)
+
+
+def order_languages(codes: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Split codes into (low-resource, other), each sorted by CC-100 size ascending (absent first), then code."""
+    infos = [language_info(code) for code in codes]
+
+    def size(info: LanguageInfo) -> tuple[float, str]:
+        return (-1.0 if info.cc100_gib is None else info.cc100_gib, info.code)
+
+    low = sorted((i for i in infos if i.low_resource), key=size)
+    other = sorted((i for i in infos if not i.low_resource), key=size)
+    return [i.code for i in low], [i.code for i in other]
+
+
+def is_unseen(study: Study, code: str) -> bool:
+    """A language that the training data did not cover (needs ``train.languages`` in the study config)."""
+    if not study.train_languages:
+        return False
+    from polyret.data.languages import get_language
+
+    try:
+        trained = {get_language(c).code for c in study.train_languages}
+        return get_language(code).code not in trained
+    except UnknownNameError:
+        return code not in study.train_languages
+
+
+# --------------------------------------------------------------------------- per-query values
+
+
+def per_query_key(arrays: dict[str, np.ndarray], lang: str, metric: str) -> str | None:
+    """The npz key holding ``metric`` for ``lang``: exact, else the same setting's first per-query array."""
+    exact = f"{lang}/{metric}"
+    if exact in arrays:
+        return exact
+    setting = metric.split(".")[0]
+    candidates = [k for k in arrays if k.startswith(f"{lang}/{setting}.") and not k.endswith("query_ids")]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def group_per_query(study: Study, key: GroupKey, task: str, metric: str,
+                    languages: Sequence[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per language: (query ids, values averaged over the group's seeds), seeds aligned by query id.
+
+    Languages missing from any seed, or without per-query arrays, are left out.
+    """
+    per_seed = [run.per_query(task) for run in study.groups.get(key, []) if task in run.results]
+    per_seed = [arrays for arrays in per_seed if arrays]
+    if not per_seed:
+        return {}
+    langs = languages or languages_of(study.results_for(key, task))
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for lang in langs:
+        series: list[dict[Any, float]] = []
+        for arrays in per_seed:
+            value_key = per_query_key(arrays, lang, metric)
+            if value_key is None:
+                break
+            values = arrays[value_key].astype(np.float64)
+            ids = arrays.get(f"{lang}/query_ids")
+            ids = np.arange(values.size) if ids is None else ids
+            series.append(dict(zip(ids.tolist(), values.tolist(), strict=True)))
+        else:
+            common = [q for q in series[0] if all(q in s for s in series[1:])]
+            if common:
+                out[lang] = (np.asarray(common), np.asarray([np.mean([s[q] for s in series]) for q in common]))
+    return out
+
+
+def paired_arrays(study: Study, key: GroupKey, reference: GroupKey, task: str, metric: str,
+                  languages: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query values of ``key`` and ``reference`` on the queries both have, concatenated over languages."""
+    mine = group_per_query(study, key, task, metric, languages)
+    theirs = group_per_query(study, reference, task, metric, languages)
+    a_parts: list[np.ndarray] = []
+    b_parts: list[np.ndarray] = []
+    for lang, (ids, values) in mine.items():
+        if lang not in theirs:
+            continue
+        ref_ids, ref_values = theirs[lang]
+        position = {q: i for i, q in enumerate(ids.tolist())}
+        pairs = [(position[q], j) for j, q in enumerate(ref_ids.tolist()) if q in position]
+        if pairs:
+            a_idx, b_idx = (np.asarray(p) for p in zip(*pairs, strict=True))
+            a_parts.append(values[a_idx])
+            b_parts.append(ref_values[b_idx])
+    if not a_parts:
+        return np.empty(0), np.empty(0)
+    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
+    keep = np.isfinite(a) & np.isfinite(b)  # e.g. MLQA-R cross values of items lacking every other language
+    scale = per_query_scale(study, key, task, metric)
+    return a[keep] * scale, b[keep] * scale
+
+
+def per_query_scale(study: Study, key: GroupKey, task: str, metric: str) -> float:
+    """100 when the per-query arrays hold fractions of the ×100 values the result reports, else 1.
+
+    Tasks store per-query values as fractions (hits 0/1, AP in [0, 1]) but per-language values ×100; rank
+    distances are stored as is. The factor is read off the data: the one that maps the per-query mean of a
+    language onto its reported value.
+    """
+    for run in study.groups.get(key, []):
+        result = run.results.get(task)
+        if result is None:
+            continue
+        arrays = run.per_query(task)
+        for lang, values in result.languages.items():
+            reported = values.get(metric)
+            value_key = per_query_key(arrays, lang, metric)
+            if reported is None or value_key is None:
+                continue
+            column = arrays[value_key].astype(np.float64)
+            column = column[np.isfinite(column)]
+            if column.size == 0 or reported == 0:
+                continue
+            mean = float(column.mean())
+            return 100.0 if abs(mean * 100 - reported) < abs(mean - reported) else 1.0
+    return 1.0

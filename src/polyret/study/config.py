@@ -1,0 +1,361 @@
+"""Study configs: backbones × methods × seeds, one YAML file, expanded into named, fingerprinted runs.
+
+A study config looks like this (``configs/quickstart.yaml`` is a complete example)::
+
+    name: quickstart
+    backbones:                       # name -> model (embedded name, Hugging Face id or local path)
+      e5-small: multilingual-e5-small
+      mbart: {model: facebook/mbart-large-cc25, settings: {...}}   # settings: merged into training configs
+    methods:                         # zero-shot | mono | xy | hybrid | criss | criss-contrastive | tli
+      - zero-shot
+      - mono
+      - {method: hybrid, alpha: [0.4, 0.5, 0.6]}
+      - {method: criss, backbones: [mbart], settings: {criss: {iterations: 3}}}
+    seeds: [0, 1, 2]
+    train:                           # shared by the contrastive runs (mono, xy, hybrid)
+      data: [mlqa-r]                 # polyret.train.config.ContrastiveConfig keys
+      languages: [ar, de, en]        # for the report's "unseen in training" marks only
+      max_steps: 1000
+      batch_size: 100
+      settings: {...}                # any other ContrastiveConfig keys, deep-merged
+    eval:
+      tasks:                         # task name -> options for that task's evaluate function
+        xquad-r: {articles: 3, candidate_text: sentence, max_length: 128}
+        tatoeba: {languages: [sw, kk], max_sentences: 200}
+    reference: zero-shot             # method label the significance tests compare against (same backbone)
+    reference_backbone: null         # where backbones lacking the reference method find it
+    demo_data: true                  # the report shows the embedded-demo-data banner
+
+Each run is named ``{backbone}__{label}__s{seed}`` (``e5-small__hybrid-a0.5__s0``); zero-shot runs
+are deterministic and get one run per backbone, ``{backbone}__zero-shot``. A run's *train fingerprint*
+hashes everything that changes its trained weights, and each task's *eval fingerprint* hashes that plus
+the task options, so editing only the eval section re-evaluates without re-training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from polyret.errors import ConfigError
+
+METHODS: tuple[str, ...] = ("zero-shot", "mono", "xy", "hybrid", "criss", "criss-contrastive", "tli")
+TRAINED_METHODS = tuple(m for m in METHODS if m != "zero-shot")
+MethodName = Literal["zero-shot", "mono", "xy", "hybrid", "criss", "criss-contrastive", "tli"]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackboneSpec(_Strict):
+    """A model to start from; ``settings`` are merged into the training config of every trained run on it (so they
+    must be keys each of its methods' configs accepts)."""
+
+    model: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    #: name used to look up published numbers (e.g. ``multilingual-e5-small``); defaults to ``model``.
+    published_as: str | None = None
+
+
+class MethodSpec(_Strict):
+    method: MethodName
+    #: hybrid only: the probability that a batch is mono; one run per value.
+    alpha: list[float] | None = None
+    #: restrict the method to these backbone names (default: every backbone).
+    backbones: list[str] | None = None
+    #: deep-merged into the training config of this method's runs.
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha_range(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("give at least one value")
+            bad = [a for a in value if not 0.0 <= a <= 1.0]
+            if bad:
+                raise ValueError(f"every alpha must lie in [0, 1], got {bad}")
+            if len(set(value)) != len(value):
+                raise ValueError(f"alpha values repeat: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _alpha_only_for_hybrid(self) -> MethodSpec:
+        if self.method == "hybrid" and self.alpha is None:
+            self.alpha = [0.5]
+        if self.method != "hybrid" and self.alpha is not None:
+            raise ValueError(f"alpha applies to method hybrid only, not {self.method}")
+        return self
+
+
+class TrainSpec(_Strict):
+    """What the contrastive runs share: data, budget and any other ``ContrastiveConfig`` keys."""
+
+    data: Any = None
+    #: the languages the training data covers; the report marks the others as unseen (not sent to the trainer).
+    languages: list[str] | None = None
+    max_steps: int | None = Field(default=None, gt=0)
+    batch_size: int | None = Field(default=None, gt=0)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    #: keep the trainers' resume checkpoints (``checkpoint-N``) once a run's training is done (they hold the
+    #: optimizer state: about 3x the model's size each).
+    keep_checkpoints: bool = False
+
+
+class EvalSpec(_Strict):
+    tasks: dict[str, dict[str, Any]]
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks_shape(cls, value: Any) -> Any:
+        if isinstance(value, list):  # a plain list of names means default options
+            value = {name: {} for name in value}
+        if isinstance(value, dict):
+            value = {name: ({} if opts is None else opts) for name, opts in value.items()}
+            if not value:
+                raise ValueError("name at least one task")
+        return value
+
+
+class StudyConfig(_Strict):
+    name: str
+    description: str = ""
+    backbones: dict[str, BackboneSpec]
+    methods: list[MethodSpec]
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    eval: EvalSpec
+    #: the method label significance tests compare against (e.g. ``zero-shot``, ``mono``, ``hybrid-a0.5``), on the
+    #: same backbone.
+    reference: str | None = None
+    #: groups on a backbone without the reference method are compared with the reference on this backbone.
+    reference_backbone: str | None = None
+    #: the report shows a banner: trained on the embedded demo data (MLQA-R), zero-shot elsewhere.
+    demo_data: bool = False
+
+    @field_validator("backbones", mode="before")
+    @classmethod
+    def _backbone_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: {"model": spec} if isinstance(spec, str) else spec for name, spec in value.items()}
+        return value
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _method_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"method": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StudyConfig:
+        for name in [self.name, *self.backbones]:
+            if not _NAME.match(name) or "__" in name:
+                raise ValueError(f"name {name!r} must be letters, digits, '.', '-' or '_' (no '__')")
+        if not self.backbones:
+            raise ValueError("backbones: name at least one")
+        if not self.methods:
+            raise ValueError("methods: name at least one")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: give distinct seeds, got {self.seeds}")
+        for spec in self.methods:
+            unknown = sorted(set(spec.backbones or ()) - set(self.backbones))
+            if unknown:
+                raise ValueError(f"method {spec.method}: unknown backbones {unknown}; known {sorted(self.backbones)}")
+        labels = [label for spec in self.methods for label in method_labels(spec)]
+        duplicated = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicated:
+            raise ValueError(f"methods: {duplicated} listed twice")
+        if self.reference is not None and self.reference not in labels:
+            raise ValueError(f"reference {self.reference!r} is not one of the methods {labels}")
+        if self.reference_backbone is not None:
+            reference = self.reference_label()
+            runs_it = [spec for spec in self.methods if reference in method_labels(spec)
+                       and self.reference_backbone in (spec.backbones or list(self.backbones))]
+            if not runs_it:
+                raise ValueError(f"reference_backbone {self.reference_backbone!r} does not run the reference method "
+                                 f"{reference!r}")
+        return self
+
+    def reference_label(self) -> str:
+        """The significance reference: the configured one, else zero-shot if present, else the first method."""
+        if self.reference:
+            return self.reference
+        labels = [label for spec in self.methods for label in method_labels(spec)]
+        return "zero-shot" if "zero-shot" in labels else labels[0]
+
+
+def method_labels(spec: MethodSpec) -> list[str]:
+    """Labels of the runs a method entry expands to: ``hybrid-a0.5`` per alpha, else the method name."""
+    if spec.method == "hybrid":
+        return [f"hybrid-a{alpha:g}" for alpha in spec.alpha or []]
+    return [spec.method]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the grid: what to train (if anything) and evaluate, with its fingerprints."""
+
+    name: str
+    backbone: str
+    model: str
+    method: str
+    label: str
+    seed: int
+    alpha: float | None
+    #: the training config handed to the trainer (None for zero-shot); see :func:`train_settings`.
+    train: dict[str, Any] | None
+    #: task name -> options, in config order.
+    tasks: dict[str, dict[str, Any]]
+    train_fingerprint: str
+    eval_fingerprints: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        return self.method != "zero-shot"
+
+    @property
+    def fingerprint(self) -> str:
+        """Fingerprint of the whole run: training plus every task's evaluation."""
+        return _hash({"train": self.train_fingerprint, "eval": self.eval_fingerprints})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "backbone": self.backbone, "model": self.model, "method": self.method,
+                "label": self.label, "seed": self.seed, "alpha": self.alpha, "train": self.train,
+                "tasks": self.tasks, "train_fingerprint": self.train_fingerprint,
+                "eval_fingerprints": self.eval_fingerprints, "fingerprint": self.fingerprint}
+
+
+def _hash(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A new dict: ``override`` merged into ``base``, recursing into nested dicts."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+CONTRASTIVE = ("mono", "xy", "hybrid")
+
+
+def train_settings(config: StudyConfig, backbone: str, spec: MethodSpec, seed: int,
+                   alpha: float | None) -> dict[str, Any]:
+    """The training config of one run (a ``polyret train`` config as a mapping), before the trainer validates it.
+
+    Keys: ``method``, ``model``, ``seed``; for the contrastive methods (mono, xy, hybrid) also ``data``,
+    ``max_steps``, ``batch_size`` and ``alpha`` (hybrid) from the ``train`` section and its ``settings``. Then the
+    ``settings`` of the backbone and of the method entry are deep-merged, in that order (later wins). CRISS and TLI
+    have configs of their own (``polyret.train.criss.CrissConfig``, ``polyret.train.tli.TliConfig``): give their
+    keys in the method entry's ``settings``.
+    """
+    settings: dict[str, Any] = {"method": spec.method, "model": config.backbones[backbone].model, "seed": seed}
+    if spec.method in CONTRASTIVE:
+        if config.train.data is not None:
+            settings["data"] = config.train.data
+        if config.train.max_steps is not None:
+            settings["max_steps"] = config.train.max_steps
+        if config.train.batch_size is not None:
+            settings["batch_size"] = config.train.batch_size
+        if alpha is not None:
+            settings["alpha"] = alpha
+        settings = deep_merge(settings, config.train.settings)
+    for extra in (config.backbones[backbone].settings, spec.settings):
+        settings = deep_merge(settings, extra)
+    if isinstance(settings.get("model"), dict):  # e.g. {max_query_length: 64}: the backbone names the model
+        settings["model"] = {"name": config.backbones[backbone].model, **settings["model"]}
+    return settings
+
+
+def expand_runs(config: StudyConfig) -> list[RunSpec]:
+    """Every run of the study, in config order (backbone-major within each method entry)."""
+    runs: list[RunSpec] = []
+    for spec in config.methods:
+        for backbone in spec.backbones or list(config.backbones):
+            alphas: list[float | None] = list(spec.alpha) if spec.alpha else [None]
+            for alpha in alphas:
+                label = f"hybrid-a{alpha:g}" if alpha is not None else spec.method
+                seeds: list[int | None] = [None] if spec.method == "zero-shot" else list(config.seeds)
+                for seed in seeds:
+                    name = f"{backbone}__{label}" + ("" if seed is None else f"__s{seed}")
+                    model = config.backbones[backbone].model
+                    if seed is None:
+                        train = None
+                        train_fp = _hash({"zero-shot": model})
+                    else:
+                        train = train_settings(config, backbone, spec, seed, alpha)
+                        train_fp = _hash(train)
+                    eval_fps = {task: _hash({"train": train_fp, "task": task, "options": options})
+                                for task, options in config.eval.tasks.items()}
+                    runs.append(RunSpec(name=name, backbone=backbone, model=model, method=spec.method, label=label,
+                                        seed=0 if seed is None else seed, alpha=alpha, train=train,
+                                        tasks=dict(config.eval.tasks), train_fingerprint=train_fp,
+                                        eval_fingerprints=eval_fps))
+    return runs
+
+
+def _error_location(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+
+
+def parse_study_config(payload: Any, source: str | Path = "<config>") -> StudyConfig:
+    """Validate a loaded YAML mapping; the error names the file and the key."""
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{source}: a study config is a YAML mapping with keys name, backbones, methods, eval")
+    try:
+        config = StudyConfig.model_validate(payload)
+    except ValidationError as err:
+        first = err.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {_error_location(first)}: {message}{more}") from None
+    _check_task_names(config, source)
+    return config
+
+
+def _check_task_names(config: StudyConfig, source: str | Path) -> None:
+    """Unknown task names fail at load time when the task registry is importable."""
+    try:
+        from polyret.eval import tasks as registry
+    except ImportError:  # the registry is optional at config time
+        return
+    known = getattr(registry, "TASKS", None)
+    if not isinstance(known, dict):
+        return
+    unknown = [name for name in config.eval.tasks if name not in known]
+    if unknown:
+        raise ConfigError(f"{source}: eval.tasks: unknown task {unknown[0]!r}; valid: {', '.join(sorted(known))}")
+
+
+def load_study_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML file (one-line :class:`ConfigError` naming file and key)."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: study config not found") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {err.start})") from None
+    try:
+        payload = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    return parse_study_config(payload, source)

@@ -1,0 +1,482 @@
+"""The study runner: train (unless zero-shot) and evaluate every run of a study, skipping what is done.
+
+Layout of a study directory::
+
+    study.json                 resolved config, run list, command line and versions (rewritten each start)
+    config.yaml                the config text as given
+    runs/<run>/run.json        the run's spec and fingerprints, timings of the last attempt
+    runs/<run>/log.txt         everything the run printed or logged (appended per attempt)
+    runs/<run>/train/          the trainer's run directory (checkpoints, final model)
+    runs/<run>/train.started.json / train.done.json   {fingerprint, model_dir}
+    runs/<run>/results/<task>.json (+ .per_query.npz) and <task>.done.json {fingerprint}
+    runs/<run>/done.json       {fingerprint}: the whole run is finished
+
+Every marker is written atomically after the work it marks, so a killed study re-run does only the
+missing work: finished runs are skipped, finished tasks of a half-evaluated run are skipped, and a
+half-trained run resumes through the trainer's own ``resume``. A marker whose fingerprint differs from the
+config's (the config changed) does not count: the stage runs again, and a stale training directory is
+moved aside to ``runs/<run>/stale-<time>/`` rather than resumed.
+
+Training and evaluation are injected (:class:`Trainer`, :class:`Evaluator`), so tests drive the runner with
+fakes; the defaults call :func:`polyret.train` and :func:`polyret.eval.run.run_eval`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fnmatch
+import logging
+import platform
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from polyret import __version__
+from polyret.errors import ConfigError, PolyretError, UnknownNameError
+from polyret.io import read_json, write_json
+from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
+
+log = logging.getLogger(__name__)
+
+VERSIONED_PACKAGES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "scipy",
+                      "ir-measures", "matplotlib", "pydantic")
+
+
+class Trainer(Protocol):
+    """Trains one run into ``run_dir`` (resuming from its checkpoints when ``resume``); returns the model dir."""
+
+    def __call__(self, run: RunSpec, run_dir: Path, resume: bool) -> Path: ...
+
+
+class Evaluator(Protocol):
+    """Evaluates ``model`` on ``tasks`` and writes each result into ``output_dir`` (``run_eval``'s shape)."""
+
+    def __call__(self, model: str, tasks: list[str], output_dir: Path, options: dict[str, Any]) -> Any: ...
+
+
+@dataclass
+class RunOutcome:
+    name: str
+    state: str = "pending"  # pending | running | done | skipped | failed
+    seconds: float = 0.0
+    error: str | None = None
+    log: Path | None = None
+
+
+@dataclass
+class StudyStatus:
+    """What :func:`run_study` did: one outcome per selected run."""
+
+    study_dir: Path
+    runs: list[RunOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[RunOutcome]:
+        return [run for run in self.runs if run.state == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        counts = {state: sum(run.state == state for run in self.runs) for state in ("done", "skipped", "failed")}
+        return f"{counts['done']} run(s) done, {counts['skipped']} already done, {counts['failed']} failed"
+
+
+# --------------------------------------------------------------------------- environment and paths
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of polyret, Python and the packages that change numbers (``missing`` when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"polyret": __version__, "python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def environment_info() -> dict[str, Any]:
+    """Versions, platform, accelerator and the source commit, recorded in study.json for the report."""
+    info: dict[str, Any] = {"versions": package_versions(), "platform": platform.platform(),
+                            "machine": platform.machine()}
+    with contextlib.suppress(Exception):
+        import torch
+
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        info["torch_threads"] = torch.get_num_threads()
+    info["git_commit"] = _git_commit()
+    return info
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[3]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out + ("-dirty" if dirty else "") if out else None
+
+
+def run_dir_of(study_dir: Path, name: str) -> Path:
+    return Path(study_dir) / "runs" / name
+
+
+def _marker_matches(path: Path, fingerprint: str) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        payload = read_json(path)
+    except PolyretError:  # a damaged marker counts as absent
+        return False
+    return isinstance(payload, dict) and payload.get("fingerprint") == fingerprint
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- default trainer and evaluator
+
+
+def default_trainer(run: RunSpec, run_dir: Path, resume: bool) -> Path:
+    """Train through ``polyret train``'s own dispatch (imported here so tests and ``--help`` never load it)."""
+    from polyret.train.runs import run_training
+
+    return Path(run_training(None, method=run.method, run_dir=run_dir, resume=resume, overrides=dict(run.train or {})))
+
+
+def check_train_settings(runs: Sequence[RunSpec], source: Path) -> None:
+    """Validate every trained run's config before anything starts (one line naming the run and the key)."""
+    from polyret.train.config import CONTRASTIVE_METHODS, load_train_config
+
+    for run in runs:
+        if not run.trained:
+            continue
+        try:
+            if run.method in CONTRASTIVE_METHODS:
+                load_train_config(None, method=run.method, overrides=dict(run.train or {}))
+            elif run.method in ("criss", "criss-contrastive"):
+                from polyret.train.criss import load_criss_config
+
+                load_criss_config(dict(run.train or {}))
+            elif run.method == "tli":
+                from polyret.train.tli import parse_tli_config
+
+                parse_tli_config(dict(run.train or {}))
+        except PolyretError as err:
+            detail = str(err).split(": ", 1)[-1] if str(err).startswith("<") else str(err)
+            raise ConfigError(f"{source}: run {run.name}: {detail}") from None
+
+
+def split_eval_options(tasks: list[str], options: dict[str, Any]) -> Any:
+    """The config's task options as :class:`polyret.eval.run.EvalOptions`: its own fields, the rest per task."""
+    from dataclasses import fields
+
+    from polyret.eval.run import EvalOptions
+
+    known = {f.name for f in fields(EvalOptions)} - {"task_options"}
+    shared = {k: v for k, v in options.items() if k in known}
+    extra = {k: v for k, v in options.items() if k not in known}
+    return EvalOptions(**shared, task_options={task: dict(extra) for task in tasks} if extra else {})
+
+
+def check_task_options(config: StudyConfig, source: Path) -> None:
+    """Every task option must be one its evaluate function (or the encoder) takes: typos fail before any work."""
+    from polyret.eval.tasks import accepted_options, get_spec, get_task
+
+    encoder_keys = {"pooling", "layer", "device", "cache", "max_length"}
+    for task, options in config.eval.tasks.items():
+        get_spec(task)
+        function = get_task(task)
+        _, ignored = accepted_options(function, {k: v for k, v in options.items() if k not in encoder_keys})
+        unknown = sorted(ignored)
+        if unknown:
+            raise ConfigError(f"{source}: eval.tasks.{task}: unknown option {unknown[0]!r} "
+                              f"(not an argument of {function.__name__} nor an encoder option)")
+
+
+def default_evaluator(model: str, tasks: list[str], output_dir: Path, options: dict[str, Any]) -> Any:
+    from polyret.eval.run import run_eval
+
+    return run_eval(model, tasks, output_dir, split_eval_options(tasks, options))
+
+
+# --------------------------------------------------------------------------- per-run logging
+
+
+@contextlib.contextmanager
+def _captured_output(log_path: Path) -> Iterator[None]:
+    """Send stdout, stderr and logging of one run into its log file (the progress view keeps the terminal)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    with log_path.open("a", encoding="utf-8", buffering=1) as handle:
+        handler = logging.StreamHandler(handle)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        saved_handlers, saved_level = root.handlers[:], root.level
+        root.handlers = [handler]
+        root.setLevel(min(saved_level, logging.INFO) if saved_level else logging.INFO)
+        try:
+            with contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+                yield
+        finally:
+            root.handlers = saved_handlers
+            root.setLevel(saved_level)
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def _remove_checkpoints(train_dir: Path, keep: Path) -> None:
+    """Delete the trainers' ``checkpoint-N`` folders (resume state) under ``train_dir``, never the model itself."""
+    import shutil
+
+    keep = keep.resolve()
+    for path in sorted(train_dir.rglob("checkpoint-*")):
+        if (path.is_dir() and path.name.removeprefix("checkpoint-").isdigit() and path.exists()
+                and keep != path.resolve() and path.resolve() not in keep.parents):
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("removed resume checkpoint %s (training is done; set train.keep_checkpoints to keep them)", path)
+
+
+def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints: bool = False) -> str:
+    """Train (or find the finished training of) one run; return the model to evaluate."""
+    if not run.trained:
+        return run.model
+    done = run_dir / "train.done.json"
+    if _marker_matches(done, run.train_fingerprint):
+        model_dir = Path(read_json(done)["model_dir"])
+        model_dir = model_dir if model_dir.is_absolute() else run_dir / model_dir
+        if model_dir.exists():
+            log.info("training already done: %s", model_dir)
+            return str(model_dir)
+        log.warning("training marked done but %s is missing: training again", model_dir)
+    train_dir, started = run_dir / "train", run_dir / "train.started.json"
+    resume = train_dir.exists() and _marker_matches(started, run.train_fingerprint)
+    if train_dir.exists() and not resume:
+        stale = run_dir / f"stale-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        stale.mkdir(parents=True)
+        for path in (train_dir, started, done, run_dir / "results"):
+            if path.exists():
+                path.rename(stale / path.name)
+        log.warning("config changed since the last training attempt: moved it aside to %s", stale)
+    write_json(started, {"fingerprint": run.train_fingerprint, "started": _now()})
+    log.info("training %s (%s)%s", run.name, run.method, ", resuming" if resume else "")
+    model_dir = Path(trainer(run, train_dir, resume))
+    if not keep_checkpoints:
+        _remove_checkpoints(train_dir, keep=model_dir)
+    try:
+        stored = str(model_dir.resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        stored = str(model_dir.resolve())
+    write_json(done, {"fingerprint": run.train_fingerprint, "model_dir": stored, "finished": _now()})
+    return str(model_dir)
+
+
+def _eval_stage(run: RunSpec, run_dir: Path, model: str, evaluator: Evaluator,
+                on_task: Callable[[str], None]) -> None:
+    results_dir = run_dir / "results"
+    for task, options in run.tasks.items():
+        fingerprint = run.eval_fingerprints[task]
+        marker = results_dir / f"{task}.done.json"
+        if _marker_matches(marker, fingerprint) and (results_dir / f"{task}.json").is_file():
+            log.info("%s already evaluated", task)
+            continue
+        on_task(task)
+        log.info("evaluating %s on %s with %s", model, task, options)
+        started = time.monotonic()
+        evaluator(model, [task], results_dir, dict(options))
+        if not (results_dir / f"{task}.json").is_file():
+            raise PolyretError(f"evaluating {task} wrote no {results_dir / (task + '.json')}")
+        write_json(marker, {"fingerprint": fingerprint, "seconds": round(time.monotonic() - started, 3),
+                            "finished": _now()})
+
+
+def _write_card(run: RunSpec, run_dir: Path, model: str) -> None:
+    if not run.trained:
+        return
+    from polyret.eval.results import read_result
+    from polyret.report.model_card import write_model_card
+
+    results = [read_result(run_dir / "results" / f"{task}.json") for task in run.tasks]
+    try:
+        write_model_card(Path(model), results, run_name=run.name)
+    except OSError as err:  # a card is a courtesy: never fail a finished run for it
+        log.warning("could not write the model card into %s: %s", model, err)
+
+
+def execute_run(run: RunSpec, run_dir: Path, trainer: Trainer, evaluator: Evaluator,
+                on_stage: Callable[[str], None] = lambda stage: None, *, keep_checkpoints: bool = False) -> bool:
+    """Train and evaluate one run unless its done marker matches; return False when it was already done."""
+    done = run_dir / "done.json"
+    if _marker_matches(done, run.fingerprint):
+        return False
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = {**run.to_json(), "started": _now(), "environment": package_versions()}
+    write_json(run_dir / "run.json", info)
+    started = time.monotonic()
+    if run.trained:
+        on_stage("training")
+    model = _train_stage(run, run_dir, trainer, keep_checkpoints)
+    trained_s = time.monotonic() - started
+    _eval_stage(run, run_dir, model, evaluator, lambda task: on_stage(f"evaluating {task}"))
+    _write_card(run, run_dir, model)
+    total_s = time.monotonic() - started
+    write_json(run_dir / "run.json", {**info, "model_used": model, "finished": _now(),
+                                      "train_seconds": round(trained_s, 3), "seconds": round(total_s, 3)})
+    write_json(done, {"fingerprint": run.fingerprint, "finished": _now()})
+    return True
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def select_runs(runs: Sequence[RunSpec], only: Sequence[str] | None) -> list[RunSpec]:
+    """The runs named by ``only`` (exact names or shell patterns such as ``e5-small__hybrid*``)."""
+    if not only:
+        return list(runs)
+    names = [run.name for run in runs]
+    chosen: set[str] = set()
+    for pattern in only:
+        matched = fnmatch.filter(names, pattern)
+        if not matched:
+            raise UnknownNameError("run", pattern, names)
+        chosen.update(matched)
+    return [run for run in runs if run.name in chosen]
+
+
+def _view(progress: Progress, outcomes: list[RunOutcome], stages: dict[str, str]) -> Group:
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("run")
+    table.add_column("state")
+    table.add_column("time", justify="right")
+    style = {"done": "green", "skipped": "dim", "failed": "red", "running": "yellow", "pending": "dim"}
+    for outcome in outcomes:
+        state = stages.get(outcome.name, outcome.state) if outcome.state == "running" else outcome.state
+        if outcome.state == "skipped":
+            state = "already done"
+        seconds = f"{outcome.seconds:.0f}s" if outcome.seconds else ""
+        table.add_row(outcome.name, f"[{style[outcome.state]}]{state}[/]", seconds)
+    return Group(table, progress)
+
+
+def write_study_metadata(config_path: Path, config: StudyConfig, runs: list[RunSpec], study_dir: Path,
+                         command: str | None) -> None:
+    text = config_path.read_text(encoding="utf-8")
+    study_dir.mkdir(parents=True, exist_ok=True)
+    from polyret.io import atomic_write
+
+    with atomic_write(study_dir / "config.yaml") as handle:
+        handle.write(text)
+    previous = {}
+    with contextlib.suppress(PolyretError):
+        previous = read_json(study_dir / "study.json") if (study_dir / "study.json").is_file() else {}
+    commands = [c for c in previous.get("commands", []) if c != command] + ([command] if command else [])
+    write_json(study_dir / "study.json", {
+        "name": config.name, "description": config.description, "config_path": str(config_path),
+        "config": config.model_dump(mode="json"), "reference": config.reference_label(),
+        "reference_backbone": config.reference_backbone,
+        "demo_data": config.demo_data, "runs": [run.to_json() for run in runs], "commands": commands[-20:],
+        "updated": _now(), "environment": environment_info()})
+
+
+def run_study(config_path: str | Path, study_dir: str | Path, only: list[str] | None = None, *,
+              trainer: Trainer | None = None, evaluator: Evaluator | None = None,
+              console: Console | None = None, show_progress: bool = True,
+              command: str | None = None) -> StudyStatus:
+    """Run (or finish) every run of a study; see the module docstring for what is skipped and resumed.
+
+    ``only`` restricts the study to some runs (names or patterns). ``command`` is the command line
+    recorded in study.json (the CLI passes its own). A failing run is logged to its ``log.txt`` and the
+    study goes on with the next; :attr:`StudyStatus.failed` lists them.
+    """
+    config_path, study_dir = Path(config_path), Path(study_dir)
+    config = load_study_config(config_path)
+    runs = expand_runs(config)
+    selected = select_runs(runs, only)
+    if trainer is None:
+        check_train_settings([run for run in selected if not _marker_matches(
+            run_dir_of(study_dir, run.name) / "train.done.json", run.train_fingerprint)], config_path)
+    if evaluator is None:
+        check_task_options(config, config_path)
+    write_study_metadata(config_path, config, runs, study_dir, command or _default_command(config_path, study_dir))
+    trainer = trainer or default_trainer
+    evaluator = evaluator or default_evaluator
+    console = console or Console(file=sys.stderr)
+
+    status = StudyStatus(study_dir=study_dir, runs=[RunOutcome(run.name) for run in selected])
+    stages: dict[str, str] = {}
+    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+    overall = progress.add_task(f"study {config.name}", total=len(selected))
+    live = Live(_view(progress, status.runs, stages), console=console, refresh_per_second=4, transient=False,
+                redirect_stdout=False, redirect_stderr=False) if show_progress else contextlib.nullcontext()
+
+    def refresh() -> None:
+        if isinstance(live, Live):
+            live.update(_view(progress, status.runs, stages))
+
+    with live:
+        for run, outcome in zip(selected, status.runs, strict=True):
+            run_dir = run_dir_of(study_dir, run.name)
+            outcome.log = run_dir / "log.txt"
+            if _marker_matches(run_dir / "done.json", run.fingerprint):
+                outcome.state = "skipped"
+                progress.advance(overall)
+                refresh()
+                continue
+            outcome.state = "running"
+            stages[run.name] = "starting"
+            refresh()
+
+            def on_stage(stage: str, name: str = run.name) -> None:
+                stages[name] = stage
+                refresh()
+
+            started = time.monotonic()
+            try:
+                with _captured_output(outcome.log):
+                    log.info("=== %s: run %s (fingerprint %s)", _now(), run.name, run.fingerprint)
+                    try:
+                        execute_run(run, run_dir, trainer, evaluator, on_stage,
+                                    keep_checkpoints=config.train.keep_checkpoints)
+                    except Exception:
+                        log.error("run %s failed:\n%s", run.name, traceback.format_exc())
+                        raise
+            except Exception as err:  # one failing run does not stop the study
+                outcome.state, outcome.error = "failed", " ".join(str(err).split()) or type(err).__name__
+                console.print(f"[red]failed[/] {run.name}: {outcome.error} (log: {outcome.log})", highlight=False)
+            else:
+                outcome.state = "done"
+            outcome.seconds = time.monotonic() - started
+            progress.advance(overall)
+            refresh()
+    return status
+
+
+def _default_command(config_path: Path, study_dir: Path) -> str:
+    return shlex.join(["polyret", "compare", str(config_path), "--study-dir", str(study_dir)])
+
+
+def default_study_dir(config_path: str | Path) -> Path:
+    """``studies/<config stem>`` beside the working directory: where ``polyret compare`` writes by default."""
+    return Path("studies") / Path(config_path).stem

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from polyret.errors import ConfigError
+from polyret.study.config import expand_runs, load_study_config, parse_study_config
+
+BASE = {
+    "name": "demo",
+    "backbones": {"e5-small": "multilingual-e5-small", "mbart": {"model": "facebook/mbart-large-cc25"}},
+    "methods": ["zero-shot", "mono", "xy", {"method": "hybrid", "alpha": [0.5, 0.25]},
+                {"method": "criss", "backbones": ["mbart"], "settings": {"tatoeba": {"languages": ["kk"]}}}],
+    "seeds": [0, 1],
+    "train": {"data": ["mlqa-r"], "max_steps": 30, "batch_size": 16, "settings": {"loss": {"temperature": 0.05}}},
+    "eval": {"tasks": {"tatoeba": {"languages": ["sw"], "max_sentences": 50}, "udhr": None}},
+    "reference": "zero-shot",
+}
+
+
+def parse(**changes):
+    payload = {**BASE, **changes}
+    return parse_study_config(payload, "study.yaml")
+
+
+def test_expansion_names_and_counts():
+    runs = expand_runs(parse())
+    names = [run.name for run in runs]
+    assert names[:2] == ["e5-small__zero-shot", "mbart__zero-shot"]  # zero-shot: once per backbone, no seed
+    assert "e5-small__hybrid-a0.5__s0" in names and "e5-small__hybrid-a0.25__s1" in names
+    assert "mbart__criss__s1" in names and "e5-small__criss__s0" not in names  # restricted to its backbone
+    # 2 zero-shot + (mono, xy, 2 hybrids) x 2 backbones x 2 seeds + criss x 1 backbone x 2 seeds
+    assert len(runs) == 2 + 4 * 2 * 2 + 2
+    assert len(set(names)) == len(names)
+
+
+def test_train_settings_per_method():
+    runs = {run.name: run for run in expand_runs(parse())}
+    hybrid = runs["e5-small__hybrid-a0.25__s1"]
+    assert hybrid.train == {"method": "hybrid", "model": "multilingual-e5-small", "seed": 1, "data": ["mlqa-r"],
+                            "max_steps": 30, "batch_size": 16, "alpha": 0.25, "loss": {"temperature": 0.05}}
+    criss = runs["mbart__criss__s0"]  # the contrastive keys are not forced on CRISS's own config
+    assert criss.train == {"method": "criss", "model": "facebook/mbart-large-cc25", "seed": 0,
+                           "tatoeba": {"languages": ["kk"]}}
+    assert runs["e5-small__zero-shot"].train is None and not runs["e5-small__zero-shot"].trained
+
+
+def test_fingerprints_are_stable_and_scoped():
+    first = {run.name: run for run in expand_runs(parse())}
+    again = {run.name: run for run in expand_runs(parse())}
+    assert all(first[name].fingerprint == again[name].fingerprint for name in first)
+    # changing one task's options changes only that task's eval fingerprint, never the training one
+    tasks = {"tatoeba": {"languages": ["sw"], "max_sentences": 60}, "udhr": {}}
+    changed = {run.name: run for run in expand_runs(parse(eval={"tasks": tasks}))}
+    for name, run in changed.items():
+        assert run.train_fingerprint == first[name].train_fingerprint
+        assert run.eval_fingerprints["udhr"] == first[name].eval_fingerprints["udhr"]
+        assert run.eval_fingerprints["tatoeba"] != first[name].eval_fingerprints["tatoeba"]
+    # changing the budget retrains the contrastive runs only
+    budget = {run.name: run for run in expand_runs(parse(train={**BASE["train"], "max_steps": 31}))}
+    assert budget["e5-small__mono__s0"].train_fingerprint != first["e5-small__mono__s0"].train_fingerprint
+    assert budget["mbart__criss__s0"].train_fingerprint == first["mbart__criss__s0"].train_fingerprint
+    assert budget["e5-small__zero-shot"].fingerprint == first["e5-small__zero-shot"].fingerprint
+
+
+def test_reference_default_and_tasks_as_list():
+    config = parse(reference=None, eval={"tasks": ["tatoeba", "udhr"]})
+    assert config.reference_label() == "zero-shot"
+    assert config.eval.tasks == {"tatoeba": {}, "udhr": {}}
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"methods": ["zero-shot", "best"]}, "study.yaml: methods.1.method: Input should be"),
+    ({"methods": [{"method": "mono", "alpha": [0.5]}]}, "methods.0: alpha applies to method hybrid only, not mono"),
+    ({"methods": [{"method": "hybrid", "alpha": [1.5]}]}, "methods.0.alpha: every alpha must lie in [0, 1]"),
+    ({"methods": [{"method": "criss", "backbones": ["labse"]}]}, "unknown backbones ['labse']"),
+    ({"reference": "hybrid-a0.7"}, "reference 'hybrid-a0.7' is not one of the methods"),
+    ({"backbones": {"e5 small": "x"}}, "name 'e5 small' must be letters"),
+    ({"seeds": [0, 0]}, "seeds: give distinct seeds"),
+    ({"eval": {"tasks": {}}}, "eval.tasks: name at least one task"),
+    ({"eval": {"tasks": {"tatoebaa": {}}}}, "eval.tasks: unknown task 'tatoebaa'; valid:"),
+    ({"trian": {}}, "trian: Extra inputs are not permitted"),
+    ({"methods": ["mono", "mono"]}, "methods: ['mono'] listed twice"),
+])
+def test_errors_are_one_line_and_name_the_key(changes, expected):
+    with pytest.raises(ConfigError) as info:
+        parse(**changes)
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_load_errors_name_the_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"missing\.yaml: study config not found"):
+        load_study_config(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nbackbones: {a: b\nmethods: [mono]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broken.yaml:\d+: malformed YAML"):
+        load_study_config(broken)
+    not_mapping = tmp_path / "list.yaml"
+    not_mapping.write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"list\.yaml: a study config is a YAML mapping"):
+        load_study_config(not_mapping)
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "paper.yaml"])
+def test_shipped_configs_are_valid(name: str):
+    path = Path(__file__).resolve().parents[2] / "configs" / name
+    config = load_study_config(path)
+    runs = expand_runs(config)
+    assert runs and yaml.safe_load(path.read_text(encoding="utf-8"))["name"] == config.name
+    assert config.reference_label() in {run.label for run in runs}

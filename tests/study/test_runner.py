@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers.synthetic_study import STUDY_YAML, CallLog, FakeEvaluator, FakeTrainer, write_study_config
+from polyret.errors import ConfigError, UnknownNameError
+from polyret.io import read_json
+from polyret.study.config import expand_runs, load_study_config
+from polyret.study.runner import run_study, select_runs, split_eval_options
+
+ALL_RUNS = ["tiny__zero-shot", "tiny__mono__s0", "tiny__mono__s1", "tiny__xy__s0", "tiny__xy__s1",
+            "tiny__hybrid-a0.25__s0", "tiny__hybrid-a0.25__s1", "tiny__hybrid-a0.5__s0", "tiny__hybrid-a0.5__s1"]
+TASKS = ["xquad-r", "tatoeba", "udhr"]
+
+
+@pytest.fixture
+def study(tmp_path: Path):
+    config = write_study_config(tmp_path / "study.yaml")
+    return config, tmp_path / "study", CallLog(tmp_path / "calls.jsonl")
+
+
+def run(config, study_dir, calls, **kwargs):
+    trainer = kwargs.pop("trainer", None) or FakeTrainer(calls)
+    evaluator = kwargs.pop("evaluator", None) or FakeEvaluator(calls)
+    return run_study(config, study_dir, trainer=trainer, evaluator=evaluator, show_progress=False, **kwargs)
+
+
+def test_full_study_then_nothing_to_do(study):
+    config, study_dir, calls = study
+    status = run(config, study_dir, calls)
+    assert [o.name for o in status.runs] == ALL_RUNS and status.ok
+    assert sorted(calls.names("train")) == sorted(ALL_RUNS[1:])  # zero-shot never trains
+    assert len(calls.entries("eval")) == len(ALL_RUNS) * len(TASKS)
+    zero_shot = [e for e in calls.entries("eval") if e["name"] == "tiny__zero-shot"]
+    assert {e["model"] for e in zero_shot} == {"tiny-model"}  # zero-shot evaluates the backbone itself
+    trained = [e for e in calls.entries("eval") if e["name"] == "tiny__mono__s0"]
+    assert {e["model"] for e in trained} == {str(study_dir / "runs" / "tiny__mono__s0" / "train" / "model")}
+    meta = read_json(study_dir / "study.json")
+    assert meta["reference"] == "zero-shot" and len(meta["runs"]) == len(ALL_RUNS)
+    assert meta["environment"]["versions"]["polyret"]
+    for name in ALL_RUNS:
+        assert (study_dir / "runs" / name / "done.json").is_file()
+    log = (study_dir / "runs" / "tiny__mono__s0" / "log.txt").read_text(encoding="utf-8")
+    assert "training tiny__mono__s0 (resume=False)" in log  # the trainer's prints land in the run's log
+
+    again = CallLog(calls.path.with_name("again.jsonl"))
+    status = run(config, study_dir, again)
+    assert {o.state for o in status.runs} == {"skipped"}
+    assert again.entries() == []
+
+
+def test_interrupted_study_finishes_only_the_missing_work(study):
+    config, study_dir, calls = study
+
+    class KilledTrainer(FakeTrainer):
+        def __call__(self, run_spec, run_dir, resume):
+            if run_spec.name == "tiny__xy__s0":
+                self.calls.add("train", run_spec.name, resume=resume)
+                (run_dir / "checkpoint-1").mkdir(parents=True)  # it got as far as a checkpoint
+                raise KeyboardInterrupt
+            return super().__call__(run_spec, run_dir, resume)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(config, study_dir, calls, trainer=KilledTrainer(calls))
+    first = set(calls.names("train"))
+    assert first == {"tiny__mono__s0", "tiny__mono__s1", "tiny__xy__s0"}
+
+    again = CallLog(calls.path.with_name("again.jsonl"))
+    status = run(config, study_dir, again)
+    assert status.ok
+    assert [o.name for o in status.runs if o.state == "skipped"] == ALL_RUNS[:3]
+    retrained = again.entries("train")
+    assert [e["name"] for e in retrained] == ALL_RUNS[3:]
+    assert retrained[0]["resume"] is True  # the interrupted run resumes from its checkpoint
+    assert all(e["resume"] is False for e in retrained[1:])
+    assert {e["name"] for e in again.entries("eval")} == set(ALL_RUNS[3:])
+
+
+def test_interrupted_evaluation_resumes_at_the_next_task(study):
+    config, study_dir, calls = study
+
+    class KilledEvaluator(FakeEvaluator):
+        def __call__(self, model, tasks, output_dir, options):
+            if Path(output_dir).parent.name == "tiny__mono__s0" and tasks == ["tatoeba"]:
+                raise KeyboardInterrupt
+            return super().__call__(model, tasks, output_dir, options)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(config, study_dir, calls, evaluator=KilledEvaluator(calls))
+    again = CallLog(calls.path.with_name("again.jsonl"))
+    run(config, study_dir, again)
+    assert "tiny__mono__s0" not in again.names("train")  # training was done: not repeated
+    mono = [e["task"] for e in again.entries("eval") if e["name"] == "tiny__mono__s0"]
+    assert mono == ["tatoeba", "udhr"]  # xquad-r was finished
+
+
+def test_config_changes_redo_only_what_they_touch(study, tmp_path: Path):
+    config, study_dir, calls = study
+    run(config, study_dir, calls)
+    # eval options of one task: re-evaluate that task everywhere, train nothing
+    config.write_text(STUDY_YAML.format(model="tiny-model").replace("max_sentences: 40", "max_sentences: 30"),
+                      encoding="utf-8")
+    again = CallLog(tmp_path / "eval-change.jsonl")
+    run(config, study_dir, again)
+    assert again.names("train") == []
+    assert {e["task"] for e in again.entries("eval")} == {"tatoeba"}
+    assert len(again.entries("eval")) == len(ALL_RUNS)
+    # the training budget: retrain (fresh, old attempt moved aside) and re-evaluate the trained runs only
+    config.write_text(STUDY_YAML.format(model="tiny-model").replace("max_steps: 3", "max_steps: 4")
+                      .replace("max_sentences: 40", "max_sentences: 30"), encoding="utf-8")
+    third = CallLog(tmp_path / "train-change.jsonl")
+    run(config, study_dir, third)
+    assert sorted(third.names("train")) == sorted(ALL_RUNS[1:])
+    assert all(e["resume"] is False for e in third.entries("train"))
+    assert "tiny__zero-shot" not in third.names("eval")
+    stale = list((study_dir / "runs" / "tiny__mono__s0").glob("stale-*"))
+    assert len(stale) == 1 and (stale[0] / "train" / "model" / "config.json").is_file()
+
+
+def test_resume_checkpoints_are_removed_once_training_is_done(study):
+    config, study_dir, calls = study
+    run(config, study_dir, calls, only=["tiny__mono__s0"])
+    train_dir = study_dir / "runs" / "tiny__mono__s0" / "train"
+    assert (train_dir / "model" / "config.json").is_file()
+    assert not (train_dir / "checkpoint-1").exists()
+
+
+def test_a_failing_run_does_not_stop_the_study(study):
+    config, study_dir, calls = study
+    status = run(config, study_dir, calls, trainer=FakeTrainer(calls, fail={"tiny__xy__s0"}))
+    assert [o.name for o in status.failed] == ["tiny__xy__s0"]
+    assert "synthetic training failure" in status.failed[0].error
+    assert sum(o.state == "done" for o in status.runs) == len(ALL_RUNS) - 1
+    log = status.failed[0].log.read_text(encoding="utf-8")
+    assert "Traceback" in log and "RuntimeError: synthetic training failure" in log
+    assert "1 failed" in status.summary()
+    # the next attempt retries only the failed run
+    again = CallLog(calls.path.with_name("again.jsonl"))
+    assert run(config, study_dir, again).ok
+    assert again.names("train") == ["tiny__xy__s0"]
+
+
+def test_only_selects_runs_by_name_or_pattern(study):
+    config, study_dir, calls = study
+    status = run(config, study_dir, calls, only=["tiny__zero-shot", "tiny__hybrid*__s1"])
+    assert [o.name for o in status.runs] == ["tiny__zero-shot", "tiny__hybrid-a0.25__s1", "tiny__hybrid-a0.5__s1"]
+    runs = expand_runs(load_study_config(config))
+    with pytest.raises(UnknownNameError, match="unknown run 'tiny__best'"):
+        select_runs(runs, ["tiny__best"])
+
+
+def test_default_path_checks_task_options_before_any_work(tmp_path: Path):
+    config = write_study_config(tmp_path / "bad.yaml", text=STUDY_YAML.replace("max_sentences: 40", "max_sentence: 40"))
+    with pytest.raises(ConfigError, match=r"bad.yaml: eval.tasks.tatoeba: unknown option 'max_sentence'"):
+        run_study(config, tmp_path / "study", trainer=FakeTrainer(CallLog(tmp_path / "c.jsonl")), show_progress=False)
+    assert not (tmp_path / "study" / "runs").exists()
+
+
+def test_default_path_checks_training_configs_before_any_work(tmp_path: Path):
+    text = STUDY_YAML.replace("batch_size: 4", "batch_size: 4\n  settings: {{optim: {{lrr: 0.1}}}}")
+    config = write_study_config(tmp_path / "bad.yaml", text=text)
+    with pytest.raises(ConfigError, match=r"bad.yaml: run tiny__mono__s0: .*optim.lrr"):
+        run_study(config, tmp_path / "study", evaluator=FakeEvaluator(CallLog(tmp_path / "c.jsonl")),
+                  show_progress=False)
+
+
+def test_eval_options_split_into_shared_and_task_options():
+    options = split_eval_options(["tatoeba"], {"languages": ["sw"], "max_sentences": 10, "max_length": 64})
+    assert options.languages == ["sw"] and options.max_length == 64
+    assert options.task_options == {"tatoeba": {"max_sentences": 10}}
+
+
+@pytest.mark.slow
+def test_sigkill_mid_study_then_rerun_finishes_only_missing_runs(tmp_path: Path):
+    """A real process killed with SIGKILL mid-study: the rerun redoes nothing that had finished."""
+    config = write_study_config(tmp_path / "study.yaml")
+    study_dir, calls_path = tmp_path / "study", tmp_path / "calls.jsonl"
+    script = tmp_path / "run.py"
+    helpers = Path(__file__).resolve().parents[1]
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(helpers)!r})
+        from pathlib import Path
+        from helpers.synthetic_study import CallLog, FakeEvaluator, FakeTrainer
+        from polyret.study.runner import run_study
+        calls = CallLog(Path({str(calls_path)!r}))
+        run_study({str(config)!r}, {str(study_dir)!r}, trainer=FakeTrainer(calls, delay=0.4),
+                  evaluator=FakeEvaluator(calls, delay=0.1), show_progress=False)
+    """), encoding="utf-8")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(list(study_dir.glob("runs/*/done.json"))) < 3:
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "the study did not get going"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    finished = {path.parent.name for path in study_dir.glob("runs/*/done.json")}
+    assert 3 <= len(finished) < len(ALL_RUNS)
+    calls = CallLog(calls_path)
+    before = len(calls.entries())
+
+    status = run_study(config, study_dir, trainer=FakeTrainer(calls), evaluator=FakeEvaluator(calls),
+                       show_progress=False)
+    assert status.ok and {o.name for o in status.runs if o.state == "skipped"} == finished
+    redone = calls.entries()[before:]
+    assert not {e["name"] for e in redone} & finished
+    assert {path.parent.name for path in study_dir.glob("runs/*/done.json")} == set(ALL_RUNS)
+    for name in ALL_RUNS:  # every result file is complete JSON (atomic writes)
+        for task in TASKS:
+            json.loads((study_dir / "runs" / name / "results" / f"{task}.json").read_text(encoding="utf-8"))
