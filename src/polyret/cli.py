@@ -127,6 +127,40 @@ def eval_command(
         raise failed
 
 
+@app.command("mine")
+def mine_command(
+    model: ModelOption,
+    src: Annotated[Path, typer.Option("--src", help="Source side: .txt (one text per line) or .jsonl (\"text\").")],
+    tgt: Annotated[Path, typer.Option("--tgt", help="Target side, same formats.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="TSV to write: score<TAB>src<TAB>tgt, best first.")],
+    k: Annotated[int, typer.Option("--k", help="Neighbours per side for the margin.")] = 4,
+    threshold: Annotated[float, typer.Option(help="Accept pairs with margin above this.")] = 1.06,
+    keep_all: Annotated[bool, typer.Option("--keep-all", help="No threshold: every one-to-one pair, scored.")] = False,
+    min_count: Annotated[int, typer.Option(help="Accept at least this many pairs (a floor).")] = 0,
+    margin: Annotated[str, typer.Option(help="ratio | distance | absolute.")] = "ratio",
+    index: Annotated[str, typer.Option(help="k-NN index: flat (exact) | ivf-flat | ivf-pq | hnsw.")] = "flat",
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
+) -> None:
+    """Mine parallel sentences between two files with margin scoring (k-NN both ways, greedy one-to-one)."""
+    from polyret.errors import ConfigError
+    from polyret.mining.index import IndexSpec
+    from polyret.mining.margin import MARGINS, mine_files
+
+    if margin not in MARGINS:
+        raise ConfigError(f"--margin {margin!r} is not one of {', '.join(MARGINS)}")
+    if index not in ("flat", "ivf-flat", "ivf-pq", "hnsw"):
+        raise ConfigError(f"--index {index!r} is not one of flat, ivf-flat, ivf-pq, hnsw")
+    if k < 1 or min_count < 0:
+        raise ConfigError("--k must be >= 1 and --min-count >= 0")
+    summary = mine_files(model, src, tgt, output, k=k, margin=margin,  # type: ignore[arg-type]
+                         threshold=None if keep_all else threshold, min_count=min_count, batch_size=batch_size,
+                         max_length=max_length, index=IndexSpec(kind=index))  # type: ignore[arg-type]
+    console.print(f"[green]wrote[/] {summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
+                  f"{summary.tgt_unique} unique texts (encode {summary.encode_s:.1f} s, mine {summary.mine_s:.1f} s)",
+                  highlight=False)
+
+
 @app.command("compare")
 def compare_command(
     config: Annotated[Path, typer.Argument(help="Study config YAML, e.g. configs/quickstart.yaml.")],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from polyret.mining.knn import exact_topk, mutual_topk
 
 if TYPE_CHECKING:
+    from polyret.encode.base import Encoder
     from polyret.mining.index import IndexSpec
 
 MarginKind = Literal["ratio", "distance", "absolute"]
@@ -181,3 +183,97 @@ def _greedy_one_to_one(
         keep[position] = True
         accepted += 1
     return keep
+
+
+@dataclass(frozen=True)
+class MineSummary:
+    """What :func:`mine_files` did (the CLI prints it)."""
+
+    output: Path
+    src_texts: int
+    tgt_texts: int
+    src_unique: int
+    tgt_unique: int
+    pairs: int
+    encode_s: float
+    mine_s: float
+
+
+def _check_tsv_safe(texts: Sequence[str], path: Path) -> None:
+    from polyret.errors import DataError
+
+    for number, text in enumerate(texts, start=1):
+        if "\t" in text or "\n" in text or "\r" in text:
+            raise DataError.at(path, number, "text contains a tab or line break, which the TSV output cannot hold")
+
+
+def mine_files(
+    model: str | Encoder,
+    src: str | Path,
+    tgt: str | Path,
+    output: str | Path,
+    *,
+    k: int = 4,
+    margin: MarginKind = "ratio",
+    threshold: float | None = 1.06,
+    min_count: int = 0,
+    one_to_one: bool = True,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    index: IndexSpec | None = None,
+    show_progress: bool = True,
+) -> MineSummary:
+    """Mine ``src`` against ``tgt`` (``.txt`` one text per line, or ``.jsonl`` with ``"text"``) and write
+    ``score<TAB>src<TAB>tgt`` lines, best first, atomically to ``output``.
+
+    Each side is deduplicated (exact strings) and encoded with the model's **query** prefix (mining is a
+    symmetric task, PROTOCOLS §1.1); ``model`` is a name/path for :func:`polyret.encode.encoder.load_encoder`
+    or an encoder object.
+    """
+    import time
+
+    from polyret.encode.encoder import load_encoder, read_texts
+    from polyret.io import atomic_write
+
+    src_path, tgt_path, out_path = Path(src), Path(tgt), Path(output)
+    src_texts, tgt_texts = read_texts(src_path), read_texts(tgt_path)
+    _check_tsv_safe(src_texts, src_path)
+    _check_tsv_safe(tgt_texts, tgt_path)
+    src_side, tgt_side = dedupe(src_texts), dedupe(tgt_texts)
+    encoder = load_encoder(model, max_length=max_length) if isinstance(model, str) else model
+    started = time.perf_counter()
+    vectors = [
+        encoder.encode(
+            side.unique,
+            prefix=encoder.query_prefix,
+            max_length=max_length,
+            batch_size=batch_size,
+            show_progress=show_progress,
+        )
+        for side in (src_side, tgt_side)
+    ]
+    encoded = time.perf_counter()
+    pairs = mine_pairs(
+        vectors[0],
+        vectors[1],
+        k=k,
+        margin=margin,
+        threshold=threshold,
+        min_count=min_count,
+        one_to_one=one_to_one,
+        index=index,
+    )
+    mined = time.perf_counter()
+    with atomic_write(out_path) as handle:
+        for i, j, score in zip(pairs.src_index.tolist(), pairs.tgt_index.tolist(), pairs.score.tolist(), strict=True):
+            handle.write(f"{score:.6f}\t{src_side.unique[i]}\t{tgt_side.unique[j]}\n")
+    return MineSummary(
+        out_path,
+        len(src_texts),
+        len(tgt_texts),
+        len(src_side.unique),
+        len(tgt_side.unique),
+        len(pairs),
+        round(encoded - started, 3),
+        round(mined - encoded, 3),
+    )
