@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     model_load_s = time.perf_counter() - started
     runs = []
     for run in range(args.runs):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        load0 = os.getloadavg()[0]
         result = evaluate_lareqa(
             encoder,
             args.task,
@@ -64,10 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         timing = dict(result.extra["timing"])
         timing["total_s"] = round(time.perf_counter() - t0, 3)
+        timing["process_cpu_s"] = round(time.process_time() - cpu0, 3)  # all threads of this process
+        timing["loadavg_1min_start_end"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
         runs.append({"run": run + 1, **timing})
         print(
             f"run {run + 1}: total {timing['total_s']:.1f}s = load {timing['load_s']:.1f}s + encode "
-            f"{timing['encode_s']:.1f}s + scoring {timing['score_s']:.1f}s",
+            f"{timing['encode_s']:.1f}s + scoring {timing['score_s']:.1f}s "
+            f"(process CPU {timing['process_cpu_s']:.1f}s, load average {timing['loadavg_1min_start_end']})",
             flush=True,
         )
     scores = {key: round(value, 3) for key, value in result.aggregates["all"].items() if "." in key}
