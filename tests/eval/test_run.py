@@ -234,3 +234,22 @@ def test_articles_option_reaches_lareqa_only():
     assert "articles" not in options.task_kwargs("udhr")
     assert options.task_kwargs("udhr")["languages"] == ["en"]
     assert EvalOptions(task_options={"udhr": {"articles": "even"}}).task_kwargs("udhr")["articles"] == "even"
+
+
+def test_run_eval_keeps_per_query_file_a_task_wrote(tmp_path, monkeypatch):
+    """Tasks may write per-query arrays and return a result that does not name them (as write_result does)."""
+    from polyret.eval import tasks as tasks_module
+    from polyret.eval.results import MainScore, TaskResult, write_result
+
+    def evaluate_fake(encoder, output_dir=None):
+        result = TaskResult(task="udhr", main_score=MainScore(metric="xx2en.p@1", value=50.0))
+        if output_dir is not None:
+            write_result(output_dir, result, {"sw/xx2en.p@1": np.array([1.0, 0.0])})
+        return result
+
+    monkeypatch.setattr(tasks_module, "get_task", lambda name: evaluate_fake)
+    run_eval("m", ["udhr"], tmp_path, encoder=HashEncoder())
+    saved = read_result(tmp_path / "udhr.json")
+    assert saved.per_query == "udhr.per_query.npz"
+    assert read_per_query(tmp_path / "udhr.json", saved)["sw/xx2en.p@1"].tolist() == [1.0, 0.0]
+    assert saved.config["model_argument"] == "m"

@@ -14,7 +14,7 @@ from typing import Any
 
 from polyret.encode.base import Encoder
 from polyret.errors import PolyretError
-from polyret.eval.results import TaskResult, result_path, write_result
+from polyret.eval.results import TaskResult, read_result, result_path, write_result
 from polyret.eval.tasks import parse_tasks, run_task
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,19 @@ def _default_factory(model: str, **kwargs: Any) -> Encoder:
     return load_encoder(model, **{k: v for k, v in kwargs.items() if v is not None})
 
 
+def _per_query_name(out: Path, result: TaskResult, since: float) -> str | None:
+    """The per-query file the task wrote in this run (tasks may return a result that does not name it)."""
+    if result.per_query:
+        return result.per_query
+    written = result_path(out, result.task)
+    try:
+        if written.stat().st_mtime >= since - 1:
+            return read_result(written).per_query
+    except (OSError, PolyretError):
+        pass
+    return None
+
+
 def run_eval(
     model: str,
     tasks: Sequence[str] | str,
@@ -106,7 +119,7 @@ def run_eval(
     results: list[TaskResult] = []
     failures: list[tuple[str, str]] = []
     for name in names:
-        started = time.perf_counter()
+        started, wall_started = time.perf_counter(), time.time()
         log.info("task %s: model %s", name, model)
         try:
             result = run_task(name, encoder, output_dir=out, **opts.task_kwargs(name))
@@ -121,7 +134,7 @@ def run_eval(
             "eval_options": {k: v for k, v in asdict(opts).items() if v not in (None, {})},
             "model_argument": model,
         }
-        result = result.model_copy(update={"config": config})
+        result = result.model_copy(update={"config": config, "per_query": _per_query_name(out, result, wall_started)})
         if not result.duration_s:
             result = result.model_copy(update={"duration_s": round(time.perf_counter() - started, 3)})
         # Tasks write their own file (with per-query arrays) when given output_dir; write (again) so the
