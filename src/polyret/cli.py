@@ -127,6 +127,45 @@ def eval_command(
         raise failed
 
 
+@app.command("encode")
+def encode_command(
+    model: ModelOption,
+    input_file: Annotated[Path, typer.Option("--input", "-i",
+                                             help=".txt (one text per line) or .jsonl (a \"text\" field).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the vectors (.npy, float32).")],
+    prefix: Annotated[str, typer.Option(help="query | passage | none: which of the model's prefixes to prepend "
+                                             "(e5 models want 'query' for symmetric tasks).")] = "query",
+    max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    pooling: Annotated[str | None, typer.Option(help="Pooling override: mean | cls.")] = None,
+    layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer instead of the last.")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
+    cache: Annotated[bool, typer.Option(help="Use the embedding cache in $POLYRET_HOME/embeddings.")] = True,
+) -> None:
+    """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors, in input order."""
+    import time
+
+    import numpy as np
+
+    from polyret.encode.encoder import load_encoder, read_texts
+    from polyret.errors import ConfigError
+    from polyret.io import atomic_write
+
+    if prefix not in ("query", "passage", "none"):
+        raise ConfigError(f"--prefix {prefix!r} is not one of query, passage, none")
+    if output.suffix != ".npy":
+        raise ConfigError(f"--output {output}: the output must be a .npy file")
+    texts = read_texts(input_file)
+    encoder = load_encoder(model, max_length=max_length, pooling=pooling, layer=layer, device=device, cache=cache)
+    text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
+    start = time.perf_counter()
+    vectors = encoder.encode(texts, prefix=text_prefix, max_length=max_length, batch_size=batch_size)
+    with atomic_write(output, "wb") as handle:
+        np.save(handle, vectors)
+    console.print(f"[green]wrote[/] {output}: {vectors.shape[0]} x {vectors.shape[1]} float32 "
+                  f"(prefix {text_prefix!r}) in {time.perf_counter() - start:.1f} s", highlight=False)
+
+
 @app.command("mine")
 def mine_command(
     model: ModelOption,
