@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from polyret.mining.knn import exact_topk, mutual_topk
+from polyret.mining.knn import exact_topk
 
 if TYPE_CHECKING:
     from polyret.encode.base import Encoder
@@ -92,16 +92,14 @@ def margin_scores(cos: np.ndarray, mean_x: np.ndarray, mean_y: np.ndarray, kind:
 
 
 def neighbours(
-    src: np.ndarray, tgt: np.ndarray, k: int, *, index: IndexSpec | None = None, one_pass: bool = False
+    src: np.ndarray, tgt: np.ndarray, k: int, *, index: IndexSpec | None = None
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """k-NN both ways, ``((cos_st, ids_st), (cos_ts, ids_ts))``: exact (faiss flat) unless ``index`` asks for an
-    approximate index; ``one_pass`` computes each dot product once for both directions (exact only)."""
+    """k-NN both ways, ``((cos_st, ids_st), (cos_ts, ids_ts))``: exact (faiss flat, tie rule) unless ``index``
+    asks for an approximate index."""
     if index is not None and index.kind != "flat":
         from polyret.mining.index import search
 
         return search(src, tgt, k, index), search(tgt, src, k, index)
-    if one_pass:
-        return mutual_topk(src, tgt, k)
     return exact_topk(src, tgt, k), exact_topk(tgt, src, k)
 
 
@@ -115,7 +113,6 @@ def mine_pairs(
     min_count: int = 0,
     one_to_one: bool = True,
     index: IndexSpec | None = None,
-    one_pass: bool = False,
 ) -> MinedPairs:
     """Mine parallel pairs between embedded sides ``src`` [n, d] and ``tgt`` [m, d] (see the module docstring).
 
@@ -130,7 +127,7 @@ def mine_pairs(
     if n_src == 0 or n_tgt == 0:
         empty = np.empty(0, dtype=np.int64)
         return MinedPairs(empty, empty.copy(), np.empty(0, dtype=np.float64))
-    (cos_st, ids_st), (cos_ts, ids_ts) = neighbours(src, tgt, k, index=index, one_pass=one_pass)
+    (cos_st, ids_st), (cos_ts, ids_ts) = neighbours(src, tgt, k, index=index)
     cos_st, ids_st = cos_st[:, : min(k, n_tgt)], ids_st[:, : min(k, n_tgt)]
     cos_ts, ids_ts = cos_ts[:, : min(k, n_src)], ids_ts[:, : min(k, n_src)]
     mean_src = cos_st.astype(np.float64).mean(axis=1)
