@@ -223,7 +223,7 @@ def compare_command(
     command = shlex.join(["polyret", "compare", *sys.argv[2:]]) if sys.argv[1:2] == ["compare"] else None
     names = [name.strip() for name in only.split(",") if name.strip()] if only else None
     status = run_study(config, target, names, show_progress=progress, command=command)
-    console.print(f"study {target}: {status.summary()}", highlight=False)
+    console.print(f"study {target}: {status.summary()}", highlight=False, soft_wrap=True)
     for outcome in status.failed:
         console.print(f"[red]failed[/] {outcome.name}: {outcome.error} (log: {outcome.log})", highlight=False)
     if report:
@@ -241,6 +241,7 @@ def report_command(
     resamples: Annotated[int, typer.Option(help="Bootstrap and randomisation-test resamples.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
     correction: Annotated[str, typer.Option(help="Multiple-comparison correction: holm | bh.")] = "holm",
+    figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Draw the figures.")] = True,
 ) -> None:
     """Write report.md and a self-contained report.html (tables, significance tests, figures) for a study."""
     from polyret.errors import ConfigError
@@ -250,7 +251,8 @@ def report_command(
         raise ConfigError(f"--correction {correction!r} is not one of holm, bh")
     if resamples < 100:
         raise ConfigError(f"--resamples {resamples}: use at least 100")
-    files = write_report(study_dir, n_resamples=resamples, seed=seed, correction=correction)  # type: ignore[arg-type]
+    files = write_report(study_dir, n_resamples=resamples, seed=seed, correction=correction,  # type: ignore[arg-type]
+                         figures=figures)
     console.print(f"[green]report:[/] {files.markdown} and {files.html} ({len(files.figures) // 2} figures)",
                   highlight=False)
 

@@ -46,7 +46,7 @@ def test_full_study_then_nothing_to_do(study):
     assert {e["model"] for e in trained} == {str(study_dir / "runs" / "tiny__mono__s0" / "train" / "model")}
     meta = read_json(study_dir / "study.json")
     assert meta["reference"] == "zero-shot" and len(meta["runs"]) == len(ALL_RUNS)
-    assert meta["environment"]["versions"]["polyret"]
+    assert meta["environment"]["polyret"] and meta["environment"]["scipy"]
     for name in ALL_RUNS:
         assert (study_dir / "runs" / name / "done.json").is_file()
     log = (study_dir / "runs" / "tiny__mono__s0" / "log.txt").read_text(encoding="utf-8")
@@ -174,9 +174,10 @@ def test_default_path_checks_training_configs_before_any_work(tmp_path: Path):
 
 
 def test_eval_options_split_into_shared_and_task_options():
-    options = split_eval_options(["tatoeba"], {"languages": ["sw"], "max_sentences": 10, "max_length": 64})
-    assert options.languages == ["sw"] and options.max_length == 64
-    assert options.task_options == {"tatoeba": {"max_sentences": 10}}
+    options = split_eval_options(["udhr"], {"versions": ["swh"], "articles": "even", "max_length": 64})
+    assert options.max_length == 64 and options.languages is None and options.articles is None
+    assert options.task_options == {"udhr": {"versions": ["swh"], "articles": "even"}}
+    assert options.task_kwargs("udhr")["articles"] == "even"  # reaches UDHR as written
 
 
 @pytest.mark.slow

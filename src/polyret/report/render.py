@@ -159,8 +159,10 @@ def group_name(key: GroupKey) -> str:
 
 
 class ReportBuilder:
-    def __init__(self, study: Study, *, n_resamples: int, seed: int, correction: Correction) -> None:
+    def __init__(self, study: Study, *, n_resamples: int, seed: int, correction: Correction,
+                 draw_figures: bool = True) -> None:
         self.study = study
+        self.draw_figures = draw_figures
         self.n_resamples = n_resamples
         self.seed = seed
         self.correction = correction
@@ -383,7 +385,7 @@ class ReportBuilder:
     def figures_section(self) -> None:
         study = self.study
         made: list[figs.FigureFiles] = []
-        for task in study.tasks:
+        for task in study.tasks if self.draw_figures else ():
             metric = self.main_metric(task)
             keys = self.keys(task)
             if metric is None or not keys:
@@ -418,7 +420,8 @@ class ReportBuilder:
         self.figures = made
         self.add(Heading(2, "Figures"))
         if not made:
-            self.add(Paragraph("No figures: no per-language results yet."))
+            self.add(Paragraph("No figures: no per-language results yet." if self.draw_figures
+                               else "Figures were not drawn for this report (`figures=False`)."))
         self.add(*(FigureBlock(files) for files in made))
 
     def alpha_curves(self, task: str, metric: str) -> dict[str, list[tuple[float, Stat]]]:
@@ -490,14 +493,10 @@ class ReportBuilder:
         commands = list(meta.get("commands", []))
         commands.append(shlex.join(["polyret", "report", str(self.study.study_dir)]))
         env = meta.get("environment", {})
-        versions = env.get("versions", {})
         self.add(Heading(2, "How this was produced"),
                  Paragraph("Commands (in the order they were run on this study directory):"),
                  CodeBlock("\n".join(commands), "bash"))
-        version_rows = [[name, str(value)] for name, value in versions.items()]
-        for key in ("platform", "machine", "cuda", "torch_threads", "git_commit"):
-            if env.get(key) is not None:
-                version_rows.append([key, str(env[key])])
+        version_rows = [[name, str(value)] for name, value in env.items() if value is not None]
         self.add(TableBlock(["component", "version"], version_rows, caption="Versions and environment"))
         run_rows = [[run.name, _short(spec.get("train_fingerprint")), _short(spec.get("fingerprint"))]
                     for run, spec in zip(self.study.runs, meta.get("runs", []), strict=False)]
@@ -681,10 +680,10 @@ def render_html(blocks: Sequence[Block], title: str, root: Path) -> str:
 
 
 def write_report(study_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0,
-                 correction: Correction = "holm") -> ReportFiles:
+                 correction: Correction = "holm", figures: bool = True) -> ReportFiles:
     """Write ``report.md``, ``report.html``, ``figures/*.{png,svg}`` (and long tables as CSV) into the study dir."""
     study = load_study(study_dir)
-    builder = ReportBuilder(study, n_resamples=n_resamples, seed=seed, correction=correction)
+    builder = ReportBuilder(study, n_resamples=n_resamples, seed=seed, correction=correction, draw_figures=figures)
     blocks = builder.build()
     root = study.study_dir
     markdown = root / "report.md"

@@ -27,7 +27,7 @@ import contextlib
 import datetime as dt
 import fnmatch
 import logging
-import platform
+import os
 import shlex
 import sys
 import time
@@ -42,15 +42,14 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from polyret import __version__
 from polyret.errors import ConfigError, PolyretError, UnknownNameError
 from polyret.io import read_json, write_json
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
 
 log = logging.getLogger(__name__)
 
-VERSIONED_PACKAGES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "scipy",
-                      "ir-measures", "matplotlib", "pydantic")
+# Beside polyret.train.runs.versions(): the libraries evaluation and the report depend on.
+EXTRA_PACKAGES = ("faiss-cpu", "scipy", "ir-measures", "matplotlib", "pydantic")
 
 
 class Trainer(Protocol):
@@ -97,44 +96,23 @@ class StudyStatus:
 # --------------------------------------------------------------------------- environment and paths
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of polyret, Python and the packages that change numbers (``missing`` when not installed)."""
+def environment_info() -> dict[str, Any]:
+    """What produced the numbers: the training runs' version record plus the evaluation and report libraries."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {"polyret": __version__, "python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
+    from polyret.train.runs import versions
+
+    info = versions()
+    for name in EXTRA_PACKAGES:
         try:
-            versions[name] = version(name)
+            info[name] = version(name)
         except PackageNotFoundError:
-            versions[name] = "missing"
-    return versions
-
-
-def environment_info() -> dict[str, Any]:
-    """Versions, platform, accelerator and the source commit, recorded in study.json for the report."""
-    info: dict[str, Any] = {"versions": package_versions(), "platform": platform.platform(),
-                            "machine": platform.machine()}
+            info[name] = None
     with contextlib.suppress(Exception):
         import torch
 
-        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
         info["torch_threads"] = torch.get_num_threads()
-    info["git_commit"] = _git_commit()
     return info
-
-
-def _git_commit() -> str | None:
-    import subprocess
-
-    root = Path(__file__).resolve().parents[3]
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out + ("-dirty" if dirty else "") if out else None
 
 
 def run_dir_of(study_dir: Path, name: str) -> Path:
@@ -188,15 +166,16 @@ def check_train_settings(runs: Sequence[RunSpec], source: Path) -> None:
             raise ConfigError(f"{source}: run {run.name}: {detail}") from None
 
 
-def split_eval_options(tasks: list[str], options: dict[str, Any]) -> Any:
-    """The config's task options as :class:`polyret.eval.run.EvalOptions`: its own fields, the rest per task."""
-    from dataclasses import fields
+ENCODER_OPTIONS = ("max_length", "pooling", "layer", "device", "cache")
 
+
+def split_eval_options(tasks: list[str], options: dict[str, Any]) -> Any:
+    """A task's config options as :class:`polyret.eval.run.EvalOptions`: encoder options as its fields (``max_length``
+    reaches the task too), every other option passed to the task exactly as written."""
     from polyret.eval.run import EvalOptions
 
-    known = {f.name for f in fields(EvalOptions)} - {"task_options"}
-    shared = {k: v for k, v in options.items() if k in known}
-    extra = {k: v for k, v in options.items() if k not in known}
+    shared = {k: v for k, v in options.items() if k in ENCODER_OPTIONS}
+    extra = {k: v for k, v in options.items() if k not in ENCODER_OPTIONS}
     return EvalOptions(**shared, task_options={task: dict(extra) for task in tasks} if extra else {})
 
 
@@ -204,11 +183,10 @@ def check_task_options(config: StudyConfig, source: Path) -> None:
     """Every task option must be one its evaluate function (or the encoder) takes: typos fail before any work."""
     from polyret.eval.tasks import accepted_options, get_spec, get_task
 
-    encoder_keys = {"pooling", "layer", "device", "cache", "max_length"}
     for task, options in config.eval.tasks.items():
         get_spec(task)
         function = get_task(task)
-        _, ignored = accepted_options(function, {k: v for k, v in options.items() if k not in encoder_keys})
+        _, ignored = accepted_options(function, {k: v for k, v in options.items() if k not in ENCODER_OPTIONS})
         unknown = sorted(ignored)
         if unknown:
             raise ConfigError(f"{source}: eval.tasks.{task}: unknown option {unknown[0]!r} "
@@ -224,9 +202,30 @@ def default_evaluator(model: str, tasks: list[str], output_dir: Path, options: d
 # --------------------------------------------------------------------------- per-run logging
 
 
+def _std_fds() -> list[int] | None:
+    """The file descriptors behind sys.stdout/sys.stderr, or None when they have none (e.g. captured in memory)."""
+    try:
+        return [sys.stdout.fileno(), sys.stderr.fileno()]
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return None
+
+
+def _terminal_stream() -> tuple[Any, bool]:
+    """A stream on the real terminal for the progress view, unaffected by the per-run redirection (and whether it
+    is a duplicate this module must close)."""
+    fds = _std_fds()
+    if fds is None:
+        return sys.stderr, False
+    return os.fdopen(os.dup(fds[1]), "w", buffering=1, encoding="utf-8", errors="replace"), True
+
+
 @contextlib.contextmanager
 def _captured_output(log_path: Path) -> Iterator[None]:
-    """Send stdout, stderr and logging of one run into its log file (the progress view keeps the terminal)."""
+    """Send stdout, stderr and logging of one run into its log file (the progress view keeps the terminal).
+
+    Redirection is at the file-descriptor level where there is one, so output of C extensions, and of handlers
+    that hold on to ``sys.stderr`` (transformers', tqdm's), lands in the log too and nothing keeps a closed file.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     with log_path.open("a", encoding="utf-8", buffering=1) as handle:
@@ -235,10 +234,27 @@ def _captured_output(log_path: Path) -> Iterator[None]:
         saved_handlers, saved_level = root.handlers[:], root.level
         root.handlers = [handler]
         root.setLevel(min(saved_level, logging.INFO) if saved_level else logging.INFO)
+        fds = _std_fds()
+        saved_fds: list[int] = []
         try:
-            with contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+            if fds is None:
+                with contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+                    yield
+            else:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                saved_fds = [os.dup(fd) for fd in fds]
+                for fd in fds:
+                    os.dup2(handle.fileno(), fd)
                 yield
         finally:
+            if saved_fds:
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                for fd, saved in zip(fds or [], saved_fds, strict=True):
+                    os.dup2(saved, fd)
+                    os.close(saved)
             root.handlers = saved_handlers
             root.setLevel(saved_level)
 
@@ -331,7 +347,7 @@ def execute_run(run: RunSpec, run_dir: Path, trainer: Trainer, evaluator: Evalua
     if _marker_matches(done, run.fingerprint):
         return False
     run_dir.mkdir(parents=True, exist_ok=True)
-    info = {**run.to_json(), "started": _now(), "environment": package_versions()}
+    info = {**run.to_json(), "started": _now()}
     write_json(run_dir / "run.json", info)
     started = time.monotonic()
     if run.trained:
@@ -421,8 +437,17 @@ def run_study(config_path: str | Path, study_dir: str | Path, only: list[str] | 
     write_study_metadata(config_path, config, runs, study_dir, command or _default_command(config_path, study_dir))
     trainer = trainer or default_trainer
     evaluator = evaluator or default_evaluator
-    console = console or Console(file=sys.stderr)
+    terminal, owned = (None, False) if console is not None else _terminal_stream()
+    console = console or Console(file=terminal)
+    try:
+        return _run_all(config, selected, study_dir, trainer, evaluator, console, show_progress)
+    finally:
+        if owned and terminal is not None:
+            terminal.close()
 
+
+def _run_all(config: StudyConfig, selected: list[RunSpec], study_dir: Path, trainer: Trainer, evaluator: Evaluator,
+             console: Console, show_progress: bool) -> StudyStatus:
     status = StudyStatus(study_dir=study_dir, runs=[RunOutcome(run.name) for run in selected])
     stages: dict[str, str] = {}
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),

@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from helpers.synthetic_study import CallLog, FakeEvaluator, FakeTrainer, write_study_config
+from polyret.errors import DataError
+from polyret.eval.results import MainScore, TaskResult
+from polyret.report import published as pub
+from polyret.report.model_card import END, START, write_model_card
+from polyret.report.render import write_report
+from polyret.report.tables import Stat, load_study, paired_arrays
+from polyret.study.runner import run_study
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def synthetic_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    config = write_study_config(root / "study.yaml")
+    calls = CallLog(root / "calls.jsonl")
+    status = run_study(config, root / "study", trainer=FakeTrainer(calls), evaluator=FakeEvaluator(calls),
+                       show_progress=False, command="polyret compare study.yaml --study-dir study")
+    assert status.ok
+    return root / "study"
+
+
+@pytest.fixture(scope="module")
+def report(synthetic_study: Path):
+    return write_report(synthetic_study, n_resamples=2000)
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def _table_rows(section: str) -> list[list[str]]:
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("|---")]
+    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
+
+
+def test_report_files(report, synthetic_study: Path):
+    assert report.markdown == synthetic_study / "report.md" and report.html.is_file()
+    names = {path.name for path in report.figures}
+    for stem in ("xquad-r_per_language", "xquad-r_rank_distance", "xquad-r_alpha_sweep", "tatoeba_per_language",
+                 "tatoeba_vs_cc100", "udhr_per_language"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names
+    for path in report.figures:
+        assert path.stat().st_size > 1000
+    assert report.figures[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_markdown_content(report):
+    text = report.markdown.read_text(encoding="utf-8")
+    assert "Embedded demo data" in text  # the banner
+    headline = _table_rows(_section(text, "Headline results").split("### tatoeba")[0])
+    assert headline[0][:3] == ["backbone", "method", "mul.map"] and "mul.rank_distance ↓" in headline[0]
+    mono = next(row for row in headline if row[1] == "mono")
+    assert re.fullmatch(r"\d+\.\d ± \d+\.\d \(n=2\)", mono[2])  # mean ± std over the two seeds
+    # per-language tables: low-resource languages first and marked, unseen languages marked
+    tatoeba = _section(text, "Per-language results").split("### tatoeba")[1].split("###")[0]
+    rows = _table_rows(tatoeba)
+    assert [row[0] for row in rows[1:4]] == ["jv † *", "sw † *", "kk † *"]  # by CC-100 size
+    assert rows[4][0] == "**mean, low-resource (3)**"
+    assert rows[7][0] == "de"  # seen in training: no mark
+    # provenance
+    produced = _section(text, "How this was produced")
+    assert "polyret compare study.yaml --study-dir study" in produced and "polyret report" in produced
+    assert "sentence-transformers" in produced and "demo_data: true" in produced
+
+
+def test_significance_never_says_better_without_p_below_005(report):
+    text = report.markdown.read_text(encoding="utf-8")
+    section = _section(text, "Significance against zero-shot")
+    assert "Holm–Bonferroni" in section
+    header, *rows = _table_rows(section)
+    assert header[-3:] == ["p", "p (holm)", "verdict"]
+    assert len(rows) == 12  # 4 methods x 3 tasks
+    for row in rows:
+        p_adjusted = 0.0 if row[-2] == "< 0.0001" else float(row[-2])
+        if row[-1] in ("better", "worse"):
+            assert p_adjusted < 0.05
+        else:
+            assert row[-1] == "no significant difference" and p_adjusted >= 0.05
+    assert any(row[-1] == "better" for row in rows)  # the synthetic effect is large enough to be found
+    # p (holm) is never below p
+    for row in rows:
+        raw, adjusted = (0.0 if v == "< 0.0001" else float(v) for v in row[-3:-1])
+        assert adjusted >= raw
+
+
+def test_paired_arrays_align_queries_and_scale(synthetic_study: Path):
+    study = load_study(synthetic_study)
+    a, b = paired_arrays(study, ("tiny", "mono"), ("tiny", "zero-shot"), "tatoeba", "xx2en.accuracy")
+    assert a.shape == b.shape == (6 * 40,)
+    assert set(np.unique(b)) <= {0.0, 100.0}  # hits scaled to the result's x100 scale
+    assert set(np.unique(a)) <= {0.0, 50.0, 100.0}  # averaged over the two seeds per query
+
+
+def test_html_is_self_contained(report):
+    html = report.html.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<style>" in html
+    sources = re.findall(r'(?:src|href)="([^"#][^"]*)"', html)
+    assert sources and all(source.startswith("data:image/png;base64,") for source in sources)
+    assert html.count("<figure") == len(report.figures) // 2
+    assert 'class="banner warning"' in html
+    assert "<tr class=\"low\">" in html
+
+
+def test_stale_and_missing_results_are_reported(synthetic_study: Path, tmp_path: Path):
+    copy = tmp_path / "study"
+    shutil.copytree(synthetic_study, copy)
+    (copy / "runs" / "tiny__xy__s1" / "done.json").unlink()
+    (copy / "runs" / "tiny__xy__s1" / "results" / "udhr.done.json").write_text('{"fingerprint": "old"}')
+    study = load_study(copy)
+    xy1 = next(run for run in study.runs if run.name == "tiny__xy__s1")
+    assert not xy1.done and set(xy1.results) == {"xquad-r", "tatoeba"}  # the stale UDHR result is ignored
+    files = write_report(copy, n_resamples=500, figures=False)
+    text = files.markdown.read_text(encoding="utf-8")
+    assert "1 of 9 runs are not finished (tiny__xy__s1)" in text
+
+
+def test_stand_in_banner(synthetic_study: Path, tmp_path: Path):
+    root = tmp_path
+    config = write_study_config(root / "study.yaml")
+    calls = CallLog(root / "calls.jsonl")
+    model_info = {"name": "standin", "note": "stand-in, not comparable with CRISS"}
+    run_study(config, root / "s", only=["tiny__zero-shot", "tiny__mono__s0"], trainer=FakeTrainer(calls),
+              evaluator=FakeEvaluator(calls, model_info=model_info), show_progress=False)
+    text = write_report(root / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    assert "CRISS stand-in" in text and "not comparable with CRISS" in text
+
+
+def test_published_comparison_recomputes_on_shared_languages():
+    languages = {"sw": {"xx2en.accuracy": 70.0}, "kk": {"xx2en.accuracy": 80.0}, "de": {"xx2en.accuracy": 90.0}}
+    group = pub.OurGroup(backbone="e5-small", model="multilingual-e5-small", label="zero-shot", alpha=None,
+                         overall={"xx2en.accuracy": 80.0}, per_language=languages,
+                         task_config={"languages": ["sw", "kk", "de"], "max_sentences": None})
+    rows = pub.comparison_rows(["tatoeba"], {"tatoeba": [group]})
+    e5 = next(r for r in rows if r.reference.backbone == "multilingual-e5-small")
+    # PROTOCOLS §5.3: sw 75.9, kk 83.8, de 98.0 -> mean 85.9, against ours on the same three
+    assert e5.published["xx2en.accuracy"] == pytest.approx((75.9 + 83.8 + 98.0) / 3)
+    assert e5.ours == {"xx2en.accuracy": pytest.approx(80.0)}
+    assert e5.basis.startswith("the 3 languages both have")
+    assert any("4-bit" in note for note in e5.differences) and not any("subset" in n for n in e5.differences)
+    assert "§5.3" in e5.reference.cite
+    labse = next(r for r in rows if r.reference.backbone == "LaBSE")
+    assert "backbone differs (multilingual-e5-small vs LaBSE)" in labse.differences
+    criss = next(r for r in rows if r.reference.method == "criss")
+    assert criss.ours is None and criss.differences == ["not run"]
+
+
+def test_published_values_are_on_polyrets_scale():
+    xquad = [r for r in pub.REFERENCES if r.task == "xquad-r" and r.section == "§5.1" and r.metrics]
+    hybrid_labse = next(r for r in xquad if r.backbone == "LaBSE" and r.method == "hybrid")
+    assert hybrid_labse.metrics["mul.map"] == pytest.approx(68.17)
+    assert hybrid_labse.metrics["mul.rank_distance"] == pytest.approx(221.1)
+    e5 = next(r for r in pub.REFERENCES if r.task == "tatoeba" and r.backbone == "multilingual-e5-small")
+    assert len(e5.per_language) == 36
+    assert np.mean([v["xx2en.accuracy"] for v in e5.per_language.values()]) == pytest.approx(86.86, abs=0.01)
+    assert pub.backbone_family("FacebookAI/xlm-roberta-large") == "XLM-R-large"
+    assert pub.backbone_family("sentence-transformers/LaBSE") == "LaBSE"
+
+
+def test_model_card(tmp_path: Path):
+    result = TaskResult(task="tatoeba", main_score=MainScore(metric="xx2en.accuracy", value=81.5),
+                        languages={"sw": {"xx2en.accuracy": 70.0}, "de": {"xx2en.accuracy": 93.0}},
+                        aggregates={"all": {"xx2en.accuracy": 81.5}, "low-resource": {"xx2en.accuracy": 70.0},
+                                    "other": {"xx2en.accuracy": 93.0}}, config={"max_sentences": 100})
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    card = write_model_card(bare, [result], run_name="e5__mono__s0")
+    text = card.read_text(encoding="utf-8")
+    assert text.startswith("---\nlibrary_name: sentence-transformers") and "- sw" in text
+    assert "| tatoeba | xx2en.accuracy | 81.50 | 70.00 | 93.00 |" in text
+    # an existing sentence-transformers card keeps its text; a second call replaces our section
+    st_dir = tmp_path / "st"
+    st_dir.mkdir()
+    (st_dir / "README.md").write_text("---\ntags: [x]\n---\n# SentenceTransformer\n\nUsage...\n", encoding="utf-8")
+    write_model_card(st_dir, [result])
+    updated = result.model_copy(update={"main_score": MainScore(metric="xx2en.accuracy", value=90.0)})
+    text = write_model_card(st_dir, [updated]).read_text(encoding="utf-8")
+    assert text.startswith("---\ntags: [x]\n---\n# SentenceTransformer\n\nUsage...")
+    assert text.count(START) == 1 and text.count(END) == 1
+    assert "| tatoeba | xx2en.accuracy | 90.00 |" in text and "| tatoeba | xx2en.accuracy | 81.50 |" not in text
+
+
+def test_trained_runs_get_a_model_card(synthetic_study: Path):
+    card = synthetic_study / "runs" / "tiny__mono__s0" / "train" / "model" / "README.md"
+    assert "## polyret evaluation" in card.read_text(encoding="utf-8")
+
+
+def test_report_cli(synthetic_study: Path, tmp_path: Path):
+    from polyret.cli import app
+
+    copy = tmp_path / "study"
+    shutil.copytree(synthetic_study, copy)
+    result = CliRunner().invoke(app, ["report", str(copy), "--resamples", "300", "--correction", "bh", "--no-figures"])
+    assert result.exit_code == 0, result.output
+    assert "Benjamini–Hochberg" in (copy / "report.md").read_text(encoding="utf-8")
+    with pytest.raises(DataError, match="not a study directory"):
+        load_study(tmp_path)
+
+
+def test_stat_format():
+    assert Stat.of([1.0, 2.0, 3.0]).format() == "2.0 ± 1.0"
+    assert Stat.of([5.0]).format() == "5.0" and Stat.of([float("nan")]) is None
+
+
+@pytest.mark.slow
+def test_html_renders_in_headless_chromium(report, tmp_path: Path):
+    """The screenshot script renders the report; the picture is not blank (skips without Chromium)."""
+    if not any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")):
+        pytest.skip("chromium not installed (apt-get update && apt-get install -y chromium)")
+    shot = tmp_path / "report.png"
+    completed = subprocess.run([str(ROOT / "scripts" / "screenshot_report.sh"), str(report.html), str(shot),
+                                "1200x3000"], capture_output=True, text=True, timeout=180)
+    assert completed.returncode == 0, completed.stderr
+    from PIL import Image
+
+    image = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    assert image.shape == (3000, 1200)
+    assert image.std() > 20  # text, tables and figures, not a blank page
+    # the top rows hold the title: dark pixels on white
+    assert (image[:200] < 100).mean() > 0.001
