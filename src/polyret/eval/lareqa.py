@@ -293,6 +293,7 @@ def evaluate_lareqa(
 ) -> TaskResult:
     """Evaluate ``encoder`` on XQuAD-R or MLQA-R; main score ``mul.map`` (macro over query languages, x100).
 
+    ``languages`` restricts queries *and* candidates: the Mul. pool and R_q then hold only those languages.
     ``articles`` keeps the first N articles of each language (quick runs; not comparable with full runs).
     With ``output_dir`` the result JSON and its per-query ``.npz`` are written there.
     """
