@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from polyret.mining.index import IndexSpec
 
 MarginKind = Literal["ratio", "distance", "absolute"]
-MARGINS: tuple[str, ...] = ("ratio", "distance", "absolute")
+MARGINS: tuple[str, ...] = get_args(MarginKind)
 
 
 @dataclass(frozen=True)
@@ -43,38 +43,23 @@ class MinedPairs:
     def __len__(self) -> int:
         return len(self.score)
 
-    def head(self, n: int) -> MinedPairs:
-        """The ``n`` best pairs."""
-        return MinedPairs(self.src_index[:n], self.tgt_index[:n], self.score[:n])
-
-    def filter(self, keep: np.ndarray) -> MinedPairs:
-        """The pairs where boolean ``keep`` is true (order kept)."""
-        return MinedPairs(self.src_index[keep], self.tgt_index[keep], self.score[keep])
-
 
 @dataclass(frozen=True)
 class Deduped:
-    """Unique texts in first-occurrence order; ``first[u]`` is where unique text ``u`` first occurs and
-    ``inverse[i]`` is the unique position of input text ``i`` (``texts[i] == unique[inverse[i]]``)."""
+    """Unique texts in first-occurrence order; ``inverse[i]`` is the unique position of input text ``i``
+    (``texts[i] == unique[inverse[i]]``)."""
 
     unique: list[str]
-    first: np.ndarray
     inverse: np.ndarray
-    counts: np.ndarray
 
 
 def dedupe(texts: Sequence[str]) -> Deduped:
     """Exact-string deduplication, keeping first occurrences in order (mining step 1)."""
     position: dict[str, int] = {}
-    inverse = np.empty(len(texts), dtype=np.int64)
-    first: list[int] = []
-    for i, text in enumerate(texts):
-        u = position.setdefault(text, len(first))
-        if u == len(first):
-            first.append(i)
-        inverse[i] = u
-    counts = np.bincount(inverse, minlength=len(first)).astype(np.int64)
-    return Deduped([texts[i] for i in first], np.asarray(first, dtype=np.int64), inverse, counts)
+    inverse = np.fromiter(
+        (position.setdefault(text, len(position)) for text in texts), dtype=np.int64, count=len(texts)
+    )
+    return Deduped(list(position), inverse)
 
 
 def margin_scores(cos: np.ndarray, mean_x: np.ndarray, mean_y: np.ndarray, kind: MarginKind) -> np.ndarray:
