@@ -107,8 +107,14 @@ def test_load_errors_name_the_file(tmp_path: Path):
 
 @pytest.mark.parametrize("name", ["quickstart.yaml", "paper.yaml"])
 def test_shipped_configs_are_valid(name: str):
+    """The shipped studies pass the same checks `polyret compare` makes before any work: task options against the
+    evaluate functions, every run's training config against the trainers' own config models."""
+    from polyret.study.runner import check_task_options, check_train_settings
+
     path = Path(__file__).resolve().parents[2] / "configs" / name
     config = load_study_config(path)
     runs = expand_runs(config)
     assert runs and yaml.safe_load(path.read_text(encoding="utf-8"))["name"] == config.name
     assert config.reference_label() in {run.label for run in runs}
+    check_task_options(config, path)
+    check_train_settings(runs, path)

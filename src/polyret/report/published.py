@@ -236,7 +236,7 @@ def _differences(reference: Reference, group: OurGroup, *, same_languages: bool 
     if ref_alpha is not None and group.alpha is not None and not math.isclose(ref_alpha, group.alpha):
         notes.append(f"α differs ({group.alpha:g} vs {ref_alpha:g})")
     cfg = group.task_config
-    subset = [f"{key} {cfg[key]}" for key in ("articles", "max_sentences", "max_queries", "versions")
+    subset = [f"{key} {cfg[key]}" for key in ("articles", "max_sentences", "max_queries")
               if cfg.get(key) not in (None, "all")]
     languages = cfg.get("languages")
     full = FULL_LANGUAGE_COUNTS.get(reference.task)
