@@ -82,3 +82,16 @@ def test_bad_shapes_are_rejected() -> None:
         exact_topk(np.ones((2, 3)), np.ones((2, 4)), k=1)
     with pytest.raises(ValueError, match="k must be"):
         exact_topk(np.ones((2, 3)), np.ones((2, 3)), k=-1)
+
+
+def test_inputs_are_never_modified_and_unit_float32_is_not_copied() -> None:
+    from polyret.mining.knn import as_unit_float32
+
+    rng = np.random.default_rng(4)
+    raw = rng.standard_normal((5, 3)).astype(np.float32)
+    before = raw.copy()
+    exact_topk(raw, raw, k=2)
+    np.testing.assert_array_equal(raw, before)
+    unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    assert as_unit_float32(unit) is unit
+    np.testing.assert_allclose(np.linalg.norm(as_unit_float32(raw), axis=1), 1.0, rtol=1e-6)

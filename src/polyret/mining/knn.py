@@ -22,12 +22,24 @@ import numpy as np
 
 
 def as_unit_float32(vectors: np.ndarray, *, normalize: bool = True) -> np.ndarray:
-    """A C-contiguous float32 copy of ``vectors`` (2-D), L2-normalised unless ``normalize`` is False."""
-    array = np.array(vectors, dtype=np.float32, order="C", copy=True, ndmin=2)
+    """``vectors`` (2-D) as C-contiguous float32, L2-normalised unless ``normalize`` is False.
+
+    Input that is already C-contiguous float32 with unit rows (what encoders return) comes back as is, without a
+    copy; otherwise a normalised copy is made. Callers must not modify the result.
+    """
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None, :]
     if array.ndim != 2:
         raise ValueError(f"expected a 2-D array of vectors, got shape {array.shape}")
-    if normalize and array.size:
-        faiss.normalize_L2(array)
+    array = np.ascontiguousarray(array)
+    if not normalize or not array.size:
+        return array
+    norms = np.einsum("ij,ij->i", array, array)
+    if np.all(np.abs(norms - 1.0) < 1e-5):
+        return array
+    array = array.copy() if np.shares_memory(array, vectors) else array
+    faiss.normalize_L2(array)
     return array
 
 
