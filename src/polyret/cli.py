@@ -200,6 +200,33 @@ def mine_command(
                   highlight=False)
 
 
+@app.command("train")
+def train_command(
+    config: Annotated[str | None, typer.Argument(
+        help="Training config YAML (e.g. configs/train_hybrid_mlqa.yaml).")] = None,
+    method: Annotated[str | None, typer.Option(
+        "--method", help="mono | xy | hybrid | criss | criss-contrastive | tli (overrides the config).")] = None,
+    run_dir: Annotated[str | None, typer.Option(
+        "--run-dir", help="Run directory (default: runs/<config name>-<method>-s<seed>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the run directory from its last "
+                                                          "checkpoint (same config, same sampler state).")] = False,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Override the config's model.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", help="Override the step budget (mono/xy/hybrid).")] = None,
+) -> None:
+    """Train a retriever: hybrid/mono/X-Y contrastive batching, CRISS or TLI; prints the final model folder.
+
+    Multi-GPU: launch the same command with torchrun (e.g. `torchrun --nproc_per_node 4 -m polyret.cli train ...`);
+    batch_size stays the global batch.
+    """
+    from polyret.train.runs import run_training
+
+    path = run_training(config, method=method, run_dir=run_dir, resume=resume,
+                        overrides={"model": model, "seed": seed, "max_steps": max_steps})
+    console.print(f"[green]model:[/] {path}")
+
+
 @app.command("compare")
 def compare_command(
     config: Annotated[Path, typer.Argument(help="Study config YAML, e.g. configs/quickstart.yaml.")],

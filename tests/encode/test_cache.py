@@ -76,6 +76,38 @@ def test_many_shards_are_compacted(polyret_home, counting_encoder, monkeypatch):
     assert counting_encoder.calls == calls
 
 
+def test_tiered_merging_bounds_the_shard_count(polyret_home, counting_encoder, monkeypatch):
+    monkeypatch.setattr(cache_module, "COMPACT_AFTER", 4)
+    encoder = CachedEncoder(counting_encoder)
+    for i in range(60):
+        encoder.encode([f"t{i}"])
+    shards = list(encoder.cache.dir.glob("*.keys.npy"))
+    assert len(shards) <= 8
+    texts = [f"t{i}" for i in range(60)]
+    np.testing.assert_array_equal(CachedEncoder(counting_encoder).encode(texts),
+                                  np.stack([counting_encoder.vector(t) for t in texts]))
+    assert sum(counting_encoder.calls) == 60
+
+
+def test_orphans_of_killed_writes_are_cleaned(polyret_home, counting_encoder):
+    import os
+
+    encoder = CachedEncoder(counting_encoder)
+    encoder.encode(["a"])
+    folder = encoder.cache.dir
+    orphan = folder / "00000000000000000001-1-dead.vecs.npy"
+    np.save(orphan, np.ones((1, 8), dtype=np.float32))
+    temp = folder / ".x.keys.npy.abc.tmp"
+    temp.write_bytes(b"partial")
+    young = folder / "00000000000000000002-1-beef.vecs.npy"
+    np.save(young, np.ones((1, 8), dtype=np.float32))
+    for old in (orphan, temp):
+        os.utime(old, (time.time() - 7200, time.time() - 7200))
+    encoder.cache._drop_orphans()
+    assert not orphan.exists() and not temp.exists() and young.exists()
+    assert len(encoder.cache) == 1
+
+
 def test_stale_index_recovers_after_another_process_compacts(polyret_home, counting_encoder):
     reader = EmbeddingCache(counting_encoder.fingerprint)
     writer = EmbeddingCache(counting_encoder.fingerprint)

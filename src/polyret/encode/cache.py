@@ -5,8 +5,9 @@ Vectors are keyed by (encoder fingerprint, text, prefix, max length). Each finge
 (one 16-byte BLAKE2b digest of prefix, max length and text per row). A shard is written vectors first, keys last,
 each through a temp file and a rename, so a shard whose keys file exists is complete; readers ignore anything
 else. Lookups are in bulk: the keys of every shard are read once into one ``digest -> (shard, row)`` dict and
-the hit rows are gathered from memory-mapped vector files. Many small shards are merged into one now and then
-(under a lock file), so the folder stays small however many times the cache is extended.
+the hit rows are gathered from memory-mapped vector files. Shards of similar size are merged now and then
+(size-tiered, under a lock file, streamed), so the folder stays small however many times the cache is extended
+and each row is rewritten only a few times.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
 import secrets
 import time
@@ -25,10 +27,12 @@ from typing import Any
 import numpy as np
 
 from polyret.encode.base import Encoder
+from polyret.encode.encoder import check_texts
 from polyret.io import atomic_write, polyret_home, write_json
 
 KEY_BYTES = 16
-COMPACT_AFTER = 16  # merge the shards of a fingerprint once there are more than this many
+COMPACT_AFTER = 16  # look for shards to merge once a fingerprint has more than this many
+MERGE_WIDTH = 4  # merge this many shards of the same size tier
 _KEYS, _VECS = ".keys.npy", ".vecs.npy"
 
 
@@ -131,7 +135,7 @@ class EmbeddingCache:
 
     # -- writing -------------------------------------------------------------------------------------------
     def put_many(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        """Add rows (float32, one per key) as a new shard; merges shards when there are many."""
+        """Add rows (float32, one per key) as a new shard; merges shards of similar size now and then."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if len(keys) != len(vectors):
             raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
@@ -143,42 +147,84 @@ class EmbeddingCache:
             write_json(self.dir / "meta.json", {"fingerprint": self.fingerprint, "dim": int(vectors.shape[1])})
         elif known != vectors.shape[1]:
             raise ValueError(f"cache {self.dir} holds {known}-d vectors, got {vectors.shape[1]}-d")
-        self._write_shard(_new_stem(), np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES), vectors)
-        if len(self._committed_stems()) > COMPACT_AFTER:
-            self.compact()
-
-    def _write_shard(self, stem: str, keys: np.ndarray, vectors: np.ndarray) -> None:
+        keys_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES)
+        stem = _new_stem()
         with atomic_write(self.dir / f"{stem}{_VECS}", "wb") as handle:
             np.save(handle, vectors)
-        with atomic_write(self.dir / f"{stem}{_KEYS}", "wb") as handle:  # the commit
+        self._commit(stem, keys_array)
+        if len(self._committed_stems()) > COMPACT_AFTER:
+            self._compact_tiers()
+
+    def _commit(self, stem: str, keys: np.ndarray) -> None:
+        with atomic_write(self.dir / f"{stem}{_KEYS}", "wb") as handle:  # the keys file makes the shard visible
             np.save(handle, keys)
+
+    def _compact_tiers(self) -> None:
+        """Size-tiered merging: shards whose row counts share a power-of-4 tier merge once a tier holds
+        ``MERGE_WIDTH`` of them, so each row is rewritten only O(log n) times however often the cache grows."""
+        with self._lock() as locked:
+            if not locked:
+                return
+            self._drop_orphans()
+            tiers: dict[int, list[str]] = {}
+            for stem in self._committed_stems():
+                rows = np.load(self.dir / f"{stem}{_KEYS}", mmap_mode="r").shape[0]
+                tiers.setdefault(int(math.log(max(rows, 1), MERGE_WIDTH)), []).append(stem)
+            for stems in tiers.values():
+                if len(stems) >= MERGE_WIDTH:
+                    self._merge(stems)
+
+    def _drop_orphans(self, min_age_s: float = 3600.0) -> None:
+        """Delete vectors whose keys never landed and temp files, left by runs killed mid-write an hour ago."""
+        committed = set(self._committed_stems())
+        for name in os.listdir(self.dir):
+            orphan = name.endswith(_VECS) and not name.startswith(".") and name[:-len(_VECS)] not in committed
+            if orphan or (name.startswith(".") and name.endswith(".tmp")):
+                with contextlib.suppress(FileNotFoundError):
+                    if time.time() - (self.dir / name).stat().st_mtime > min_age_s:
+                        os.unlink(self.dir / name)
 
     def compact(self) -> None:
         """Merge every shard into one (duplicates dropped); a no-op while another process is compacting."""
         with self._lock() as locked:
-            if not locked:
-                return
-            stems = self._committed_stems()
-            if len(stems) < 2:
-                return
-            seen: set[bytes] = set()
-            keep_keys: list[np.ndarray] = []
-            keep_vectors: list[np.ndarray] = []
-            for stem in stems:
-                keys = np.load(self.dir / f"{stem}{_KEYS}")
-                vectors = np.load(self.dir / f"{stem}{_VECS}", mmap_mode="r")
-                rows = []
-                for row, key in enumerate(keys.view(f"V{KEY_BYTES}").ravel().tolist()):
-                    if key not in seen:
-                        seen.add(key)
-                        rows.append(row)
-                keep_keys.append(keys[rows])
-                keep_vectors.append(np.asarray(vectors[rows]))
-            self._write_shard(_new_stem(), np.concatenate(keep_keys), np.concatenate(keep_vectors))
-            for stem in stems:  # keys first: a shard without keys is ignored by readers
-                for suffix in (_KEYS, _VECS):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.dir / f"{stem}{suffix}")
+            if locked:
+                self._merge(self._committed_stems())
+
+    def _merge(self, stems: list[str]) -> None:
+        """Write the union of ``stems`` (first copy of each key) as one shard, streamed, then drop them."""
+        if len(stems) < 2:
+            return
+        seen: set[bytes] = set()
+        parts: list[tuple[str, list[int]]] = []
+        for stem in stems:
+            keys = np.load(self.dir / f"{stem}{_KEYS}")
+            rows = []
+            for row, key in enumerate(keys.view(f"V{KEY_BYTES}").ravel().tolist()):
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(row)
+            parts.append((stem, rows))
+        dim = np.load(self.dir / f"{stems[0]}{_VECS}", mmap_mode="r").shape[1]
+        stem = _new_stem()
+        target = self.dir / f"{stem}{_VECS}"
+        temporary = self.dir / f".{stem}{_VECS}.tmp"
+        merged = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=(len(seen), dim))
+        merged_keys = np.empty((len(seen), KEY_BYTES), dtype=np.uint8)
+        position = 0
+        for source, rows in parts:
+            merged[position:position + len(rows)] = np.load(self.dir / f"{source}{_VECS}", mmap_mode="r")[rows]
+            merged_keys[position:position + len(rows)] = np.load(self.dir / f"{source}{_KEYS}")[rows]
+            position += len(rows)
+        merged.flush()
+        del merged
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        self._commit(stem, merged_keys)
+        for source in stems:  # keys first: a shard without keys is ignored by readers
+            for suffix in (_KEYS, _VECS):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.dir / f"{source}{suffix}")
         self._index, self._stems, self._vectors = {}, [], {}
 
     @contextlib.contextmanager
@@ -251,9 +297,7 @@ class CachedEncoder:
 
     def encode(self, texts: Sequence[str], *, prefix: str = "", max_length: int | None = None,
                batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("encode() takes a sequence of texts, not one string; wrap it in a list")
-        texts = list(texts)
+        texts = check_texts(texts)
         keys = [text_key(text, prefix, max_length) for text in texts]
         found, out = self.cache.get_many(keys)
         if found.all() and out is not None:

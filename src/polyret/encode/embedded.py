@@ -330,6 +330,18 @@ def _check_tokenizer(q4: Q4Model, tokenizer_json: Path) -> None:
 
 def convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: Path) -> Path:
     """Write the sentence-transformers folder for ``spec`` into ``out_dir`` (which must exist)."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # the save/load round trip below is an implementation detail
+    try:
+        return _convert(spec, weights, tokenizer_json, out_dir)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: Path) -> Path:
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize, Transformer

@@ -14,12 +14,13 @@ the result in the embedding cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,8 @@ class SentenceTransformerEncoder:
             from polyret.encode.models import resolve_model
 
             location = resolve_model(model)
+        elif isinstance(location, str) and Path(location).is_dir():
+            location = Path(location)
         self.model_name = str(model)
         self.location = location
         self.pooling = pooling
@@ -302,7 +305,7 @@ class SentenceTransformerEncoder:
     def encode(self, texts: Sequence[str], *, prefix: str = "", max_length: int | None = None,
                batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
         """Vectors of ``prefix + text`` for each text, in input order: float32, L2-normalised, ``(n, dim)``."""
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if batch_size < 1:
@@ -312,8 +315,8 @@ class SentenceTransformerEncoder:
         order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory batch fails at once
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         starts = range(0, len(order), batch_size)
-        with _progress(show_progress and len(order) > batch_size, f"encoding {len(texts)} texts",
-                       len(starts)) as advance:
+        with progress_bar(show_progress and len(order) > batch_size, f"encoding {len(texts)} texts",
+                          len(starts)) as advance:
             for start in starts:
                 rows = order[start:start + batch_size]
                 out[rows] = self.embed_ids([token_ids[i] for i in rows])
@@ -363,7 +366,8 @@ class SentenceTransformerEncoder:
         return self._pooling_module()({"token_embeddings": hidden, "attention_mask": mask})["sentence_embedding"]
 
 
-def _check_texts(texts: Sequence[str]) -> list[str]:
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list, refusing a bare string (a common slip) and non-string items."""
     if isinstance(texts, str):
         raise TypeError("encode() takes a sequence of texts, not one string; wrap it in a list")
     texts = list(texts)
@@ -373,28 +377,19 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
-class _progress:
-    """A rich progress bar over ``total`` steps (a no-op when ``show`` is false); yields ``advance()``."""
+@contextlib.contextmanager
+def progress_bar(show: bool, description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on stderr over ``total`` steps; yields ``advance()`` (a no-op when ``show`` is false)."""
+    if not show:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    def __init__(self, show: bool, description: str, total: int) -> None:
-        self.show, self.description, self.total = show, description, total
-        self._bar: Any = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.show:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-        self._bar.start()
-        task = self._bar.add_task(self.description, total=self.total)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
 
 
 # -------------------------------------------------------------------------------------------- kinds and factory

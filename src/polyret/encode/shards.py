@@ -62,6 +62,14 @@ def _shard_done(out_dir: Path, index: int, count: int) -> list[str] | None:
     return ids if isinstance(ids, list) and len(ids) == rows == count else None
 
 
+def _add_shard(manifest: dict[str, Any], index: int, count: int, dim: int) -> None:
+    vectors_path, ids_path = shard_paths(Path(), index)
+    manifest["shards"] = [entry for entry in manifest["shards"] if entry["index"] != index]
+    manifest["shards"].append({"index": index, "file": vectors_path.name, "ids": ids_path.name, "count": count,
+                               "dim": int(dim)})
+    manifest["shards"].sort(key=lambda entry: entry["index"])
+
+
 def encode_to_shards(encoder: Encoder, texts: Iterable[str | tuple[str, str]], out_dir: str | Path,
                      shard_size: int = 100_000, dtype: str = "float16", *, prefix: str = "",
                      max_length: int | None = None, batch_size: int = 32, show_progress: bool = True) -> Path:
@@ -92,6 +100,9 @@ def encode_to_shards(encoder: Encoder, texts: Iterable[str | tuple[str, str]], o
             return out
         manifest = previous
     out.mkdir(parents=True, exist_ok=True)
+    # a SIGKILLed run leaves atomic_write's temp files (no cleanup runs); they are never complete outputs
+    for stale in out.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
 
     all_ids: list[str] = []
     records = _records(texts)
@@ -106,6 +117,8 @@ def encode_to_shards(encoder: Encoder, texts: Iterable[str | tuple[str, str]], o
                 raise DataError(f"{shard_paths(out, index)[1]}: the input changed since this shard was written "
                                 f"(ids differ); use another folder or delete it to start again")
             all_ids.extend(ids)
+            if not any(entry["index"] == index for entry in manifest["shards"]):  # killed before the manifest
+                _add_shard(manifest, index, len(chunk), np.load(shard_paths(out, index)[0], mmap_mode="r").shape[1])
             continue
         vectors = worker.encode([text for _, text in chunk], prefix=prefix, max_length=max_length,
                                 batch_size=batch_size, show_progress=show_progress)
@@ -115,10 +128,7 @@ def encode_to_shards(encoder: Encoder, texts: Iterable[str | tuple[str, str]], o
         write_json(ids_path, ids)
         all_ids.extend(ids)
         manifest["encoder"] = manifest.get("encoder") or worker.describe()
-        manifest["shards"] = [entry for entry in manifest["shards"] if entry["index"] != index]
-        manifest["shards"].append({"index": index, "file": vectors_path.name, "ids": ids_path.name,
-                                   "count": len(chunk), "dim": int(np.asarray(vectors).shape[1])})
-        manifest["shards"].sort(key=lambda entry: entry["index"])
+        _add_shard(manifest, index, len(chunk), np.asarray(vectors).shape[1])
         write_json(manifest_path, manifest)
 
     with atomic_write(out / IDS_FILE) as handle:

@@ -16,6 +16,7 @@ from polyret import __version__
 from polyret.errors import UnknownNameError
 from polyret.eval.results import TaskResult
 from polyret.io import atomic_write
+from polyret.report.tables import is_count
 
 START = "<!-- polyret:results:start -->"
 END = "<!-- polyret:results:end -->"
@@ -63,7 +64,8 @@ def results_section(results: Sequence[TaskResult], run_name: str | None = None) 
     for result in results:
         overall = result.aggregates.get("all") or {}
         if overall:
-            shown = ", ".join(f"{k} {v:.2f}" for k, v in overall.items() if isinstance(v, int | float))
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in overall.items()
+                              if isinstance(v, int | float) and not is_count(k))
             lines += ["", f"**{result.task}** ({len(result.languages)} languages): {shown}"]
         if result.config:
             lines.append(f"\n<sub>{result.task} options: `{json.dumps(result.config, ensure_ascii=False, default=str)}`"

@@ -1,0 +1,322 @@
+"""Training configs, validated once at the edge (pydantic): one YAML file per run.
+
+Every method shares :class:`RunConfigBase` (``method``, ``model``, ``seed``); the contrastive methods
+``mono | xy | hybrid`` use :class:`ContrastiveConfig` below. ``criss``/``criss-contrastive`` and ``tli`` validate
+their own configs (``polyret.train.criss.CrissConfig``, ``polyret.train.tli.TliConfig``); :func:`load_train_config`
+reads the YAML, applies command-line overrides and dispatches on ``method``.
+
+A contrastive config (``configs/train_hybrid_mlqa.yaml`` is a complete example; only ``data`` is required)::
+
+    method: hybrid              # mono | xy | hybrid (PROTOCOLS §1.2)
+    model: multilingual-e5-small  # or {name: ..., query_prefix: "query: ", passage_prefix: "passage: ",
+                                  #      max_query_length: 64, max_passage_length: 256}
+    seed: 0
+    data:                       # one or more data sets; a batch never mixes them
+      - {format: lareqa, dataset: mlqa-r, languages: [ar, de, en, es, hi, vi, zh]}
+      - {format: jsonl, path: my_items.jsonl, name: mine}
+      - {format: tsv, files: {en: en.tsv, de: de.tsv}}
+      - {format: hf, path: user/dataset, split: train}
+    languages: null             # the training languages 𝓛 (default: every language in the data)
+    batch_size: 100             # the GLOBAL batch B in triplets (split over W GPUs; must divide by W)
+    alpha: 0.5                  # hybrid: probability that a batch is X-X-mono
+    max_steps: 1000             # or epochs: 2 (epoch = items / B batches, or batching.steps_per_epoch)
+    batching: {language_sampling: uniform, language_temperature: 1.0, xy_pairs: uniform, steps_per_epoch: null}
+    loss: {temperature: 0.05, symmetric: false, denominator: in_batch, hard_negatives: 0, cached: false,
+           mini_batch_size: 32, gather_across_devices: true}
+    optim: {lr: 3.0e-5, weight_decay: 0.01, warmup_ratio: 0.1, scheduler: linear, max_grad_norm: 1.0}
+    validation: {fraction: 0.05, data: null, batches: 4, eval_steps: 100, patience: 3}
+    precision: fp32             # fp32 | bf16 | fp16
+    logging_steps: 10
+    save_steps: null            # default: validation.eval_steps (checkpoints double as early-stopping candidates)
+    save_total_limit: 2
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from polyret.errors import ConfigError
+
+CONTRASTIVE_METHODS = ("mono", "xy", "hybrid")
+OTHER_METHODS = ("criss", "criss-contrastive", "tli")
+TRAIN_METHODS = CONTRASTIVE_METHODS + OTHER_METHODS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """The backbone and how texts reach it; ``None`` prefixes mean the model's own ``query``/``passage`` prompts."""
+
+    name: str
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+    max_query_length: int = Field(64, ge=4)
+    max_passage_length: int = Field(256, ge=4)
+
+
+class RunConfigBase(_Strict):
+    """Keys every training method shares."""
+
+    method: str
+    model: ModelSpec
+    seed: int = 0
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_shorthand(cls, value: Any) -> Any:
+        return {"name": str(value)} if isinstance(value, (str, Path)) else value
+
+
+# --------------------------------------------------------------------------------------------- data sources
+class JsonlSource(_Strict):
+    format: Literal["jsonl"] = "jsonl"
+    path: Path
+    name: str | None = None
+
+
+class LareqaSource(_Strict):
+    format: Literal["lareqa"] = "lareqa"
+    dataset: Literal["xquad-r", "mlqa-r"]
+    languages: list[str] | None = None
+    root: Path | None = None
+    candidate_text: Literal["sentence", "sentence+context"] = "sentence+context"
+    articles: int | None = Field(None, ge=1)
+    name: str | None = None
+
+
+class TsvSource(_Strict):
+    format: Literal["tsv"] = "tsv"
+    files: dict[str, Path] | None = None
+    queries: dict[str, Path] | None = None
+    passages: dict[str, Path] | None = None
+    pairs: Path | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _layout(self) -> TsvSource:
+        mmarco = self.queries or self.passages or self.pairs
+        if bool(self.files) == bool(mmarco):
+            raise ValueError("give either files (language: path) or queries + passages + pairs (mMARCO layout)")
+        if mmarco and not (self.queries and self.passages and self.pairs):
+            raise ValueError("the mMARCO layout needs queries, passages and pairs")
+        return self
+
+
+class HfSource(_Strict):
+    format: Literal["hf"] = "hf"
+    path: str
+    subset: str | None = None
+    split: str = "train"
+    name: str | None = None
+
+
+DataSource = Annotated[JsonlSource | LareqaSource | TsvSource | HfSource, Field(discriminator="format")]
+
+
+def _source_shorthand(value: Any) -> Any:
+    """``mlqa-r`` → LAReQA source; ``path.jsonl`` → JSONL source; a mapping without ``format`` is guessed."""
+    if isinstance(value, str):
+        if value in ("xquad-r", "mlqa-r"):
+            return {"format": "lareqa", "dataset": value}
+        if value.endswith((".jsonl", ".json")):
+            return {"format": "jsonl", "path": value}
+        raise ValueError(f"cannot tell the format of data source {value!r}; write {{format: ..., ...}}")
+    if isinstance(value, dict) and "format" not in value:
+        if "dataset" in value:
+            return {"format": "lareqa", **value}
+        if "files" in value or "pairs" in value:
+            return {"format": "tsv", **value}
+        if str(value.get("path", "")).endswith((".jsonl", ".json")):
+            return {"format": "jsonl", **value}
+    return value
+
+
+class BatchingSpec(_Strict):
+    """PROTOCOLS §1.2 keys ``train.batching.*``; ``policy`` is the method and ``alpha`` is top-level."""
+
+    language_sampling: Literal["uniform", "proportional", "temperature"] = "uniform"
+    language_temperature: float = Field(1.0, gt=0)
+    xy_pairs: Literal["uniform", "weighted"] = "uniform"
+    steps_per_epoch: int | None = Field(None, ge=1)
+
+
+class LossSpec(_Strict):
+    """PROTOCOLS §1.1 keys ``train.loss.*``."""
+
+    temperature: float = Field(0.05, gt=0)
+    symmetric: bool = False
+    denominator: Literal["in_batch", "paper_eq1"] = "in_batch"
+    hard_negatives: int = Field(0, ge=0)
+    cached: bool = False
+    mini_batch_size: int = Field(32, ge=1)
+    gather_across_devices: bool = True
+
+    @model_validator(mode="after")
+    def _eq1_needs_negatives(self) -> LossSpec:
+        if self.denominator == "paper_eq1" and self.hard_negatives == 0:
+            raise ValueError("denominator paper_eq1 needs hard negatives: set loss.hard_negatives >= 1")
+        if self.denominator == "paper_eq1" and (self.cached or self.symmetric):
+            raise ValueError("denominator paper_eq1 is implemented without cached/symmetric variants")
+        return self
+
+
+class OptimSpec(_Strict):
+    lr: float = Field(3e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
+    max_grad_norm: float = Field(1.0, ge=0)
+
+
+class ValidationSpec(_Strict):
+    """Validation loss on fixed seeded batches every ``eval_steps``; early stopping after ``patience`` evals.
+
+    ``data`` gives separate validation sets; otherwise a seeded ``fraction`` of each training set's items is
+    held out. ``fraction: 0`` with no ``data`` disables validation (and early stopping).
+    """
+
+    fraction: float = Field(0.05, ge=0, lt=1)
+    data: list[DataSource] | None = None
+    batches: int = Field(4, ge=1)
+    batch_size: int | None = Field(None, ge=1)
+    eval_steps: int = Field(100, ge=1)
+    patience: int | None = Field(3, ge=1)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_shorthand(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        return [_source_shorthand(v) for v in (value if isinstance(value, list) else [value])]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.data) or self.fraction > 0
+
+
+class ContrastiveConfig(RunConfigBase):
+    """``polyret train`` with ``method: mono | xy | hybrid`` (see the module docstring for every key)."""
+
+    method: Literal["mono", "xy", "hybrid"] = "hybrid"
+    data: list[DataSource] = Field(default_factory=list)
+    languages: list[str] | None = None
+    batch_size: int = Field(100, ge=2)
+    alpha: float = Field(0.5, ge=0, le=1)
+    max_steps: int | None = Field(None, ge=1)
+    epochs: float | None = Field(None, gt=0)
+    batching: BatchingSpec = Field(default_factory=BatchingSpec)
+    loss: LossSpec = Field(default_factory=LossSpec)
+    optim: OptimSpec = Field(default_factory=OptimSpec)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    logging_steps: int = Field(10, ge=1)
+    save_steps: int | None = Field(None, ge=1)
+    save_total_limit: int | None = Field(2, ge=1)
+    dataloader_workers: int = Field(0, ge=0)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_shorthand(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [_source_shorthand(v) for v in (value if isinstance(value, list) else [value])]
+
+    @field_validator("languages")
+    @classmethod
+    def _codes(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        from polyret.data.languages import get_language
+        from polyret.errors import PolyretError
+
+        try:
+            codes = [get_language(code).code for code in value]
+        except PolyretError as err:
+            raise ValueError(str(err)) from None
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"languages repeat: {value}")
+        if not codes:
+            raise ValueError("give at least one language or leave languages out")
+        return codes
+
+    @model_validator(mode="after")
+    def _budget(self) -> ContrastiveConfig:
+        if self.max_steps is None and self.epochs is None:
+            self.epochs = 1.0
+        return self
+
+
+def _location(error: dict[str, Any]) -> str:
+    parts = [str(p) for p in error["loc"] if not (isinstance(p, str) and p in ("jsonl", "lareqa", "tsv", "hf"))]
+    return ".".join(parts) or "(top level)"
+
+
+def validation_error(err: ValidationError, source: str | Path) -> ConfigError:
+    """One line naming the file, the key and the problem (and how many more problems there are)."""
+    first = err.errors()[0]
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+    return ConfigError(f"{source}: {_location(first)}: {message}{more}")
+
+
+def parse_contrastive_config(payload: Any, source: str | Path = "<config>") -> ContrastiveConfig:
+    if isinstance(payload, ContrastiveConfig):
+        return payload
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{source}: a training config is a YAML mapping (method, model, data, ...)")
+    try:
+        return ContrastiveConfig.model_validate(payload)
+    except ValidationError as err:
+        raise validation_error(err, source) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Load a YAML mapping; a missing file or a syntax error is one line naming the file (and line)."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config not found") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {err.start})") from None
+    try:
+        payload = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{source}: a training config is a YAML mapping (method, model, data, ...)")
+    return payload
+
+
+def load_train_config(path: str | Path | None = None, *, method: str | None = None,
+                      overrides: dict[str, Any] | None = None) -> tuple[str, Any]:
+    """(method, config) for ``polyret train``: a validated :class:`ContrastiveConfig` for mono/xy/hybrid, else the
+    raw mapping (with ``method`` set) for the CRISS and TLI runners, which validate their own keys."""
+    payload = read_yaml(path) if path is not None else {}
+    source = path or "<command line>"
+    if overrides:
+        payload = {**payload, **{k: v for k, v in overrides.items() if v is not None}}
+    if method is not None:
+        payload["method"] = method
+    chosen = payload.get("method")
+    if chosen is None:
+        raise ConfigError(f"{source}: method: give one of {', '.join(TRAIN_METHODS)} (in the config or --method)")
+    if chosen not in TRAIN_METHODS:
+        raise ConfigError(f"{source}: method: unknown method {chosen!r}; valid: {', '.join(TRAIN_METHODS)}")
+    if chosen in CONTRASTIVE_METHODS:
+        config = parse_contrastive_config(payload, source)
+        if not config.data:
+            raise ConfigError(f"{source}: data: give at least one training data set")
+        return chosen, config
+    return chosen, payload

@@ -1,0 +1,466 @@
+"""Contrastive dual-encoder training with the mono / X-Y / hybrid batching policies (PROTOCOLS §1).
+
+Library entries:
+
+- :func:`train_contrastive` — ``polyret train`` for ``method: mono|xy|hybrid``: load the configured data sets,
+  train, return the final model folder.
+- :func:`train_on_pairs` — the same trainer on data given in memory: :class:`~polyret.data.pairs.TrainingSet`
+  objects, or aligned sentence pairs ``(x, y)`` / ``(lang_x, x, lang_y, y)`` (e.g. CRISS-mined bitext, trained
+  X-Y with the query prefix on both sides).
+
+The model is a shared-weight sentence-transformers encoder; the loss is InfoNCE with in-batch and hard negatives
+at temperature τ (``scale = 1/τ``; sentence-transformers' ``MultipleNegativesRankingLoss``, its symmetric variant,
+or ``CachedMultipleNegativesRankingLoss`` for large batches), with negatives gathered across GPUs; or Eq. 1 of
+2408.10536 as printed (:class:`PaperEq1Loss`). Batches come from :mod:`polyret.train.samplers` through the
+trainer's ``batch_sampler`` hook; :class:`PolyretTrainer` keeps the trainer from re-sharding them under DDP.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
+from sentence_transformers.util import all_gather_with_grad, cos_sim
+from torch import Tensor, nn
+from transformers import TrainerCallback
+
+from polyret.data import pairs as pairs_io
+from polyret.data.pairs import TrainingSet
+from polyret.errors import ConfigError, DataError
+from polyret.io import write_json
+from polyret.train import runs
+from polyret.train.config import ContrastiveConfig, DataSource, parse_contrastive_config
+from polyret.train.samplers import SAMPLERS, SamplerFactory, TripletIndex, distributed_layout
+
+log = logging.getLogger(__name__)
+
+META_KEY = "polyret_meta"
+
+
+# --------------------------------------------------------------------------------------------------- losses
+class PaperEq1Loss(nn.Module):
+    """Eq. 1 of arXiv 2408.10536 as printed (``train.loss.denominator: paper_eq1``).
+
+    ``L = −Σ_i log( e^{cos(q_i,p_i)} / [ e^{cos(q_i,p_i)} + Σ_j Σ_{n∈N_j} e^{cos(q_i,n)} ] )``: summed over the
+    batch, no temperature, and the denominator holds the positive plus every triplet's hard negatives but no
+    other positives. Needs (anchor, positive, negative_1, …) inputs. With ``gather_across_devices`` the hard
+    negatives of all ranks are gathered and the local sum is scaled by the world size, so DDP's gradient
+    averaging reproduces the single-GPU sum over the global batch.
+    """
+
+    def __init__(self, model: SentenceTransformer, gather_across_devices: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.gather_across_devices = gather_across_devices
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+        embeddings = embed_columns(self.model, sentence_features)
+        if len(embeddings) < 3:
+            raise ValueError("paper_eq1 needs hard negatives (anchor, positive, negative_1, ...)")
+        queries, positives = embeddings[0], embeddings[1]
+        negatives = torch.cat(embeddings[2:], dim=0)
+        scale = 1
+        if self.gather_across_devices and torch.distributed.is_available() and torch.distributed.is_initialized():
+            negatives = all_gather_with_grad(negatives)
+            scale = torch.distributed.get_world_size()
+        positive = nn.functional.cosine_similarity(queries, positives, dim=-1)
+        logits = torch.cat([positive[:, None], cos_sim(queries, negatives)], dim=1)
+        return -(positive - torch.logsumexp(logits, dim=1)).sum() * scale
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"denominator": "paper_eq1", "gather_across_devices": self.gather_across_devices}
+
+
+def build_loss(model: SentenceTransformer, config: ContrastiveConfig, world_size: int) -> nn.Module:
+    """The configured loss: in-batch InfoNCE (plain, symmetric, cached) or ``paper_eq1``."""
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    spec = config.loss
+    gather = spec.gather_across_devices and world_size > 1
+    if spec.denominator == "paper_eq1":
+        return PaperEq1Loss(model, gather_across_devices=gather)
+    options: dict[str, Any] = {"scale": 1.0 / spec.temperature, "gather_across_devices": gather}
+    if spec.symmetric:  # (L_qp + L_pq) / 2
+        options.update(directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction")
+    if spec.cached:
+        return CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec.mini_batch_size, **options)
+    return MultipleNegativesRankingLoss(model, **options)
+
+
+# --------------------------------------------------------------------------------------------------- collator
+@dataclass
+class TripletCollator(SentenceTransformerDataCollator):
+    """Turns sampler rows into tokenized ``anchor``/``positive``/``negative_k`` columns (prefixes already applied).
+
+    Rows of the training dataset (column ``row``) index ``train_index``; rows of the validation dataset (column
+    ``val_row``) index ``val_index``. Queries are cut at ``max_query_length`` tokens, passages at
+    ``max_passage_length``. The batch carries a ``polyret_meta`` description (kind, data set, languages, items)
+    that :class:`PolyretTrainer` logs and the loss ignores.
+    """
+
+    train_index: TripletIndex | None = field(default=None, repr=False)
+    val_index: TripletIndex | None = field(default=None, repr=False)
+    max_query_length: int = 64
+    max_passage_length: int = 256
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        if not features:
+            return {}
+        if "val_row" in features[0]:
+            index, rows = self.val_index, [f["val_row"] for f in features]
+        else:
+            index, rows = self.train_index, [f["row"] for f in features]
+        assert index is not None
+        queries, positives, negatives = index.texts(rows)
+        columns = [("anchor", queries, self.max_query_length), ("positive", positives, self.max_passage_length)]
+        columns += [(f"negative_{k + 1}", texts, self.max_passage_length) for k, texts in enumerate(negatives)]
+        batch: dict[str, Any] = {}
+        for name, texts, max_length in columns:
+            for key, value in self.preprocess_fn(texts, prompt=None, task=None, max_length=max_length).items():
+                batch[f"{name}_{key}"] = value
+        batch[META_KEY] = index.describe(rows)
+        return batch
+
+
+# --------------------------------------------------------------------------------------------------- trainer
+def _unsharded(loader: Any, args: Any) -> Any:
+    """Wrap a DataLoader like ``accelerator.prepare`` does on one process: device placement, ``set_epoch`` and
+    resumable skipping, but no ``BatchSamplerShard`` — our samplers already yield this rank's slice."""
+    from accelerate.data_loader import prepare_data_loader
+
+    return prepare_data_loader(loader, device=args.device, num_processes=1, process_index=0, split_batches=False,
+                               put_on_device=True, rng_types=None, dispatch_batches=False, even_batches=False)
+
+
+class PolyretTrainer(SentenceTransformerTrainer):
+    """``SentenceTransformerTrainer`` whose train and eval loaders are not re-sharded across ranks.
+
+    Accelerate's ``prepare`` deals a sampler's batches round-robin to the ranks (``BatchSamplerShard``), which would
+    give ranks different batch kinds and languages in one step; our samplers build each step's global batch on
+    every rank and yield the rank's slice, so the loader is used as is. Each training step's batch description is
+    appended to ``batch_log`` (one JSON line: step, rank, kind, data set, language, items).
+    """
+
+    def __init__(self, *args: Any, batch_log: Path | None = None, log_items: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batch_log = runs.JsonlLog(batch_log) if batch_log is not None else None
+        self._log_items = log_items
+
+    def get_train_dataloader(self) -> Any:
+        if self.train_dataset is None:
+            raise ValueError("training needs a train_dataset")
+        self.accelerator.even_batches = False
+        loader = self._build_dataloader(self.train_dataset, self.args.train_batch_size, dataset_kind="train")
+        self._train_dataloader = _unsharded(loader, self.args)
+        return self._train_dataloader
+
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+        if isinstance(eval_dataset, str):
+            eval_dataset = self.eval_dataset[eval_dataset]
+        dataset = self.eval_dataset if eval_dataset is None else eval_dataset
+        if dataset is None:
+            raise ValueError("evaluation needs an eval_dataset")
+        loader = self._build_dataloader(dataset, self.args.eval_batch_size, dataset_kind="eval")
+        return _unsharded(loader, self.args)
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        meta = inputs.pop(META_KEY, None)
+        if meta is not None and self._batch_log is not None and self.model.training:
+            record = {"step": self.state.global_step, "rank": self.args.process_index,
+                      **{k: v for k, v in meta.items() if k not in ("items", "pairs")}, "n": len(meta["items"])}
+            if self._log_items:
+                record["items"] = meta["items"]
+                record["pairs"] = meta["pairs"]
+            self._batch_log.write(record)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                    num_items_in_batch=num_items_in_batch)
+
+
+class _LogToFile(TrainerCallback):
+    """Appends every Trainer log event (loss, learning rate, eval_loss, ...) to ``train_log.jsonl`` (rank 0)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._log: runs.JsonlLog | None = None
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        if self._log is None:
+            self._log = runs.JsonlLog(self.path)
+        self._log.write({"step": state.global_step, "epoch": state.epoch, **logs})
+
+
+# --------------------------------------------------------------------------------------------------- data
+def load_sources(sources: Sequence[DataSource]) -> list[TrainingSet]:
+    """Read every configured data source into a :class:`TrainingSet` (names default to the source)."""
+    sets = []
+    for source in sources:
+        if source.format == "jsonl":
+            sets.append(pairs_io.read_jsonl(source.path, source.name))
+        elif source.format == "lareqa":
+            data = pairs_io.from_lareqa(source.dataset, source.languages, source.root,
+                                        candidate_text=source.candidate_text, articles=source.articles)
+            data.name = source.name or source.dataset
+            sets.append(data)
+        elif source.format == "tsv":
+            files = {k: str(v) for k, v in (source.files or {}).items()} or None
+            sets.append(pairs_io.read_tsv(files, name=source.name or "tsv",
+                                          queries={k: str(v) for k, v in (source.queries or {}).items()} or None,
+                                          passages={k: str(v) for k, v in (source.passages or {}).items()} or None,
+                                          pairs=source.pairs))
+        elif source.format == "hf":
+            sets.append(pairs_io.load_hf_dataset(source.path, source.name, source.split, source.subset))
+        else:  # pragma: no cover - the config union is closed
+            raise ConfigError(f"unknown data format {source.format!r}")
+    return sets
+
+
+def _as_training_sets(pairs: Any) -> tuple[list[TrainingSet], bool]:
+    """(sets, is_bitext) from TrainingSet(s) or aligned sentence pairs."""
+    if isinstance(pairs, TrainingSet):
+        return [pairs], False
+    pairs = list(pairs)
+    if pairs and all(isinstance(p, TrainingSet) for p in pairs):
+        return pairs, False
+    if not pairs:
+        raise DataError("no training pairs given")
+    first = pairs[0]
+    if isinstance(first, tuple | list) and len(first) == 2:
+        items = [pairs_io.TrainItem(str(k), {"src": pairs_io.LangEntry(x, x), "tgt": pairs_io.LangEntry(y, y)})
+                 for k, (x, y) in enumerate(pairs)]
+        return [TrainingSet("bitext", items, "bitext")], True
+    if isinstance(first, tuple | list) and len(first) == 4:
+        return [pairs_io.items_from_bitext(pairs)], True
+    raise DataError("pairs must be TrainingSets, (x, y) or (lang_x, x, lang_y, y) tuples")
+
+
+def _languages(sets: Sequence[TrainingSet], configured: Sequence[str] | None) -> tuple[str, ...]:
+    present = sorted({lang for s in sets for lang in s.languages})
+    if configured is None:
+        return tuple(present)
+    missing = [lang for lang in configured if lang not in present]
+    if missing:
+        raise DataError(f"languages {missing} are not in the training data (present: {present})")
+    return tuple(configured)
+
+
+def _prefixes(model: SentenceTransformer, config: ContrastiveConfig, symmetric: bool) -> tuple[str, str]:
+    prompts = getattr(model, "prompts", None) or {}
+    query = config.model.query_prefix if config.model.query_prefix is not None else prompts.get("query", "")
+    if config.model.passage_prefix is not None:
+        passage = config.model.passage_prefix
+    elif symmetric:  # PROTOCOLS §1.1: symmetric tasks use the query prefix on both sides
+        passage = query
+    else:
+        passage = prompts.get("passage", prompts.get("document", ""))
+    return query, passage
+
+
+# --------------------------------------------------------------------------------------------------- training
+def train_contrastive(config: ContrastiveConfig | dict[str, Any], run_dir: str | Path, resume: bool = False, *,
+                      callbacks: Sequence[TrainerCallback] = ()) -> Path:
+    """Train a dual encoder with the configured batching policy; return the final model folder (``run_dir/model``)."""
+    config = parse_contrastive_config(config)
+    if not config.data:
+        raise ConfigError("data: give at least one training data set")
+    sets = load_sources(config.data)
+    validation = load_sources(config.validation.data) if config.validation.data else None
+    return _train(config.model.name, sets, config, Path(run_dir), resume, validation=validation,
+                  callbacks=callbacks)
+
+
+def train_on_pairs(model_path: str | Path, pairs: Any, config: ContrastiveConfig | dict[str, Any] | None,
+                   run_dir: str | Path, resume: bool = False, *, validation: Any = None,
+                   callbacks: Sequence[TrainerCallback] = ()) -> Path:
+    """Train ``model_path`` on in-memory data; return the final model folder (``run_dir/model``).
+
+    ``pairs``: one or more :class:`TrainingSet` (trained with ``config.method``, default hybrid), or aligned
+    sentence pairs ``(x, y)`` / ``(lang_x, x, lang_y, y)``, trained X-Y (x→y and y→x triplets) with the query
+    prefix on both sides unless ``model.passage_prefix`` is set. ``config`` holds any :class:`ContrastiveConfig`
+    keys (``model`` and ``data`` are ignored; ``method`` defaults to ``xy`` for sentence pairs). ``validation``
+    takes the same forms as ``pairs``; without it a ``validation.fraction`` of the items is held out.
+    """
+    sets, bitext = _as_training_sets(pairs)
+    payload = dict(config.model_dump(mode="json") if isinstance(config, ContrastiveConfig) else (config or {}))
+    model_spec = payload.get("model")
+    model_spec = dict(model_spec) if isinstance(model_spec, dict) else {}
+    model_spec["name"] = str(model_path)
+    payload["model"] = model_spec
+    payload.pop("data", None)
+    payload.setdefault("method", "xy" if bitext else "hybrid")
+    resolved = parse_contrastive_config(payload, "train_on_pairs config")
+    validation_sets = _as_training_sets(validation)[0] if validation is not None else None
+    return _train(str(model_path), sets, resolved, Path(run_dir), resume, validation=validation_sets,
+                  callbacks=callbacks, symmetric=bitext)
+
+
+def _train(model_name: str, sets: list[TrainingSet], config: ContrastiveConfig, run_dir: Path, resume: bool, *,
+           validation: list[TrainingSet] | None, callbacks: Sequence[TrainerCallback],
+           symmetric: bool = False) -> Path:
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from transformers import EarlyStoppingCallback
+
+    from polyret.encode.models import resolve_model
+
+    world_size, rank = distributed_layout()
+    is_main = rank == 0
+    B = config.batch_size
+    if B % world_size:
+        raise ConfigError(f"batch_size {B} (the global batch) must be divisible by the number of processes "
+                          f"{world_size}")
+    resolved = config.model_dump(mode="json")
+    if is_main:  # other ranks would see the config rank 0 just wrote; the launcher stops them if this fails
+        runs.prepare_run_dir(run_dir, resolved, resume)
+    model_dir = run_dir / runs.MODEL_DIR
+    run_file = run_dir / runs.RUN_FILE
+    if resume and model_dir.is_dir() and run_file.exists():
+        import json
+
+        if json.loads(run_file.read_text(encoding="utf-8")).get("status") == "finished":
+            log.info("%s is already finished; final model at %s", run_dir, model_dir)
+            return model_dir
+
+    # ---- data: hold-out, languages, triplet indexes, samplers (fail fast before loading the model)
+    if validation is None and config.validation.enabled:
+        split = [s.split(config.validation.fraction, config.seed) for s in sets]
+        sets, validation = [t for t, _ in split], [v for _, v in split if len(v)]
+    languages = _languages(sets, config.languages)
+    resolved_model = resolve_model(model_name)
+    model = SentenceTransformer(str(resolved_model), device="cpu")
+    query_prefix, passage_prefix = _prefixes(model, config, symmetric)
+    m = config.loss.hard_negatives
+    train_index = TripletIndex(sets, languages, query_prefix, passage_prefix, hard_negatives=m)
+    options = {"alpha": config.alpha, "language_sampling": config.batching.language_sampling,
+               "language_temperature": config.batching.language_temperature, "xy_pairs": config.batching.xy_pairs,
+               "steps_per_epoch": config.batching.steps_per_epoch}
+    probe = SAMPLERS[config.method](range(train_index.num_rows), train_index, B // world_size, seed=config.seed,
+                                    world_size=world_size, rank=rank, **options)
+    steps_per_epoch = probe.steps_per_epoch
+    total_steps = config.max_steps or max(1, math.ceil((config.epochs or 1.0) * steps_per_epoch))
+
+    val_index = None
+    validation_batches: list[list[int]] = []
+    B_val = config.validation.batch_size or B
+    if validation:
+        if B_val % world_size:
+            raise ConfigError(f"validation.batch_size {B_val} must be divisible by the number of processes "
+                              f"{world_size}")
+        val_languages = tuple(lang for lang in languages if any(lang in v.languages for v in validation))
+        try:
+            val_index = TripletIndex(validation, val_languages, query_prefix, passage_prefix, hard_negatives=m)
+            val_sampler = SAMPLERS[config.method](range(val_index.num_rows), val_index, B_val, seed=config.seed + 1,
+                                                  world_size=1, rank=0, **options)
+            validation_batches = [plan.rows for plan in
+                                  val_sampler.global_batches(epoch=0, steps=config.validation.batches)]
+        except (DataError, ConfigError) as err:
+            raise type(err)(f"validation: {err} (set validation.batch_size, validation.fraction or "
+                            "validation.data)") from None
+
+    # ---- trainer
+    eval_steps = config.validation.eval_steps
+    save_steps = config.save_steps or (eval_steps if validation else 500)
+    early_stop = bool(validation) and config.validation.patience is not None
+    if early_stop and save_steps % eval_steps:
+        raise ConfigError(f"save_steps {save_steps} must be a multiple of validation.eval_steps {eval_steps} "
+                          "(checkpoints are the early-stopping candidates)")
+    factory = SamplerFactory(train_index, config.method, validation_batches=validation_batches, **options)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(run_dir / runs.CHECKPOINTS),
+        per_device_train_batch_size=B // world_size,
+        per_device_eval_batch_size=B_val // world_size,
+        max_steps=total_steps,
+        learning_rate=config.optim.lr,
+        weight_decay=config.optim.weight_decay,
+        warmup_steps=config.optim.warmup_ratio,
+        lr_scheduler_type=config.optim.scheduler,
+        max_grad_norm=config.optim.max_grad_norm,
+        seed=config.seed,
+        bf16=config.precision == "bf16",
+        fp16=config.precision == "fp16",
+        eval_strategy="steps" if validation else "no",
+        eval_steps=eval_steps if validation else None,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=early_stop,
+        metric_for_best_model="eval_loss" if early_stop else None,
+        greater_is_better=False if early_stop else None,
+        logging_steps=config.logging_steps,
+        report_to="none",
+        batch_sampler=factory,
+        dataloader_num_workers=config.dataloader_workers,
+        dataloader_drop_last=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # CPU-only DDP (tests, laptops): accelerate needs use_cpu to set up a gloo process group
+        **({"use_cpu": True, "ddp_backend": "gloo"} if world_size > 1 and not torch.cuda.is_available() else {}),
+    )
+    train_dataset = Dataset.from_dict({"row": np.arange(train_index.num_rows, dtype=np.int64)})
+    eval_dataset = Dataset.from_dict({"val_row": np.arange(val_index.num_rows, dtype=np.int64)}) if val_index else None
+    collator = TripletCollator(preprocess_fn=model.preprocess, train_index=train_index, val_index=val_index,
+                               max_query_length=min(config.model.max_query_length, model.max_seq_length),
+                               max_passage_length=min(config.model.max_passage_length, model.max_seq_length))
+    checkpoint = runs.last_checkpoint(run_dir) if resume else None
+    resumed_step = runs.checkpoint_step(checkpoint)
+    batch_log = runs.batch_log_path(run_dir, rank)
+    train_log = run_dir / runs.TRAIN_LOG
+    if resume:
+        runs.truncate_jsonl(batch_log, resumed_step)
+        if is_main:
+            runs.truncate_jsonl(train_log, resumed_step + 1)
+    else:
+        batch_log.unlink(missing_ok=True)
+        if is_main:
+            train_log.unlink(missing_ok=True)
+    all_callbacks: list[TrainerCallback] = [_LogToFile(train_log)]
+    if early_stop:
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.validation.patience))
+    all_callbacks.extend(callbacks)
+    trainer = PolyretTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                             loss=build_loss(model, config, world_size), data_collator=collator,
+                             callbacks=all_callbacks, batch_log=batch_log)
+    if is_main:
+        runs.update_run_file(
+            run_dir, status="running", method=config.method, seed=config.seed, model=str(resolved_model),
+            query_prefix=query_prefix, passage_prefix=passage_prefix, languages=list(languages),
+            datasets={s.name: len(s) for s in sets}, validation={s.name: len(s) for s in validation or []},
+            global_batch_size=B, world_size=world_size, steps_per_epoch=steps_per_epoch, max_steps=total_steps,
+            triplet_rows=train_index.num_rows, resumed_from=checkpoint, versions=runs.versions(),
+            started=runs.now())
+    log.info("training %s on %d items (%s), %d steps of %d triplets, policy %s%s", model_name,
+             train_index.num_items, ", ".join(languages), total_steps, B, config.method,
+             f" (alpha {config.alpha})" if config.method == "hybrid" else "")
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+
+    if is_main:
+        model.prompts = {**(model.prompts or {}), "query": query_prefix, "passage": passage_prefix}
+        trained_on = {"method": config.method, "alpha": config.alpha if config.method == "hybrid" else None,
+                      "datasets": [s.name for s in sets], "languages": list(languages), "seed": config.seed,
+                      "query_prefix": query_prefix, "passage_prefix": passage_prefix}
+
+        def save(path: str) -> None:
+            trainer.model.save(path)
+            write_json(Path(path) / runs.TRAINING_INFO, trained_on)
+
+        runs.save_model_atomically(save, model_dir)
+        runs.update_run_file(
+            run_dir, status="finished", finished=runs.now(), global_step=trainer.state.global_step,
+            best_checkpoint=trainer.state.best_model_checkpoint, best_eval_loss=trainer.state.best_metric,
+            train_loss=result.training_loss, metrics=result.metrics)
+    if world_size > 1 and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return model_dir

@@ -1,0 +1,266 @@
+"""Contrastive training on a tiny model: run directory, losses, config errors, kill-and-resume, 2-process DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from polyret.errors import ConfigError, PolyretError
+from polyret.train.config import load_train_config, parse_contrastive_config
+from polyret.train.contrastive import PaperEq1Loss, build_loss, train_contrastive, train_on_pairs
+
+HERE = Path(__file__).parent
+WORKER = HERE / "_train_worker.py"
+LANGS = ("de", "en", "sw")
+
+
+def write_items(path: Path, n: int = 40, langs: tuple[str, ...] = LANGS) -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(n):
+            entries = {lang: {"query": f"question {lang} {i}", "passage": f"answer {lang} number {i}"}
+                       for lang in langs}
+            handle.write(json.dumps({"id": f"i{i}", "langs": entries}) + "\n")
+    return path
+
+
+def no_dropout_copy(model_dir: Path, target: Path) -> Path:
+    """The tiny model with dropout off, so runs are comparable across process layouts."""
+    shutil.copytree(model_dir, target)
+    config = json.loads((target / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+def base_config(model: Path, data: Path, **extra) -> dict:
+    config = {"method": "hybrid", "model": {"name": str(model), "query_prefix": "query: ",
+                                            "passage_prefix": "passage: "},
+              "data": [{"format": "jsonl", "path": str(data)}], "batch_size": 8, "max_steps": 6, "seed": 3,
+              "validation": {"fraction": 0.0}, "logging_steps": 1, "save_steps": 2, "optim": {"lr": 1e-3}}
+    config.update(extra)
+    return config
+
+
+def weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------------------------- config
+def test_config_defaults_follow_protocols():
+    config = parse_contrastive_config({"method": "hybrid", "model": "multilingual-e5-small", "data": ["mlqa-r"]})
+    assert config.alpha == 0.5 and config.batch_size == 100
+    assert config.loss.temperature == 0.05 and config.loss.denominator == "in_batch" and not config.loss.symmetric
+    assert config.optim.lr == 3e-5 and config.optim.weight_decay == 0.01 and config.optim.warmup_ratio == 0.1
+    assert config.validation.patience == 3
+    assert config.model.max_query_length == 64 and config.model.max_passage_length == 256
+    assert config.data[0].format == "lareqa" and config.data[0].dataset == "mlqa-r"
+
+
+@pytest.mark.parametrize(("payload", "key"), [
+    ({"alpha": 1.5}, "alpha"),
+    ({"loss": {"temperature": 0}}, "loss.temperature"),
+    ({"loss": {"denominator": "paper_eq1"}}, "loss"),
+    ({"batching": {"xy_pairs": "sometimes"}}, "batching.xy_pairs"),
+    ({"languages": ["en", "xx-nope"]}, "languages"),
+    ({"data": [{"format": "tsv", "files": {"en": "a.tsv"}, "pairs": "p.tsv"}]}, "data.0"),
+    ({"optimizer": {}}, "optimizer"),
+])
+def test_config_errors_name_the_key(tmp_path, payload, key):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"method": "hybrid", "model": "m", "data": ["mlqa-r"], **payload}))
+    with pytest.raises(ConfigError) as err:
+        load_train_config(path)
+    assert str(err.value).startswith(f"{path}: {key}")
+    assert "\n" not in str(err.value)
+
+
+def test_method_dispatch(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"model": "m", "data": ["mlqa-r"]}))
+    with pytest.raises(ConfigError, match="method"):
+        load_train_config(path)
+    method, config = load_train_config(path, method="xy")
+    assert method == "xy" and config.method == "xy"
+    method, raw = load_train_config(path, method="criss")
+    assert method == "criss" and raw["method"] == "criss" and isinstance(raw, dict)
+    with pytest.raises(ConfigError, match="unknown method"):
+        load_train_config(path, method="nope")
+
+
+def test_cli_train_reports_config_errors_on_one_line(tmp_path, monkeypatch, capsys):
+    from polyret import cli
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("method: hybrid\nmodel: m\ndata: [mlqa-r]\nbatch_size: one\n")
+    monkeypatch.setattr(sys, "argv", ["polyret", "train", str(path)])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "batch_size" in err and str(path.name) in err
+
+
+# ----------------------------------------------------------------------------------------------- losses
+def test_loss_choice(tiny_model_dir):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    plain = build_loss(model, parse_contrastive_config({"model": "m"}), world_size=1)
+    assert isinstance(plain, MultipleNegativesRankingLoss) and plain.scale == pytest.approx(20.0)
+    assert plain.directions == ("query_to_doc",) and not plain.gather_across_devices
+    symmetric = build_loss(model, parse_contrastive_config({"model": "m", "loss": {"symmetric": True}}), 2)
+    assert symmetric.directions == ("query_to_doc", "doc_to_query") and symmetric.gather_across_devices
+    cached = build_loss(model, parse_contrastive_config({"model": "m", "loss": {"cached": True}}), 1)
+    assert isinstance(cached, CachedMultipleNegativesRankingLoss)
+    eq1 = build_loss(model, parse_contrastive_config({"model": "m", "loss": {"denominator": "paper_eq1",
+                                                                             "hard_negatives": 1}}), 1)
+    assert isinstance(eq1, PaperEq1Loss)
+
+
+def test_paper_eq1_matches_hand_computation(monkeypatch):
+    import polyret.train.contrastive as contrastive
+
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    p = torch.tensor([[0.6, 0.8], [0.0, 1.0]])
+    n = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    monkeypatch.setattr(contrastive, "embed_columns", lambda model, features: [q, p, n])
+    loss = PaperEq1Loss(model=None)([{}, {}, {}], None)
+    # by hand: cos(q0,p0)=0.6, cos(q0,n0)=1, cos(q0,n1)=-1; cos(q1,p1)=1, cos(q1,n*)=0
+    e = torch.e
+    expected = -(torch.log(torch.tensor(e**0.6 / (e**0.6 + e**1 + e**-1)))
+                 + torch.log(torch.tensor(e**1 / (e**1 + 1 + 1))))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------- training
+@pytest.mark.slow
+def test_tiny_run_writes_a_complete_run_dir(tmp_path, tiny_model_dir):
+    data = write_items(tmp_path / "items.jsonl", n=60)
+    config = base_config(tiny_model_dir, data, max_steps=4,
+                         validation={"fraction": 0.2, "batch_size": 4, "batches": 2, "eval_steps": 2})
+    run = tmp_path / "run"
+    model_dir = train_contrastive(config, run)
+    assert model_dir == run / "model" and (model_dir / "modules.json").exists()
+    assert {p.name for p in run.iterdir()} >= {"config.yaml", "run.json", "train_log.jsonl", "batches.rank0.jsonl",
+                                                "checkpoints", "model"}
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and info["global_step"] == 4 and info["seed"] == 3
+    assert info["query_prefix"] == "query: " and info["versions"]["torch"]
+    assert info["datasets"] == {"items": 48} and info["validation"] == {"items:held-out": 12}
+    assert info["best_checkpoint"] is not None  # early stopping keeps the best validation checkpoint
+    log = read_jsonl(run / "train_log.jsonl")
+    assert any("eval_loss" in line for line in log) and any("loss" in line for line in log)
+    batches = read_jsonl(run / "batches.rank0.jsonl")
+    assert [b["step"] for b in batches] == [0, 1, 2, 3]
+    assert all(b["kind"] in ("mono", "xy") and b["n"] == 8 for b in batches)
+    from sentence_transformers import SentenceTransformer
+
+    trained = SentenceTransformer(str(model_dir), device="cpu")
+    assert trained.prompts["query"] == "query: "
+    with pytest.raises(PolyretError, match="already holds a run"):
+        train_contrastive(config, run)
+    with pytest.raises(ConfigError, match="max_steps"):
+        train_contrastive({**config, "max_steps": 5}, run, resume=True)
+    assert train_contrastive(config, run, resume=True) == model_dir  # finished: returns at once
+
+
+@pytest.mark.slow
+def test_train_on_bitext_pairs_is_xy_with_symmetric_prefixes(tmp_path, tiny_model_dir):
+    pairs = [(f"sentence {i}", f"satz {i}") for i in range(24)]
+    model_dir = train_on_pairs(tiny_model_dir, pairs, {"batch_size": 4, "max_steps": 2, "validation": {
+        "fraction": 0.0}, "model": {"query_prefix": "query: "}}, tmp_path / "run")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["method"] == "xy" and info["passage_prefix"] == "query: "
+    batches = read_jsonl(tmp_path / "run" / "batches.rank0.jsonl")
+    assert all(b["kind"] == "xy" for b in batches)
+    assert (model_dir / "modules.json").exists()
+
+
+@pytest.mark.slow
+def test_kill_after_checkpoint_then_resume_matches_uninterrupted_run(tmp_path, tiny_model_dir):
+    """40 items / 8 = 5 steps an epoch: the resumed run replays epoch 0's batches, then crosses into epoch 1."""
+    data = write_items(tmp_path / "items.jsonl", n=40)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(base_config(tiny_model_dir, data)))
+    _, config = load_train_config(config_path)
+    straight = train_contrastive(config, tmp_path / "straight")
+
+    crashed = tmp_path / "crashed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(WORKER), str(config_path), str(crashed), "--kill-at-step", "5"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert not (crashed / "model").exists()
+    assert sorted(p.name for p in (crashed / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    assert [b["step"] for b in read_jsonl(crashed / "batches.rank0.jsonl")] == [0, 1, 2, 3, 4]
+
+    resumed = train_contrastive(config, crashed, resume=True)
+    expected, got = weights(straight), weights(resumed)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    # same sampler state: the resumed run trained on exactly the same batches, step by step
+    assert read_jsonl(crashed / "batches.rank0.jsonl") == read_jsonl(tmp_path / "straight" / "batches.rank0.jsonl")
+    assert json.loads((crashed / "run.json").read_text())["resumed_from"].endswith("checkpoint-4")
+
+
+@pytest.mark.slow
+def test_two_process_ddp_trains_one_global_batch(tmp_path, tiny_model_dir):
+    """torchrun, 2 CPU processes (gloo): at every step both ranks train on the same batch kind, language and data
+    set, on disjoint halves of the single-process global batch, and end with the single-process weights."""
+    model = no_dropout_copy(tiny_model_dir, tmp_path / "model")
+    data = write_items(tmp_path / "items.jsonl", n=48)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(base_config(model, data, max_steps=5, save_steps=100, seed=0)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "polyret.cli", "train", str(config_path), "--run-dir", str(tmp_path / "ddp")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    rank0 = read_jsonl(tmp_path / "ddp" / "batches.rank0.jsonl")
+    rank1 = read_jsonl(tmp_path / "ddp" / "batches.rank1.jsonl")
+    assert [b["step"] for b in rank0] == [b["step"] for b in rank1] == [0, 1, 2, 3, 4]
+    kinds = set()
+    for a, b in zip(rank0, rank1, strict=True):
+        assert (a["rank"], b["rank"]) == (0, 1)
+        assert (a["kind"], a["lang"], a["dataset"]) == (b["kind"], b["lang"], b["dataset"])
+        assert a["n"] == b["n"] == 4
+        assert not set(a["items"]) & set(b["items"])
+        kinds.add(a["kind"])
+    assert kinds == {"mono", "xy"}
+
+    _, config = load_train_config(config_path)
+    single = train_contrastive(config, tmp_path / "single")
+    whole = read_jsonl(tmp_path / "single" / "batches.rank0.jsonl")
+    for a, b, w in zip(rank0, rank1, whole, strict=True):
+        assert a["items"] + b["items"] == w["items"] and a["pairs"] + b["pairs"] == w["pairs"]
+    # gathered negatives + gradient averaging = single-process training on the global batch
+    expected, got = weights(single), weights(tmp_path / "ddp" / "model")
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)

@@ -1,0 +1,176 @@
+"""The CRISS loop end to end on a tiny mBART: every iteration mines, trains and re-encodes; resume skips done work."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers.tiny_mbart import build_tiny_mbart
+from polyret.errors import ConfigError, PolyretError
+from polyret.train.criss import CrissConfig, load_criss_config, read_pairs_tsv, run_criss
+
+PARALLEL = [
+    ("the cat sleeps", "die Katze schläft"), ("the dog runs", "der Hund läuft"),
+    ("the house is small", "das Haus ist klein"), ("i like green tea", "ich mag grünen Tee"),
+    ("the sun is hot", "die Sonne ist heiß"), ("we eat bread", "wir essen Brot"),
+    ("the car is red", "das Auto ist rot"), ("she reads a book", "sie liest ein Buch"),
+    ("the water is cold", "das Wasser ist kalt"), ("he plays football", "er spielt Fußball"),
+    ("the tree is tall", "der Baum ist hoch"), ("my friend sings", "mein Freund singt"),
+    ("the bird flies", "der Vogel fliegt"), ("they drink milk", "sie trinken Milch"),
+    ("the door is open", "die Tür ist offen"), ("i write a letter", "ich schreibe einen Brief"),
+    ("the city is big", "die Stadt ist groß"), ("the child laughs", "das Kind lacht"),
+    ("the night is dark", "die Nacht ist dunkel"), ("you buy apples", "du kaufst Äpfel"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models train fastest on one thread, and a busy CPU makes multi-thread barriers spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def criss_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("criss")
+    corpus = [text for pair in PARALLEL for text in pair]
+    model = build_tiny_mbart(root / "tiny-mbart", corpus=corpus, vocab_size=200)
+    rng = random.Random(0)
+    english, german = [en for en, _ in PARALLEL], [de for _, de in PARALLEL]
+    rng.shuffle(english)
+    rng.shuffle(german)  # "monolingual": the alignment is gone
+    (root / "mono.en.txt").write_text("\n".join(english) + "\n", encoding="utf-8")
+    (root / "mono.de.txt").write_text("\n".join(german) + "\n", encoding="utf-8")
+    config = {
+        "method": "criss", "model": str(model), "iterations": 2, "keep_embeddings": True,
+        "corpora": {"de": str(root / "mono.de.txt"), "en": str(root / "mono.en.txt")},
+        "mining": {"min_count": 12, "valid_size": 2, "batch_size": 8, "max_length": 32, "cache": False},
+        "train": {"learning_rate": 3e-3, "warmup_steps": 0, "max_steps": 20, "batch_size": 8, "logging_steps": 1,
+                  "save_steps": 10, "max_source_length": 32, "max_target_length": 32},
+    }
+    return root, config
+
+
+def test_two_criss_iterations_mine_train_and_reencode(criss_setup):
+    root, config = criss_setup
+    run_dir = root / "run"
+    final = run_criss(config, run_dir, resume=False)
+    assert final == run_dir / "iter_2" / "model"
+    for t in (1, 2):
+        iter_dir = run_dir / f"iter_{t}"
+        pairs = read_pairs_tsv(iter_dir / "mined" / "de-en.tsv", "de", "en")
+        assert len(pairs) >= 12  # min_count is a floor
+        assert [p.score for p in pairs] == sorted((p.score for p in pairs), reverse=True)
+        assert len({p.src for p in pairs}) == len(pairs) == len({p.tgt for p in pairs})  # one-to-one
+        assert len(read_pairs_tsv(iter_dir / "mined" / "de-en.valid.tsv", "de", "en")) == 2
+        summary = json.loads((iter_dir / "mined" / "summary.json").read_text())
+        assert summary["pairs"]["de-en"]["accepted"] == len(pairs)
+        history = json.loads((iter_dir / "train_log.json").read_text())["log_history"]
+        losses = [entry["loss"] for entry in history if "loss" in entry]
+        assert len(losses) >= 15
+        assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.2  # training lowers the label-smoothed loss
+        assert any("eval_loss" in entry for entry in history)
+        scores = json.loads((iter_dir / "scores.json").read_text())
+        assert set(scores["valid"]["de-en"]) == {"src2tgt.accuracy", "tgt2src.accuracy", "n"}
+        assert (iter_dir / "model" / "config.json").is_file()
+        assert not (iter_dir / "trainer").exists()
+    # iteration 2 mined with M_1, so its embeddings differ from iteration 1's (made with M_0)
+    for lang in ("de", "en"):
+        first = np.load(run_dir / "iter_1" / "embeddings" / f"{lang}.npy")
+        second = np.load(run_dir / "iter_2" / "embeddings" / f"{lang}.npy")
+        assert first.shape == second.shape == (20, 32)
+        assert np.abs(first - second).max() > 1e-3
+    assert json.loads((run_dir / "final.json").read_text())["model"] == str(final)
+
+    # resume: everything is done, nothing is redone
+    stamp = (final / "config.json").stat().st_mtime_ns
+    assert run_criss(config, run_dir, resume=True) == final
+    assert (final / "config.json").stat().st_mtime_ns == stamp
+    with pytest.raises(PolyretError, match="--resume"):
+        run_criss(config, run_dir, resume=False)
+    with pytest.raises(ConfigError, match="different config"):
+        run_criss({**config, "iterations": 3}, run_dir, resume=True)
+
+
+def test_resume_after_a_kill_between_stages(criss_setup):
+    root, config = criss_setup
+    config = {**config, "iterations": 1, "keep_embeddings": False}
+    run_dir = root / "run-killed"
+    run_criss(config, run_dir)
+    # simulate a kill after mining: the model and scores are gone, the mined pairs stay
+    import shutil
+
+    mined = (run_dir / "iter_1" / "mined" / "de-en.tsv").read_text()
+    shutil.rmtree(run_dir / "iter_1" / "model")
+    (run_dir / "iter_1" / "scores.json").unlink()
+    run_criss(config, run_dir, resume=True)
+    assert (run_dir / "iter_1" / "mined" / "de-en.tsv").read_text() == mined  # mining was not redone
+    assert (run_dir / "iter_1" / "model" / "config.json").is_file()
+    assert (run_dir / "iter_1" / "scores.json").is_file()
+
+
+def test_config_validation_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="corpora"):
+        load_criss_config({"method": "criss"})
+    with pytest.raises(ConfigError, match="init_from"):
+        load_criss_config({"corpora": {"de": "x"}, "init_from": "scratch"})
+    config = load_criss_config({"corpora": {"de": "x", "en": "y"}, "pairs": ["de-en"], "model": {"name": "m"}})
+    assert isinstance(config, CrissConfig) and config.pairs == [("de", "en")] and config.model == "m"
+    assert config.mining.k == 4 and config.mining.threshold == 1.06 and config.train.label_smoothing == 0.2
+    assert config.iterations == 3 and config.init_from == "previous" and config.data == "fresh"
+
+
+def test_criss_contrastive_trains_the_dual_encoder_on_mined_pairs(criss_setup, tiny_model_dir):
+    root, config = criss_setup
+    config = {**config, "method": "criss-contrastive", "model": str(tiny_model_dir), "iterations": 1,
+              "contrastive": {"batch_size": 4, "max_steps": 4, "logging_steps": 1,
+                              "validation": {"eval_steps": 2, "batches": 1, "batch_size": 2, "patience": None}}}
+    run_dir = root / "run-contrastive"
+    final = run_criss(config, run_dir)
+    assert final == run_dir / "iter_1" / "model"
+    assert (final / "modules.json").is_file()  # a sentence-transformers folder
+    assert len(read_pairs_tsv(run_dir / "iter_1" / "mined" / "de-en.tsv", "de", "en")) >= 12
+    assert json.loads((run_dir / "iter_1" / "scores.json").read_text())["valid"]["de-en"]["n"] == 2
+
+
+def test_standin_from_a_sentence_encoder_runs_the_loop_and_is_labelled(criss_setup, tiny_model_dir, monkeypatch):
+    """A non-seq2seq model under method=criss becomes the EncoderDecoder stand-in; benchmarks go through run_eval."""
+    import polyret.eval.run as eval_run
+
+    calls = []
+
+    def fake_run_eval(model, tasks, output_dir, options=None, **_):
+        from polyret.eval.results import MainScore, TaskResult
+
+        calls.append((model, list(tasks), options))
+        return [TaskResult(task="tatoeba", main_score=MainScore(metric="xx2en.accuracy", value=12.5))]
+
+    monkeypatch.setattr(eval_run, "run_eval", fake_run_eval)
+    root, config = criss_setup
+    config = {**config, "model": str(tiny_model_dir), "iterations": 1, "keep_embeddings": False,
+              "train": {**config["train"], "max_steps": 6}, "eval": {"tasks": ["tatoeba"], "options": {"x": 1}}}
+    run_dir = root / "run-standin"
+    final = run_criss(config, run_dir)
+    assert (run_dir / "base_model" / "polyret_seq2seq.json").is_file()
+    scores = json.loads((run_dir / "iter_1" / "scores.json").read_text())
+    assert scores["model"]["label"] == "stand-in, not comparable with CRISS"
+    assert json.loads((run_dir / "scores_base.json").read_text())["model"]["label"] == scores["model"]["label"]
+    assert scores["benchmarks"] == {"tatoeba": {"metric": "xx2en.accuracy", "value": 12.5}}
+    assert calls == [(str(final), ["tatoeba"], {"x": 1})]
+    sidecar = json.loads((final / "polyret_seq2seq.json").read_text())
+    assert sidecar["stand_in"] is True and sidecar["query_prefix"] == ""
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[2].glob("configs/criss_*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_criss_configs_validate(path):
+    config = load_criss_config(path)
+    assert config.mining.k == 4 and config.mining.margin == "ratio"
