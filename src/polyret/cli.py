@@ -173,7 +173,8 @@ def mine_command(
     tgt: Annotated[Path, typer.Option("--tgt", help="Target side, same formats.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="TSV to write: score<TAB>src<TAB>tgt, best first.")],
     k: Annotated[int, typer.Option("--k", help="Neighbours per side for the margin.")] = 4,
-    threshold: Annotated[float, typer.Option(help="Accept pairs with margin above this.")] = 1.06,
+    threshold: Annotated[float, typer.Option(help="Accept pairs with margin above this (1.06: CRISS/LASER; "
+                                                  "e5 margins sit near 1.0, so check --keep-all scores).")] = 1.06,
     keep_all: Annotated[bool, typer.Option("--keep-all", help="No threshold: every one-to-one pair, scored.")] = False,
     min_count: Annotated[int, typer.Option(help="Accept at least this many pairs (a floor).")] = 0,
     margin: Annotated[str, typer.Option(help="ratio | distance | absolute.")] = "ratio",
