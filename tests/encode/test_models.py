@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -67,13 +68,19 @@ def test_unreachable_hub_fails_fast_without_offline_flag(tmp_path, monkeypatch):
 
 
 def test_hub_probe_is_bounded_even_when_the_connection_hangs(monkeypatch):
+    released = threading.Event()
+
     def hang(*args, **kwargs):
-        time.sleep(30)
+        released.wait(30)
+        raise OSError("gave up")
 
     monkeypatch.setattr(models.socket, "create_connection", hang)
     start = time.perf_counter()
-    assert models.hub_reachable(timeout=0.2) is False
-    assert time.perf_counter() - start < 1.0
+    try:
+        assert models.hub_reachable(timeout=0.2) is False
+        assert time.perf_counter() - start < 1.0
+    finally:
+        released.set()
 
 
 def test_unknown_id_offline_fails_fast_from_the_cli(tmp_path):
