@@ -49,11 +49,20 @@ def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def _legend_columns(labels: Sequence[str], width_in: float) -> int:
+    """As many legend columns as fit across the figure (about 0.075 in per character plus the handle)."""
+    widest = max((len(label) for label in labels), default=10)
+    return max(1, min(len(labels), int(width_in // (0.6 + 0.075 * widest))))
+
+
 def language_bars(series: Mapping[str, Mapping[str, Stat]], languages: Sequence[str], low_resource: set[str],
                   *, title: str, ylabel: str, stem: Path, caption: str = "") -> FigureFiles:
     """Grouped bars: one group per language, one bar per series (method), error bars = std over seeds."""
-    width_in = max(6.0, 0.5 + 0.32 * len(languages) * max(1, len(series)) ** 0.5)
-    figure = Figure(figsize=(min(width_in, 18.0), 4.2), layout="constrained")
+    width_in = min(18.0, max(6.0, 0.5 + 0.32 * len(languages) * max(1, len(series)) ** 0.5))
+    figure = Figure(figsize=(width_in, 4.2), layout="constrained")
     axes = figure.add_subplot()
     x = np.arange(len(languages))
     bar_w = 0.8 / max(1, len(series))
@@ -74,7 +83,8 @@ def language_bars(series: Mapping[str, Mapping[str, Stat]], languages: Sequence[
     axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.grid(axis="y", alpha=0.3, zorder=1)
-    figure.legend(fontsize=8, ncol=min(5, max(1, len(series))), loc="outside lower center", frameon=False)
+    figure.legend(fontsize=8, ncol=_legend_columns(list(series), width_in), loc="outside lower center",
+                  frameon=False)
     return _save(figure, stem, title, caption or "Shaded, red labels: low-resource languages (CC-100 < 10 GiB).")
 
 
@@ -109,7 +119,8 @@ def accuracy_vs_cc100(series: Mapping[str, Mapping[str, float]], sizes: Mapping[
         langs = [lang for lang in values if lang in sizes]
         xs = [sizes[lang] if sizes[lang] is not None else ABSENT_GIB for lang in langs]
         ys = [values[lang] for lang in langs]
-        axes.scatter(xs, ys, label=label, color=_color(j), zorder=3, s=22)
+        axes.scatter(xs, ys, label=label, color=_color(j), marker=MARKERS[j % len(MARKERS)], zorder=3, s=26,
+                     alpha=0.8)
         if j == 0:
             for lang, x_value, y_value in zip(langs, xs, ys, strict=True):
                 axes.annotate(lang, (x_value, y_value), fontsize=7, xytext=(3, 2), textcoords="offset points",
@@ -119,5 +130,6 @@ def accuracy_vs_cc100(series: Mapping[str, Mapping[str, float]], sizes: Mapping[
     axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    figure.legend(fontsize=8, ncol=3, loc="outside lower center", frameon=False)
+    figure.legend(fontsize=8, ncol=_legend_columns(["low-resource (< 10 GiB)", *series], 7.0),
+                  loc="outside lower center", frameon=False)
     return _save(figure, stem, title, caption)
