@@ -207,7 +207,7 @@ class ComparisonRow:
         return self.ours is not None and not self.differences
 
 
-def _pick(task: str, reference: Reference, groups: list[OurGroup]) -> OurGroup | None:
+def _pick(reference: Reference, groups: list[OurGroup]) -> OurGroup | None:
     same_method = [g for g in groups if method_family(g.label) == reference.method]
     if reference.method == "hybrid":
         same_method.sort(key=lambda g: abs((g.alpha if g.alpha is not None else 0.5) - 0.5))
@@ -269,7 +269,7 @@ def comparison_rows(tasks: list[str], groups_by_task: Mapping[str, list[OurGroup
     for reference in REFERENCES:
         if reference.task not in tasks:
             continue
-        group = _pick(reference.task, reference, list(groups_by_task.get(reference.task, [])))
+        group = _pick(reference, list(groups_by_task.get(reference.task, [])))
         if reference.metrics:
             metrics = list(reference.metrics)
             published = dict(reference.metrics)

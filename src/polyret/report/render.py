@@ -129,7 +129,7 @@ class ReportFiles:
 # --------------------------------------------------------------------------- formatting helpers
 
 
-def fmt(value: float | None, metric: str = "", digits: int = 1) -> str:
+def fmt(value: float | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:.{digits}f}"
