@@ -33,6 +33,9 @@ ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded name, 
 def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)])
+    if not verbose:  # library chatter ("Loading SentenceTransformer model ...") hides polyret's own progress
+        for library in ("sentence_transformers", "transformers", "datasets", "faiss"):
+            logging.getLogger(library).setLevel(logging.WARNING)
 
 
 @models_app.command("prepare")
