@@ -87,3 +87,25 @@ def read_json(path: str | Path) -> Any:
         raise DataError.at(source, None, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
     except json.JSONDecodeError as err:
         raise DataError.at(source, err.lineno, f"malformed JSON: {err.msg} (column {err.colno})") from err
+
+
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """Parse a YAML file; a missing file, bad encoding or syntax error is one line naming the file (and line)."""
+    import yaml
+
+    from polyret.errors import ConfigError
+
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: {what} not found") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {err.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None

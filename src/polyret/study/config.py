@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from polyret.errors import ConfigError
+from polyret.io import read_yaml
 
 METHODS: tuple[str, ...] = ("zero-shot", "mono", "xy", "hybrid", "criss", "criss-contrastive", "tli")
 TRAINED_METHODS = tuple(m for m in METHODS if m != "zero-shot")
@@ -345,17 +345,5 @@ def _check_task_names(config: StudyConfig, source: str | Path) -> None:
 def load_study_config(path: str | Path) -> StudyConfig:
     """Read and validate a study YAML file (one-line :class:`ConfigError` naming file and key)."""
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: study config not found") from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{source}: not UTF-8 text (byte {err.start})") from None
-    try:
-        payload = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    payload = read_yaml(source, "study config")
     return parse_study_config(payload, source)

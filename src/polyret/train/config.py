@@ -36,10 +36,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from polyret.errors import ConfigError
+from polyret.io import read_yaml as load_yaml
 
 CONTRASTIVE_METHODS = ("mono", "xy", "hybrid")
 OTHER_METHODS = ("criss", "criss-contrastive", "tli")
@@ -279,19 +279,7 @@ def parse_contrastive_config(payload: Any, source: str | Path = "<config>") -> C
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Load a YAML mapping; a missing file or a syntax error is one line naming the file (and line)."""
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: config not found") from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{source}: not UTF-8 text (byte {err.start})") from None
-    try:
-        payload = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    payload = load_yaml(source)
     if payload is None:
         payload = {}
     if not isinstance(payload, dict):
