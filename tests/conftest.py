@@ -80,3 +80,14 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     if "POLYRET_HOME" not in os.environ:
         monkeypatch.setenv("POLYRET_HOME", str(Path.home() / ".cache" / "polyret"))
+
+
+@pytest.fixture
+def single_torch_thread():
+    """Tiny models train fastest on one thread, and a busy CPU makes multi-thread barriers spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -22,15 +22,7 @@ from polyret.encode.seq2seq import (
 TEXTS = ["die Katze schläft auf der Matte", "a dog", "el gato duerme en la casa grande y bonita"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train fastest on one thread, and a busy CPU makes multi-thread barriers spin."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")
