@@ -298,6 +298,8 @@ class CachedEncoder:
     def encode(self, texts: Sequence[str], *, prefix: str = "", max_length: int | None = None,
                batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
         texts = check_texts(texts)
+        # An explicit cap equal to the encoder's default produces the same vectors, so it shares their entries.
+        max_length = max_length if max_length is not None else getattr(self.inner, "max_length", None)
         keys = [text_key(text, prefix, max_length) for text in texts]
         found, out = self.cache.get_many(keys)
         if found.all() and out is not None:

@@ -206,7 +206,7 @@ class SentenceTransformerEncoder:
     # -- identity --------------------------------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
         return {"kind": "sentence-transformers", "pooling": self.pooling or "native",
-                "layer": self.layer, "max_length": self._max_length or "native",
+                "layer": self.layer, "max_length": self.max_length,
                 "pool_special_tokens": self.pool_special_tokens, "normalize": True, "dtype": "float32"}
 
     @property
