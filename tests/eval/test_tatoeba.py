@@ -109,12 +109,9 @@ def test_tiny_model_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_real_model_on_three_small_languages(shared_data: Path, tmp_path: Path) -> None:
-    from polyret.encode.embedded import is_prepared
+def test_real_model_on_three_small_languages(shared_data: Path, tmp_path: Path, e5_model_dir: Path) -> None:
     from polyret.encode.encoder import load_encoder
 
-    if not is_prepared("multilingual-e5-small"):
-        pytest.skip("embedded model not prepared; run `polyret models prepare multilingual-e5-small`")
     encoder = load_encoder("multilingual-e5-small")
     result = evaluate_tatoeba(encoder, languages=["jv", "te", "ta"], root=shared_data, show_progress=False)
     published = {"jv": 62.4, "te": 92.7, "ta": 88.3}  # MTEB xx→en, fp32 weights (PROTOCOLS.md §5.3)

