@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.squad import lareqa_paragraph
 from polyret.data.lareqa import load_lareqa
 from polyret.errors import UnknownNameError
 from polyret.eval.lareqa import candidate_texts, evaluate_lareqa, score_lareqa
@@ -60,33 +61,17 @@ class TableEncoder:
         return {"name": "table", "fingerprint": self.fingerprint}
 
 
-def _paragraph(sentences: list[str], qas: list[tuple[str, str, int]]) -> dict:
-    breaks, start = [], 0
-    for sentence in sentences:
-        breaks.append([start, start + len(sentence)])
-        start += len(sentence) + 1
-    return {
-        "context": " ".join(sentences),
-        "sentences": sentences,
-        "sentence_breaks": breaks,
-        "qas": [
-            {"id": qid, "question": text, "answers": [{"text": "x", "answer_start": breaks[s][0]}]}
-            for qid, text, s in qas
-        ],
-    }
-
-
 def write_tiny(root: Path) -> Path:
     """de: A0 A1 | A2 (3 candidates; q3 only in de), en: B0 B1. Canonical indexes A0..A2 = 0..2, B0, B1 = 3, 4."""
     folder = root / "lareqa" / "mlqa-r"
     folder.mkdir(parents=True)
     de = {
         "data": [
-            {"paragraphs": [_paragraph(["A0", "A1"], [("q1", "de q1", 1), ("q2", "de q2", 0)])]},
-            {"paragraphs": [_paragraph(["A2"], [("q3", "de q3", 0)])]},
+            {"paragraphs": [lareqa_paragraph(["A0", "A1"], [("q1", "de q1", 1), ("q2", "de q2", 0)])]},
+            {"paragraphs": [lareqa_paragraph(["A2"], [("q3", "de q3", 0)])]},
         ]
     }
-    en = {"data": [{"paragraphs": [_paragraph(["B0", "B1"], [("q1", "en q1", 1), ("q2", "en q2", 0)])]}]}
+    en = {"data": [{"paragraphs": [lareqa_paragraph(["B0", "B1"], [("q1", "en q1", 1), ("q2", "en q2", 0)])]}]}
     (folder / "de.json").write_text(json.dumps(de), encoding="utf-8")
     (folder / "en.json").write_text(json.dumps(en), encoding="utf-8")
     return root

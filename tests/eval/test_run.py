@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.squad import lareqa_paragraph
 from polyret.errors import UnknownNameError
 from polyret.eval import run as run_module
 from polyret.eval.results import read_per_query, read_result
@@ -63,22 +64,6 @@ class HashEncoder:
         return {"name": "hash", "fingerprint": self.fingerprint}
 
 
-def _paragraph(sentences: list[str], qas: list[tuple[str, str, int]]) -> dict:
-    breaks, start = [], 0
-    for sentence in sentences:
-        breaks.append([start, start + len(sentence)])
-        start += len(sentence) + 1
-    return {
-        "context": " ".join(sentences),
-        "sentences": sentences,
-        "sentence_breaks": breaks,
-        "qas": [
-            {"id": qid, "question": text, "answers": [{"text": "x", "answer_start": breaks[s][0]}]}
-            for qid, text, s in qas
-        ],
-    }
-
-
 @pytest.fixture
 def tiny_data(tmp_path, monkeypatch) -> Path:
     """XQuAD-R-shaped files for en and de under a data root that POLYRET_DATA_DIR points to."""
@@ -90,7 +75,7 @@ def tiny_data(tmp_path, monkeypatch) -> Path:
             "data": [
                 {
                     "paragraphs": [
-                        _paragraph(
+                        lareqa_paragraph(
                             [f"{lang} s{i}" for i in range(4)], [(f"q{i}", f"{lang} question {i}", i) for i in range(4)]
                         ),
                     ]
