@@ -305,23 +305,8 @@ class SentenceTransformerEncoder:
     def encode(self, texts: Sequence[str], *, prefix: str = "", max_length: int | None = None,
                batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
         """Vectors of ``prefix + text`` for each text, in input order: float32, L2-normalised, ``(n, dim)``."""
-        texts = check_texts(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be positive, got {batch_size}")
-        token_ids = self.tokenize([prefix + text for text in texts], max_length)
-        lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
-        order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory batch fails at once
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        starts = range(0, len(order), batch_size)
-        with progress_bar(show_progress and len(order) > batch_size, f"encoding {len(texts)} texts",
-                          len(starts)) as advance:
-            for start in starts:
-                rows = order[start:start + batch_size]
-                out[rows] = self.embed_ids([token_ids[i] for i in rows])
-                advance()
-        return out
+        return encode_length_sorted(self, texts, prefix=prefix, max_length=max_length, batch_size=batch_size,
+                                    show_progress=show_progress)
 
     def embed_ids(self, batch: list[list[int]]) -> np.ndarray:
         """Pooled, L2-normalised float32 vectors of already tokenized inputs (one row per input)."""
@@ -375,6 +360,32 @@ def check_texts(texts: Sequence[str]) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"text {index} is {type(text).__name__}, not str")
     return texts
+
+
+def encode_length_sorted(encoder: Any, texts: Sequence[str], *, prefix: str, max_length: int | None,
+                         batch_size: int, show_progress: bool) -> np.ndarray:
+    """The batching loop every encoder with ``tokenize``, ``embed_ids`` and ``dim`` shares.
+
+    Texts are tokenized once, batched longest first (each batch pads little, and an out-of-memory batch fails at
+    once) and the float32 rows are returned in input order, shape ``(len(texts), dim)``.
+    """
+    texts = check_texts(texts)
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be positive, got {batch_size}")
+    token_ids = encoder.tokenize([prefix + text for text in texts], max_length)
+    lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
+    order = np.argsort(-lengths, kind="stable")
+    out = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    starts = range(0, len(order), batch_size)
+    with progress_bar(show_progress and len(order) > batch_size, f"encoding {len(texts)} texts",
+                      len(starts)) as advance:
+        for start in starts:
+            rows = order[start:start + batch_size]
+            out[rows] = encoder.embed_ids([token_ids[i] for i in rows])
+            advance()
+    return out
 
 
 @contextlib.contextmanager

@@ -253,29 +253,13 @@ class Seq2SeqEncoder:
                batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
         """Vectors of ``prefix + text`` for each text, in input order, shape ``(len(texts), dim)``.
 
-        Longest inputs first in batches of ``batch_size`` (the same length-sorted loop as the sentence-transformers
-        encoder), so each batch pads little; the output rows are restored to input order.
+        Batched longest first by :func:`polyret.encode.encoder.encode_length_sorted`, the loop shared with the
+        sentence-transformers encoder.
         """
-        if isinstance(texts, str):
-            raise TypeError("encode() takes a sequence of texts, not one string; wrap it in a list")
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        token_ids = self.tokenize([prefix + text for text in texts], max_length)
-        order = np.argsort([-len(ids) for ids in token_ids], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        batches = range(0, len(order), batch_size)
-        for start in _progress(batches, show_progress, f"encoding {len(texts)} texts"):
-            rows = order[start: start + batch_size]
-            out[rows] = self.embed_ids([token_ids[i] for i in rows])
-        return out
+        from polyret.encode.encoder import encode_length_sorted
 
-
-def _progress(items: Iterable[int], show: bool, description: str) -> Iterable[int]:
-    if not show:
-        return items
-    from rich.progress import track
-
-    return track(items, description=description, transient=True)
+        return encode_length_sorted(self, texts, prefix=prefix, max_length=max_length, batch_size=batch_size,
+                                    show_progress=show_progress)
 
 
 def _max_positions(config: Any) -> int | None:
