@@ -77,8 +77,9 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
-# 7 events a shard (encode; fsync + rename of vectors, ids, manifest) and 4 at the end (ids.txt, manifest)
-EVENTS = 7 * -(-len(CORPUS) // SHARD_SIZE) + 4
+# fsync + rename of the first manifest, 5 events a shard (encode; fsync + rename of vectors and ids) and 4 at the
+# end (ids.txt, manifest)
+EVENTS = 2 + 5 * -(-len(CORPUS) // SHARD_SIZE) + 4
 
 
 def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_path):
@@ -103,6 +104,44 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_pa
         assert kills, "the seeded kill points never hit the run"
         # byte-equal shards, ids, manifest; no temp file of a killed attempt is left behind
         assert _files(out) == expected, f"trial {trial}: resumed output differs after {kills} kills"
+
+
+def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_rerun_finishes(tmp_path, tiny_model_dir):
+    """SIGINT (Ctrl-C) in the middle of `polyret encode --shards`: exit 130 with one line saying how to resume, no
+    traceback, no temp file; the same command again finishes and equals an uninterrupted run."""
+    import time
+
+    source = tmp_path / "corpus.txt"
+    source.write_text("".join(f"passage number {i} about item {i % 13}\n" for i in range(4000)), encoding="utf-8")
+    command = [sys.executable, "-m", "polyret.cli", "encode", "--model", str(tiny_model_dir), "--input", str(source),
+               "--prefix", "passage", "--shard-size", "10", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "POLYRET_HOME": str(tmp_path / "home")}
+    # a terminal's Ctrl-C; SIG_DFL first because a parent started in the background may pass SIGINT on ignored
+    process = subprocess.Popen([*command, "--shards", str(tmp_path / "stopped")], env=env, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "stopped" / "shard-00003.ids.json").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the encoding ended before the first shards"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "run the same command again" in stderr and "Traceback" not in stderr
+    assert not [path.name for path in (tmp_path / "stopped").iterdir() if path.name.endswith(".tmp")]
+    assert not (tmp_path / "stopped" / "ids.txt").exists()
+
+    resumed = subprocess.run([*command, "--shards", str(tmp_path / "stopped")], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0 and "complete" in resumed.stderr, resumed.stderr
+    assert "reused 0" not in resumed.stderr
+    straight = subprocess.run([*command, "--shards", str(tmp_path / "straight")], env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr
+    assert (tmp_path / "stopped" / "ids.txt").read_text() == (tmp_path / "straight" / "ids.txt").read_text()
+    for index in range(400):
+        name = f"shard-{index:05d}.npy"
+        np.testing.assert_allclose(np.load(tmp_path / "stopped" / name), np.load(tmp_path / "straight" / name),
+                                   atol=1e-3)
 
 
 if __name__ == "__main__":

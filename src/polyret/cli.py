@@ -133,19 +133,26 @@ def eval_command(
 @app.command("encode")
 def encode_command(
     model: ModelOption,
-    input_file: Annotated[Path, typer.Option("--input", "-i",
-                                             help=".txt (one text per line) or .jsonl (a \"text\" field).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the vectors (.npy, float32).")],
+    input_file: Annotated[Path, typer.Option("--input", "-i", help=".txt (one text per line) or .jsonl (a \"text\" "
+                                                                  "field and an optional \"id\" per line).")],
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                help="Where to write the vectors (.npy, float32).")] = None,
+    shards: Annotated[Path | None, typer.Option(
+        help="Instead of --output: a folder of fixed-size embedding shards, streamed (one shard of texts in memory) "
+             "and resumable; under torchrun each rank encodes its own shards.")] = None,
+    shard_size: Annotated[int, typer.Option(help="Texts per shard (with --shards).")] = 100_000,
+    dtype: Annotated[str, typer.Option(help="Shard dtype (with --shards): float16 | float32.")] = "float16",
     prefix: Annotated[str, typer.Option(help="query | passage | none: which of the model's prefixes to prepend "
                                              "(e5 models want 'query' for symmetric tasks).")] = "query",
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
     pooling: Annotated[str | None, typer.Option(help="Pooling override: mean | cls.")] = None,
     layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer instead of the last.")] = None,
-    device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda (default under torchrun: "
+                                                    "cuda:LOCAL_RANK).")] = None,
     cache: Annotated[bool, typer.Option(help="Use the embedding cache in $POLYRET_HOME/embeddings.")] = True,
 ) -> None:
-    """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors, in input order."""
+    """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors in input order, or into shards."""
     import time
 
     import numpy as np
@@ -156,8 +163,14 @@ def encode_command(
 
     if prefix not in ("query", "passage", "none"):
         raise ConfigError(f"--prefix {prefix!r} is not one of query, passage, none")
-    if output.suffix != ".npy":
+    if (output is None) == (shards is None):
+        raise ConfigError("give exactly one of --output FILE.npy and --shards FOLDER")
+    if output is not None and output.suffix != ".npy":
         raise ConfigError(f"--output {output}: the output must be a .npy file")
+    if shards is not None:
+        _encode_shards(model, input_file, shards, shard_size=shard_size, dtype=dtype, prefix=prefix,
+                       max_length=max_length, batch_size=batch_size, pooling=pooling, layer=layer, device=device)
+        return
     texts = read_texts(input_file)
     encoder = load_encoder(model, max_length=max_length, pooling=pooling, layer=layer, device=device, cache=cache)
     text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
@@ -169,12 +182,103 @@ def encode_command(
                   f"(prefix {text_prefix!r}) in {time.perf_counter() - start:.1f} s", highlight=False)
 
 
+def _encode_shards(model: str, input_file: Path, out_dir: Path, *, shard_size: int, dtype: str, prefix: str,
+                   max_length: int | None, batch_size: int, pooling: str | None, layer: int | None,
+                   device: str | None) -> None:
+    import time
+
+    from polyret.distributed import distributed_layout, rank_device
+    from polyret.encode.encoder import iter_records, load_encoder
+    from polyret.encode.shards import encode_to_shards
+
+    world_size, rank = distributed_layout()
+    next(iter_records(input_file), None)  # a missing or unreadable input fails before the model loads
+    encoder = load_encoder(model, max_length=max_length, pooling=pooling, layer=layer,
+                           device=device or rank_device(), cache=False)
+    text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
+    start = time.perf_counter()
+    run = encode_to_shards(encoder, iter_records(input_file), out_dir, shard_size=shard_size, dtype=dtype,
+                           prefix=text_prefix, max_length=max_length, batch_size=batch_size,
+                           show_progress=rank == 0, rank=rank, world_size=world_size)
+    who = f"rank {rank}/{world_size}: " if world_size > 1 else ""
+    state = "complete" if run.complete else "waiting for the other ranks' shards"
+    console.print(f"[green]{who}encoded {run.encoded} shards[/], reused {run.reused}, in "
+                  f"{time.perf_counter() - start:.1f} s; {out_dir} ({run.count} texts) is {state}", highlight=False)
+
+
+@app.command("search")
+def search_command(
+    model: ModelOption,
+    shards: Annotated[Path, typer.Option(help="A folder written by `polyret encode --shards` (the passages).")],
+    queries: Annotated[Path, typer.Option(help="Queries: .txt (one per line) or .jsonl (\"text\", optional "
+                                                "\"id\").")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="TREC run file to write.")],
+    k: Annotated[int, typer.Option("--k", help="Passages per query.")] = 100,
+    index: Annotated[str, typer.Option(help="flat (exact, streamed over the shards) | ivf-flat | ivf-pq | hnsw; "
+                                            "an approximate index is built once and kept in the folder.")] = "flat",
+    index_param: Annotated[list[str] | None, typer.Option(
+        "--index-param", help="KEY=VALUE of the index config, repeatable: nlist, nprobe, pq_m, pq_bits, hnsw_m, "
+                              "ef_construction, ef_search, train_size, use_gpu, seed.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Queries per forward pass.")] = 32,
+    max_length: Annotated[int | None, typer.Option(help="Max tokens per query (model default if unset).")] = None,
+) -> None:
+    """Retrieve the top-k passages of a sharded corpus for every query (exact or through a faiss index)."""
+    import time
+
+    from pydantic import ValidationError
+
+    from polyret.encode.encoder import iter_records, load_encoder
+    from polyret.encode.shards import MANIFEST
+    from polyret.errors import ConfigError
+    from polyret.io import atomic_write, read_json
+    from polyret.mining.index import IndexSpec, search_corpus
+
+    params = dict(item.partition("=")[::2] for item in index_param or [])
+    try:
+        spec = IndexSpec(kind=index, **params)  # type: ignore[arg-type]
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "index"
+        raise ConfigError(f"--index/--index-param {where}: {problem['msg']}") from None
+    if k < 1:
+        raise ConfigError("--k must be >= 1")
+    records = list(iter_records(queries))
+    spaced = next((qid for qid, _ in records if len(qid.split()) != 1), None)
+    if spaced is not None:
+        raise ConfigError(f"{queries}: query id {spaced!r} contains white space, which a TREC run cannot hold")
+    written_by = read_json(shards / MANIFEST)["settings"]["fingerprint"]
+    encoder = load_encoder(model, max_length=max_length)
+    if encoder.fingerprint != written_by:
+        raise ConfigError(f"{shards} was encoded by another model (fingerprint {written_by}); search it with the "
+                          f"model that wrote it")
+    start = time.perf_counter()
+    vectors = encoder.encode([text for _, text in records], prefix=encoder.query_prefix, max_length=max_length,
+                             batch_size=batch_size)
+    scores, rows, ids = search_corpus(vectors, shards, k, spec)
+    spaced = next((item_id for item_id in ids.values() if len(item_id.split()) != 1), None)
+    if spaced is not None:
+        raise ConfigError(f"{shards}: passage id {spaced!r} contains white space, which a TREC run cannot hold")
+    with atomic_write(output) as handle:
+        for (qid, _), score_row, id_row in zip(records, scores.tolist(), rows.tolist(), strict=True):
+            handle.writelines(f"{qid} Q0 {ids[row]} {rank} {score:.6f} polyret-{index}\n"
+                              for rank, (score, row) in enumerate(zip(score_row, id_row, strict=True), start=1)
+                              if row >= 0)
+    console.print(f"[green]wrote[/] {output}: top {k} passages for {len(records)} queries "
+                  f"({index}) in {time.perf_counter() - start:.1f} s", highlight=False)
+
+
 @app.command("mine")
 def mine_command(
-    model: ModelOption,
-    src: Annotated[Path, typer.Option("--src", help="Source side: .txt (one text per line) or .jsonl (\"text\").")],
-    tgt: Annotated[Path, typer.Option("--tgt", help="Target side, same formats.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="TSV to write: score<TAB>src<TAB>tgt, best first.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path "
+                                                                 "(with --src/--tgt).")] = None,
+    src: Annotated[Path | None, typer.Option(
+        "--src", help="Source side: .txt (one text per line) or .jsonl (\"text\").")] = None,
+    tgt: Annotated[Path | None, typer.Option("--tgt", help="Target side, same formats.")] = None,
+    src_shards: Annotated[Path | None, typer.Option(
+        help="Instead of --src/--tgt: folders of `polyret encode --shards --prefix query` for each side; mined shard "
+             "by shard (no side whole in memory), ids written instead of texts.")] = None,
+    tgt_shards: Annotated[Path | None, typer.Option(help="Target side's shard folder (with --src-shards).")] = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours per side for the margin.")] = 4,
     threshold: Annotated[float, typer.Option(help="Accept pairs with margin above this (1.06: CRISS/LASER; "
                                                   "e5 margins sit near 1.0, so check --keep-all scores).")] = 1.06,
@@ -188,7 +292,7 @@ def mine_command(
     """Mine parallel sentences between two files with margin scoring (k-NN both ways, greedy one-to-one)."""
     from polyret.errors import ConfigError
     from polyret.mining.index import IndexSpec
-    from polyret.mining.margin import MARGINS, mine_files
+    from polyret.mining.margin import MARGINS, MiningOptions, mine_files, mine_shard_folders
 
     if margin not in MARGINS:
         raise ConfigError(f"--margin {margin!r} is not one of {', '.join(MARGINS)}")
@@ -196,9 +300,17 @@ def mine_command(
         raise ConfigError(f"--index {index!r} is not one of flat, ivf-flat, ivf-pq, hnsw")
     if k < 1 or min_count < 0:
         raise ConfigError("--k must be >= 1 and --min-count >= 0")
-    summary = mine_files(model, src, tgt, output, k=k, margin=margin,  # type: ignore[arg-type]
-                         threshold=None if keep_all else threshold, min_count=min_count, batch_size=batch_size,
-                         max_length=max_length, index=IndexSpec(kind=index))  # type: ignore[arg-type]
+    texts, folders = (model, src, tgt), (src_shards, tgt_shards)
+    if not (all(texts) and not any(folders)) and not (all(folders) and not any(texts)):
+        raise ConfigError("give --model, --src and --tgt (text files), or --src-shards and --tgt-shards (folders "
+                          "encoded by `polyret encode --shards`)")
+    options = MiningOptions(k=k, margin=margin, threshold=None if keep_all else threshold,  # type: ignore[arg-type]
+                            min_count=min_count, index=IndexSpec(kind=index))  # type: ignore[arg-type]
+    if src_shards is not None and tgt_shards is not None:
+        summary = mine_shard_folders(src_shards, tgt_shards, output, options)
+    else:
+        summary = mine_files(model, src, tgt, output, options, batch_size=batch_size,  # type: ignore[arg-type]
+                             max_length=max_length)
     console.print(f"[green]wrote[/] {summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
                   f"{summary.tgt_unique} unique texts (encode {summary.encode_s:.1f} s, mine {summary.mine_s:.1f} s)",
                   highlight=False)
@@ -288,18 +400,19 @@ def report_command(
                   highlight=False)
 
 
+INTERRUPTED = 130  # a shell's code for a process ended by SIGINT; typer returns it for KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
     try:
-        app(standalone_mode=False)
+        # without standalone mode typer *returns* a typer.Exit's code, and 130 after Ctrl-C (KeyboardInterrupt)
+        code = app(standalone_mode=False)
     except PolyretError as err:
         console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished work is kept; run the same command again to resume.")
-        sys.exit(130)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
+    except KeyboardInterrupt:  # raised outside a command (e.g. while typer parses)
+        code = INTERRUPTED
     except typer.Abort:
         sys.exit(1)
     except Exception as err:  # click usage errors carry their own exit codes
@@ -309,6 +422,10 @@ def main() -> None:
             err.show()
             sys.exit(err.exit_code)
         raise
+    if isinstance(code, int) and code:
+        if code == INTERRUPTED:
+            console.print("[yellow]interrupted[/]: finished work is kept; run the same command again to resume.")
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

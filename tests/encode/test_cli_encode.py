@@ -68,6 +68,21 @@ def test_bad_jsonl(tmp_path, content, problem):
     assert problem in str(err.value)
 
 
+def test_bad_bytes_name_their_line_and_ids_come_from_jsonl(tmp_path):
+    from polyret.encode.encoder import iter_records
+
+    source = tmp_path / "in.txt"
+    source.write_bytes(("line one\r\nline two\n" * 3000).encode() + b"caf\xe9\n")
+    with pytest.raises(DataError, match=r"in\.txt:6001: not UTF-8 text"):
+        read_texts(source)
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text('{"id": "a-1", "text": "x"}\n{"text": "y"}\n{"id": 7, "text": "z"}\n', encoding="utf-8")
+    assert list(iter_records(jsonl)) == [("a-1", "x"), ("1", "y"), ("7", "z")]
+    jsonl.write_text('{"id": [1], "text": "x"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r':1: "id" is list'):
+        list(iter_records(jsonl))
+
+
 def test_bad_options(tmp_path, tiny_model_dir, monkeypatch, capsys):
     source = tmp_path / "in.txt"
     source.write_text("a\n", encoding="utf-8")
@@ -83,3 +98,124 @@ def test_bad_options(tmp_path, tiny_model_dir, monkeypatch, capsys):
     (tmp_path / "in.csv").write_text("a\n")
     with pytest.raises(DataError, match=r"expected a \.txt file"):
         read_texts(tmp_path / "in.csv")
+
+
+def _jsonl(path, texts, prefix="d"):
+    path.write_text("".join(json.dumps({"id": f"{prefix}{i}", "text": t}, ensure_ascii=False) + "\n"
+                            for i, t in enumerate(texts)), encoding="utf-8")
+    return path
+
+
+PASSAGES = [f"passage {i} about {topic}" for i, topic in enumerate(["cats", "dogs", "rain", "tea", "maps"] * 9)]
+
+
+def test_encode_into_shards_equals_encoding_into_one_file(tmp_path, tiny_model_dir, polyret_home, monkeypatch,
+                                                          capsys):
+    from polyret.encode.shards import load_shards
+
+    source = _jsonl(tmp_path / "corpus.jsonl", PASSAGES)
+    common = ["encode", "--model", str(tiny_model_dir), "--input", str(source), "--prefix", "passage"]
+    code, err = _run(monkeypatch, capsys, *common, "--output", str(tmp_path / "all.npy"))
+    assert code == 0, err
+    code, err = _run(monkeypatch, capsys, *common, "--shards", str(tmp_path / "shards"), "--shard-size", "10",
+                     "--dtype", "float32")
+    assert code == 0 and "encoded 5 shards" in err and "complete" in err, err
+    ids, shards = load_shards(tmp_path / "shards")
+    assert ids == [f"d{i}" for i in range(45)] and [len(shard) for shard in shards] == [10, 10, 10, 10, 5]
+    np.testing.assert_allclose(np.concatenate(list(shards)), np.load(tmp_path / "all.npy"), atol=1e-6)
+    code, err = _run(monkeypatch, capsys, *common, "--shards", str(tmp_path / "shards"), "--shard-size", "10",
+                     "--dtype", "float32")
+    assert code == 0 and "encoded 0 shards" in err and "reused 5" in err, err
+    code, err = _run(monkeypatch, capsys, *common)
+    assert code == 2 and "exactly one of --output" in err
+
+
+def _read_run(path):
+    run: dict[str, list[tuple[str, float]]] = {}
+    for line in path.read_text().splitlines():
+        qid, q0, docid, rank, score, tag = line.split()
+        assert q0 == "Q0" and int(rank) == len(run.setdefault(qid, [])) + 1 and tag.startswith("polyret-")
+        run[qid].append((docid, float(score)))
+    return run
+
+
+def test_search_exact_and_through_a_saved_index(tmp_path, tiny_model_dir, polyret_home, monkeypatch, capsys):
+    from polyret.encode.encoder import load_encoder
+    from polyret.mining import index as index_module
+    from polyret.mining.knn import exact_topk
+
+    source = _jsonl(tmp_path / "corpus.jsonl", PASSAGES)
+    queries = _jsonl(tmp_path / "queries.jsonl", ["cats and dogs", "a cup of tea", "maps"], prefix="q")
+    code, err = _run(monkeypatch, capsys, "encode", "--model", str(tiny_model_dir), "--input", str(source),
+                     "--prefix", "passage", "--shards", str(tmp_path / "shards"), "--shard-size", "10")
+    assert code == 0, err
+    search = ["search", "--model", str(tiny_model_dir), "--shards", str(tmp_path / "shards"), "--queries",
+              str(queries), "--k", "5"]
+    code, err = _run(monkeypatch, capsys, *search, "-o", str(tmp_path / "exact.trec"))
+    assert code == 0, err
+    exact = _read_run(tmp_path / "exact.trec")
+
+    encoder = load_encoder(str(tiny_model_dir), cache=False)
+    query_vectors = encoder.encode(["cats and dogs", "a cup of tea", "maps"], prefix=encoder.query_prefix,
+                                   show_progress=False)
+    passage_vectors = encoder.encode(PASSAGES, prefix=encoder.passage_prefix, show_progress=False)
+    scores, rows = exact_topk(query_vectors, passage_vectors.astype(np.float16), 5)
+    assert {qid: [docid for docid, _ in hits] for qid, hits in exact.items()} == {
+        f"q{q}": [f"d{row}" for row in rows[q]] for q in range(3)}
+    np.testing.assert_allclose([[s for _, s in exact[f"q{q}"]] for q in range(3)], scores, atol=1e-5)
+
+    hnsw = [*search, "--index", "hnsw", "--index-param", "hnsw_m=8", "--index-param", "ef_search=64"]
+    code, err = _run(monkeypatch, capsys, *hnsw, "-o", str(tmp_path / "hnsw.trec"))
+    assert code == 0, err
+    assert len(list((tmp_path / "shards").glob("index-hnsw-*.faiss"))) == 1
+    assert _read_run(tmp_path / "hnsw.trec").keys() == exact.keys()
+    monkeypatch.setattr(index_module, "build_index", lambda *a, **k: pytest.fail("the saved index was rebuilt"))
+    code, err = _run(monkeypatch, capsys, *hnsw, "--index-param", "ef_search=32", "-o", str(tmp_path / "again.trec"))
+    assert code == 0, err  # ef_search is a search-time setting: the saved index serves it
+
+    code, err = _run(monkeypatch, capsys, *search, "--index", "ivf-flat", "--index-param", "nlists=4", "-o",
+                     str(tmp_path / "bad.trec"))
+    assert code == 2 and "nlists" in err and len(err.strip().splitlines()) == 1
+    code, err = _run(monkeypatch, capsys, *search, "--index", "ivf-flat", "--index-param", "nlist=four", "-o",
+                     str(tmp_path / "bad.trec"))
+    assert code == 2 and "nlist" in err and not (tmp_path / "bad.trec").exists()
+
+
+def test_search_refuses_shards_of_another_model(tmp_path, tiny_model_dir, polyret_home, monkeypatch, capsys):
+    from helpers.lookup_encoder import LookupEncoder
+    from polyret.encode.shards import encode_to_shards
+
+    encode_to_shards(LookupEncoder(dim=32), PASSAGES, tmp_path / "shards", shard_size=10, show_progress=False)
+    queries = _jsonl(tmp_path / "queries.jsonl", ["cats"], prefix="q")
+    code, err = _run(monkeypatch, capsys, "search", "--model", str(tiny_model_dir), "--shards",
+                     str(tmp_path / "shards"), "--queries", str(queries), "-o", str(tmp_path / "run.trec"))
+    assert code == 2 and "another model" in err and not (tmp_path / "run.trec").exists()
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_encode_their_own_shards(tmp_path, tiny_model_dir, polyret_home):
+    """2 CPU processes under torchrun: each rank writes only its own shards, and the finished folder holds the same
+    ids and vectors as a single-process run."""
+    import os
+    import subprocess
+
+    from polyret.encode.shards import load_shards
+
+    source = _jsonl(tmp_path / "corpus.jsonl", PASSAGES)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    encode = ["-m", "polyret.cli", "encode", "--model", str(tiny_model_dir), "--input", str(source), "--prefix",
+              "passage", "--shard-size", "10", "--dtype", "float32", "--device", "cpu"]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    ddp = subprocess.run([*launcher, *encode, "--shards", str(tmp_path / "ddp")], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert "rank 0/2: encoded 3 shards" in ddp.stderr and "rank 1/2: encoded 2 shards" in ddp.stderr
+    single = subprocess.run([sys.executable, *encode, "--shards", str(tmp_path / "single")], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+
+    ids_ddp, shards_ddp = load_shards(tmp_path / "ddp")
+    ids_single, shards_single = load_shards(tmp_path / "single")
+    assert ids_ddp == ids_single == [f"d{i}" for i in range(45)]
+    np.testing.assert_allclose(np.concatenate(list(shards_ddp)), np.concatenate(list(shards_single)), atol=1e-6)
+    assert (tmp_path / "ddp" / "ids.txt").read_bytes() == (tmp_path / "single" / "ids.txt").read_bytes()

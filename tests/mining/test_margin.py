@@ -163,3 +163,36 @@ def test_dedupe_keeps_first_occurrences() -> None:
     assert result.unique == ["b", "a", "c"]
     assert result.inverse.tolist() == [0, 1, 0, 2, 1, 0]
     assert dedupe([]).unique == [] and len(dedupe([]).inverse) == 0
+
+
+def _write_shards(vectors: np.ndarray, folder, shard_size: int):
+    from helpers.lookup_encoder import LookupEncoder
+    from polyret.encode.shards import encode_to_shards, load_shards
+
+    texts = [f"row {i}" for i in range(len(vectors))]
+    encoder = LookupEncoder(dict(zip(texts, vectors, strict=True)), dim=vectors.shape[1])
+    encode_to_shards(encoder, texts, folder, shard_size=shard_size, dtype="float32", show_progress=False)
+    return load_shards(folder)[1]
+
+
+def test_sharded_sides_mine_exactly_what_whole_arrays_mine(tmp_path) -> None:
+    """Shard-against-shard k-NN (one shard of each side in memory) gives the one-array result, ties included."""
+    from polyret.mining.index import IndexSpec
+
+    rng = np.random.default_rng(3)
+    src = rng.normal(size=(70, 16)).astype(np.float32)
+    tgt = np.concatenate([src[::-1][:50] + 0.3 * rng.normal(size=(50, 16)), rng.normal(size=(30, 16))])
+    tgt[5] = tgt[6]  # an exact tie
+    src /= np.linalg.norm(src, axis=1, keepdims=True)
+    tgt = (tgt / np.linalg.norm(tgt, axis=1, keepdims=True)).astype(np.float32)
+    src_shards, tgt_shards = _write_shards(src, tmp_path / "s", 16), _write_shards(tgt, tmp_path / "t", 25)
+    whole = mine_pairs(src, tgt, k=4, threshold=None)
+    for sharded in (mine_pairs(src_shards, tgt_shards, k=4, threshold=None),
+                    mine_pairs(src, tgt_shards, k=4, threshold=None)):
+        np.testing.assert_array_equal(sharded.src_index, whole.src_index)
+        np.testing.assert_array_equal(sharded.tgt_index, whole.tgt_index)
+        np.testing.assert_allclose(sharded.score, whole.score, rtol=1e-6)
+    hnsw = IndexSpec(kind="hnsw", hnsw_m=16, ef_search=200)
+    approximate = mine_pairs(src_shards, tgt_shards, k=4, threshold=None, index=hnsw)
+    assert set(zip(approximate.src_index.tolist(), approximate.tgt_index.tolist(), strict=True)) == set(
+        zip(whole.src_index.tolist(), whole.tgt_index.tolist(), strict=True))

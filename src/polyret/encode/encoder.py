@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -496,8 +496,9 @@ def load_encoder(model: str, *, max_length: int | None = None, pooling: str | No
 
 
 # ------------------------------------------------------------------------------------------------ text inputs
-def read_texts(path: str | Path) -> list[str]:
-    """Texts of a ``.txt`` file (one per line) or a ``.jsonl`` file (a ``"text"`` field per line).
+def iter_records(path: str | Path) -> Iterator[tuple[str, str]]:
+    """``(id, text)`` of a ``.txt`` file (one text per line; the id is the 0-based line index) or a ``.jsonl`` file
+    (a ``"text"`` field per line; the id is an ``"id"`` field when there is one, else the line index), read lazily.
 
     An empty or blank text is a DataError naming its line (a blank line cannot be told from a missing text).
     """
@@ -508,27 +509,54 @@ def read_texts(path: str | Path) -> list[str]:
         raise DataError.at(source, None, "expected a .txt file (one text per line) or a .jsonl file (a \"text\" "
                                          "field per line)")
     try:
-        lines = source.read_text(encoding="utf-8").splitlines()
+        handle = source.open("rb")
     except FileNotFoundError as err:
         raise DataError.at(source, None, "file not found") from err
-    except UnicodeDecodeError as err:
-        raise DataError.at(source, None, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
-    texts: list[str] = []
-    for number, line in enumerate(lines, start=1):
-        text: Any = line
-        if source.suffix == ".jsonl":
-            if not line.strip():
-                raise DataError.at(source, number, "empty line; every line must be a JSON object with a \"text\"")
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError.at(source, number, f"malformed JSON: {err.msg} (column {err.colno})") from err
-            if not isinstance(record, dict) or "text" not in record:
-                raise DataError.at(source, number, "a JSON object with a \"text\" field is required")
-            text = record["text"]
-            if not isinstance(text, str):
-                raise DataError.at(source, number, f"\"text\" is {type(text).__name__}, not a string")
-        if not text.strip():
-            raise DataError.at(source, number, "empty text; remove the line (every line is one text to encode)")
-        texts.append(text)
-    return texts
+    with handle:
+        for number, line in _numbered_lines(source, handle):
+            item_id, text = str(number - 1), line
+            if source.suffix == ".jsonl":
+                item_id, text = _jsonl_record(source, number, line)
+            if not text.strip():
+                raise DataError.at(source, number, "empty text; remove the line (every line is one text to encode)")
+            yield item_id, text
+
+
+def _numbered_lines(source: Path, handle: IO[bytes]) -> Iterator[tuple[int, str]]:
+    """Lines numbered as ``str.splitlines`` numbers them; each is decoded alone, so a decoding error names its line."""
+    from polyret.errors import DataError
+
+    number = 0
+    for raw in handle:
+        try:
+            physical = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError.at(source, number + 1, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
+        for line in physical.splitlines():
+            number += 1
+            yield number, line
+
+
+def _jsonl_record(source: Path, number: int, line: str) -> tuple[str, Any]:
+    from polyret.errors import DataError
+
+    if not line.strip():
+        raise DataError.at(source, number, "empty line; every line must be a JSON object with a \"text\"")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError.at(source, number, f"malformed JSON: {err.msg} (column {err.colno})") from err
+    if not isinstance(record, dict) or "text" not in record:
+        raise DataError.at(source, number, "a JSON object with a \"text\" field is required")
+    text = record["text"]
+    if not isinstance(text, str):
+        raise DataError.at(source, number, f"\"text\" is {type(text).__name__}, not a string")
+    item_id = record.get("id", number - 1)
+    if not isinstance(item_id, str | int) or isinstance(item_id, bool):
+        raise DataError.at(source, number, f"\"id\" is {type(item_id).__name__}, not a string or integer")
+    return str(item_id), text
+
+
+def read_texts(path: str | Path) -> list[str]:
+    """All texts of a ``.txt`` or ``.jsonl`` file (see :func:`iter_records`), in file order."""
+    return [text for _, text in iter_records(path)]

@@ -10,16 +10,20 @@ the CPU (faiss has no GPU HNSW). All indexes use inner product on L2-normalised 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Literal
 
 import faiss
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from polyret.errors import ConfigError
+from polyret.errors import ConfigError, DataError
+from polyret.io import atomic_write, read_json
 from polyret.mining.knn import as_unit_float32, exact_topk, merge_topk, search_index, sort_rows
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,11 @@ class IndexSpec(BaseModel):
     train_size: int | None = Field(default=None, ge=1, description="training vectors; default 256·nlist")
     use_gpu: bool | None = Field(default=None, description="None: use GPU faiss when present")
     seed: int = 0
+
+    def build_key(self) -> str:
+        """A digest of the fields that shape a built index (not the search-time ``nprobe``/``ef_search``)."""
+        fields = self.model_dump(exclude={"nprobe", "ef_search", "use_gpu"})
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
     def resolved_nlist(self, n: int) -> int:
         if self.nlist is not None:
@@ -207,3 +216,51 @@ def measure_recall(queries: np.ndarray, keys: np.ndarray, k: int, spec: IndexSpe
     approximate = search(queries, keys, k, spec)[1]
     exact = exact_topk(queries, keys, k)[1]
     return recall_against_exact(approximate, exact, k)
+
+
+def corpus_index(shards_dir: str | Path, spec: IndexSpec) -> faiss.Index:
+    """The ``spec`` index over a finished sharded encoding (:mod:`polyret.encode.shards`), built once.
+
+    The built index is saved beside the shards as ``index-<kind>-<key>.faiss`` (atomically) and read back by
+    every later search with the same build settings, so building happens once and searching many times.
+    """
+    from polyret.encode.shards import MANIFEST, open_shards
+
+    folder = Path(shards_dir)
+    shards = open_shards(folder)
+    fingerprint = json.dumps(read_json(folder / MANIFEST)["settings"], sort_keys=True)
+    key = hashlib.sha256(f"{spec.build_key()}|{fingerprint}|{shards.count}".encode()).hexdigest()[:12]
+    path = folder / f"index-{spec.kind}-{key}.faiss"
+    if path.is_file():
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as err:
+            raise DataError.at(path, None, f"unreadable faiss index ({str(err).splitlines()[0]}); delete it to "
+                                           f"rebuild") from None
+        index = _to_gpu(index, spec)
+    else:
+        index = build_index(shards, spec, n_total=shards.count)
+        with atomic_write(path, "wb") as handle:
+            faiss.write_index(faiss.index_gpu_to_cpu(index) if _is_gpu(index) else index,
+                              faiss.PyCallbackIOWriter(handle.write))
+        log.info("saved the %s index over %d vectors to %s", spec.kind, shards.count, path)
+    set_search_params(index, spec)
+    return index
+
+
+def search_corpus(queries: np.ndarray, shards_dir: str | Path, k: int, spec: IndexSpec | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Top-``k`` passages of a sharded encoding for every query: ``(scores, row indices, {row: passage id})``.
+
+    ``flat`` streams the shards through exact search (one shard in memory, PROTOCOLS' tie rule); the other kinds
+    search the index of :func:`corpus_index`. Only the ids of returned rows are read.
+    """
+    from polyret.encode.shards import open_shards
+
+    spec = spec or IndexSpec()
+    shards = open_shards(shards_dir)
+    if spec.kind == "flat" and not (spec.use_gpu or (spec.use_gpu is None and gpu_available())):
+        scores, rows = search_shards(queries, shards, k)
+    else:
+        scores, rows = search_built(corpus_index(shards_dir, spec), queries, k)
+    return scores, rows, shards.ids_of(rows.ravel().tolist())

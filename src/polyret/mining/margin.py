@@ -15,7 +15,7 @@ one-to-one candidate and keeps its score, which is what BUCC needs before tuning
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 MarginKind = Literal["ratio", "distance", "absolute"]
 MARGINS: tuple[str, ...] = get_args(MarginKind)
+# one side of the mining: an array, or shards read one at a time (polyret.encode.shards.Shards)
+Side = np.ndarray | Sequence[np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -76,21 +78,50 @@ def margin_scores(cos: np.ndarray, mean_x: np.ndarray, mean_y: np.ndarray, kind:
     raise ValueError(f"unknown margin {kind!r}; valid: {', '.join(MARGINS)}")
 
 
+def row_count(side: Side) -> int:
+    """Vectors on a side (a :class:`~polyret.encode.shards.Shards` knows its count without loading anything)."""
+    if isinstance(side, np.ndarray):
+        return len(side)
+    count = getattr(side, "count", None)
+    return int(count) if isinstance(count, int) else sum(len(shard) for shard in side)
+
+
 def neighbours(
-    src: np.ndarray, tgt: np.ndarray, k: int, *, index: IndexSpec | None = None
+    src: Side, tgt: Side, k: int, *, index: IndexSpec | None = None
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """k-NN both ways, ``((cos_st, ids_st), (cos_ts, ids_ts))``: exact (faiss flat, tie rule) unless ``index``
-    asks for an approximate index."""
-    if index is not None and index.kind != "flat":
-        from polyret.mining.index import search
+    asks for an approximate index.
 
-        return search(src, tgt, k, index), search(tgt, src, k, index)
-    return exact_topk(src, tgt, k), exact_topk(tgt, src, k)
+    Sides given as shards are searched shard against shard (exact: :func:`~polyret.mining.index.search_shards`;
+    approximate: an index over the other side, built shard by shard), so only a shard of each side is in memory
+    besides the k-NN lists and the index; the result equals the one-array search.
+    """
+    from polyret.mining.index import build_index, search, search_built, search_shards
+
+    approximate = index is not None and index.kind != "flat"
+    if isinstance(src, np.ndarray) and isinstance(tgt, np.ndarray):
+        if approximate:
+            return search(src, tgt, k, index), search(tgt, src, k, index)
+        return exact_topk(src, tgt, k), exact_topk(tgt, src, k)
+
+    def one_way(queries: Side, keys: Side) -> tuple[np.ndarray, np.ndarray]:
+        blocks = [queries] if isinstance(queries, np.ndarray) else queries
+        if approximate:
+            built = build_index(keys, index, n_total=row_count(keys))
+            return _stack(search_built(built, block, k) for block in blocks)
+        return _stack(search_shards(block, [keys] if isinstance(keys, np.ndarray) else keys, k) for block in blocks)
+
+    return one_way(src, tgt), one_way(tgt, src)
+
+
+def _stack(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    scores, ids = zip(*parts, strict=True)
+    return np.concatenate(scores), np.concatenate(ids)
 
 
 def mine_pairs(
-    src: np.ndarray,
-    tgt: np.ndarray,
+    src: Side,
+    tgt: Side,
     *,
     k: int = 4,
     margin: MarginKind = "ratio",
@@ -102,13 +133,15 @@ def mine_pairs(
     """Mine parallel pairs between embedded sides ``src`` [n, d] and ``tgt`` [m, d] (see the module docstring).
 
     Vectors are L2-normalised here. ``k`` is capped at the other side's size. With ``one_to_one=False``
-    every distinct pooled candidate passing the threshold/floor rule is kept (a side may repeat).
+    every distinct pooled candidate passing the threshold/floor rule is kept (a side may repeat). A side may be
+    shards (:func:`polyret.encode.shards.load_shards`): memory then holds one shard per side, the k-NN lists and
+    the candidates (O((n + m)·k)), never a whole side's vectors.
     """
     if margin not in MARGINS:
         raise ValueError(f"unknown margin {margin!r}; valid: {', '.join(MARGINS)}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    n_src, n_tgt = len(src), len(tgt)
+    n_src, n_tgt = row_count(src), row_count(tgt)
     if n_src == 0 or n_tgt == 0:
         empty = np.empty(0, dtype=np.int64)
         return MinedPairs(empty, empty.copy(), np.empty(0, dtype=np.float64))
@@ -189,20 +222,38 @@ def _check_tsv_safe(texts: Sequence[str], path: Path) -> None:
             raise DataError.at(path, number, "text contains a tab or line break, which the TSV output cannot hold")
 
 
+@dataclass(frozen=True)
+class MiningOptions:
+    """The settings of :func:`mine_pairs` (see the module docstring); the defaults are CRISS/LASER's."""
+
+    k: int = 4
+    margin: MarginKind = "ratio"
+    threshold: float | None = 1.06
+    min_count: int = 0
+    one_to_one: bool = True
+    index: IndexSpec | None = None
+
+    def mine(self, src: Side, tgt: Side) -> MinedPairs:
+        return mine_pairs(src, tgt, **vars(self))
+
+
+def _write_pairs(path: Path, pairs: MinedPairs, src_labels: Sequence[str], tgt_labels: Sequence[str]) -> None:
+    from polyret.io import atomic_write
+
+    with atomic_write(path) as handle:
+        for i, j, score in zip(pairs.src_index.tolist(), pairs.tgt_index.tolist(), pairs.score.tolist(), strict=True):
+            handle.write(f"{score:.6f}\t{src_labels[i]}\t{tgt_labels[j]}\n")
+
+
 def mine_files(
     model: str | Encoder,
     src: str | Path,
     tgt: str | Path,
     output: str | Path,
+    options: MiningOptions = MiningOptions(),
     *,
-    k: int = 4,
-    margin: MarginKind = "ratio",
-    threshold: float | None = 1.06,
-    min_count: int = 0,
-    one_to_one: bool = True,
     batch_size: int = 32,
     max_length: int | None = None,
-    index: IndexSpec | None = None,
     show_progress: bool = True,
 ) -> MineSummary:
     """Mine ``src`` against ``tgt`` (``.txt`` one text per line, or ``.jsonl`` with ``"text"``) and write
@@ -215,7 +266,6 @@ def mine_files(
     import time
 
     from polyret.encode.encoder import load_encoder, read_texts
-    from polyret.io import atomic_write
 
     src_path, tgt_path, out_path = Path(src), Path(tgt), Path(output)
     src_texts, tgt_texts = read_texts(src_path), read_texts(tgt_path)
@@ -235,20 +285,9 @@ def mine_files(
         for side in (src_side, tgt_side)
     ]
     encoded = time.perf_counter()
-    pairs = mine_pairs(
-        vectors[0],
-        vectors[1],
-        k=k,
-        margin=margin,
-        threshold=threshold,
-        min_count=min_count,
-        one_to_one=one_to_one,
-        index=index,
-    )
+    pairs = options.mine(vectors[0], vectors[1])
     mined = time.perf_counter()
-    with atomic_write(out_path) as handle:
-        for i, j, score in zip(pairs.src_index.tolist(), pairs.tgt_index.tolist(), pairs.score.tolist(), strict=True):
-            handle.write(f"{score:.6f}\t{src_side.unique[i]}\t{tgt_side.unique[j]}\n")
+    _write_pairs(out_path, pairs, src_side.unique, tgt_side.unique)
     return MineSummary(
         out_path,
         len(src_texts),
@@ -259,3 +298,34 @@ def mine_files(
         round(encoded - started, 3),
         round(mined - encoded, 3),
     )
+
+
+def mine_shard_folders(
+    src_dir: str | Path, tgt_dir: str | Path, output: str | Path, options: MiningOptions = MiningOptions()
+) -> MineSummary:
+    """Mine between two folders of :func:`polyret.encode.shards.encode_to_shards` (``polyret encode --shards``)
+    and write ``score<TAB>src id<TAB>tgt id`` lines, best first, atomically to ``output``.
+
+    Neither side is ever whole in memory (see :func:`mine_pairs`); texts are not deduplicated (give each text
+    once). Both folders must come from the same model, prefix and maximum length.
+    """
+    import time
+
+    from polyret.encode.shards import MANIFEST, load_shards
+    from polyret.errors import ConfigError
+    from polyret.io import read_json
+
+    src_path, tgt_path, out_path = Path(src_dir), Path(tgt_dir), Path(output)
+    src_ids, src_shards = load_shards(src_path)
+    tgt_ids, tgt_shards = load_shards(tgt_path)
+    settings = [{key: read_json(folder / MANIFEST)["settings"][key] for key in ("fingerprint", "prefix", "max_length")}
+                for folder in (src_path, tgt_path)]
+    if settings[0] != settings[1]:
+        raise ConfigError(f"{src_path} and {tgt_path} were encoded differently ({settings[0]} vs {settings[1]}); "
+                          f"encode both sides with the same model, --prefix and --max-length")
+    started = time.perf_counter()
+    pairs = options.mine(src_shards, tgt_shards)
+    mined = time.perf_counter()
+    _write_pairs(out_path, pairs, src_ids, tgt_ids)
+    return MineSummary(out_path, len(src_ids), len(tgt_ids), len(src_ids), len(tgt_ids), len(pairs), 0.0,
+                       round(mined - started, 3))

@@ -35,11 +35,12 @@ from transformers import TrainerCallback
 
 from polyret.data import pairs as pairs_io
 from polyret.data.pairs import TrainingSet
+from polyret.distributed import distributed_layout
 from polyret.errors import ConfigError, DataError
 from polyret.io import write_json
 from polyret.train import runs
 from polyret.train.config import ContrastiveConfig, DataSource, parse_contrastive_config
-from polyret.train.samplers import SAMPLERS, SamplerFactory, TripletIndex, distributed_layout
+from polyret.train.samplers import SAMPLERS, SamplerFactory, TripletIndex
 
 log = logging.getLogger(__name__)
 

@@ -45,6 +45,7 @@ import numpy as np
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from polyret.data.pairs import TrainingSet
+from polyret.distributed import distributed_layout
 from polyret.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -446,18 +447,6 @@ class FixedBatchSampler(DefaultBatchSampler):
 
     def __len__(self) -> int:
         return len(self.batches)
-
-
-def distributed_layout() -> tuple[int, int]:
-    """(world size, rank): from ``torch.distributed`` when initialised, else the launcher's environment
-    (``WORLD_SIZE``/``RANK``, set by torchrun before the process group exists), else (1, 0)."""
-    import os
-
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
 
 
 class SamplerFactory:
