@@ -42,9 +42,9 @@ K = 10
 GIB = 1024**3
 INDEX_PARAMS = {  # sized for 1M passages on 2 cores: build minutes, recall@10 >= 0.95
     "flat": {},
-    "ivf-flat": {"nlist": 1024, "nprobe": 48, "train_size": 65536},
-    "ivf-pq": {"nlist": 1024, "nprobe": 48, "pq_m": 48, "train_size": 65536},
-    "hnsw": {"hnsw_m": 32, "ef_construction": 64, "ef_search": 128},
+    "ivf-flat": {"nlist": 1024, "nprobe": 64, "train_size": 65536},
+    "ivf-pq": {"nlist": 1024, "nprobe": 64, "pq_m": 96, "train_size": 65536},
+    "hnsw": {"hnsw_m": 32, "ef_construction": 64, "ef_search": 1024},
 }
 
 
@@ -191,7 +191,7 @@ def compose(work: str, shard_size: str, encode_limit: str) -> None:
 def search(work: str, shards: str, kind: str) -> None:
     """Worker: build (or load) the ``kind`` index over ``shards`` and search the queries; timings to JSON."""
     from polyret.encode.shards import load_shards
-    from polyret.mining.index import IndexSpec, corpus_index, search_built, search_shards
+    from polyret.mining.index import IndexSpec, corpus_index, corpus_index_path, search_built, search_shards
 
     folder = Path(work)
     queries = np.load(folder / "queries.npy")
@@ -207,15 +207,18 @@ def search(work: str, shards: str, kind: str) -> None:
         _, rows = search_shards(queries, stream, K)
         index_bytes = 0
     else:
+        saved = corpus_index_path(folder / shards, spec)
+        loaded = saved.is_file()
         index = corpus_index(folder / shards, spec)
-        build_s = time.perf_counter() - start
+        build_s = None if loaded else time.perf_counter() - start
         start = time.perf_counter()
         _, rows = search_built(index, queries, K)
-        index_bytes = sum(path.stat().st_size for path in (folder / shards).glob(f"index-{kind}-*.faiss"))
+        index_bytes = saved.stat().st_size
     search_s = time.perf_counter() - start
     np.save(folder / f"ids-{shards}-{kind}.npy", rows)
     (folder / f"timing-{shards}-{kind}.json").write_text(json.dumps(
-        {"build_s": round(build_s, 1), "search_s": round(search_s, 2), "index_gib": round(index_bytes / GIB, 3)}))
+        {"build_s": None if build_s is None else round(build_s, 1), "search_s": round(search_s, 2),
+         "index_gib": round(index_bytes / GIB, 3), "params": params}))
 
 
 # ----------------------------------------------------------------------------------------------------- main
@@ -230,58 +233,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", nargs="+", default=["ivf-flat", "ivf-pq", "hnsw"], choices=list(INDEX_PARAMS))
     parser.add_argument("--work", type=Path, default=Path("benchmarks/.scale"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="keep finished stages of the same settings in --work "
+                                                              "(search always runs again; saved indexes are reused)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         {"baseline": model_baseline, "compose": compose, "search": search}[args.worker[0]](*args.worker[1:])
         return 0
 
+    from polyret.io import read_json, write_json
+
     work: Path = args.work
-    if work.exists():
+    settings = {key: getattr(args, key) for key in ("passages", "encode_limit", "ranks", "pool", "queries",
+                                                    "shard_size", "seed")}
+    stages_path = work / "stages.json"
+    results: dict = {}
+    if args.resume and stages_path.is_file() and read_json(stages_path).get("settings") == settings:
+        results = read_json(stages_path)
+    elif work.exists():
         shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
+    results.update(settings=settings, cores=os.cpu_count(), load_average_start=os.getloadavg())
     limit = min(args.encode_limit or args.passages, args.passages)
-    results: dict = {"cores": os.cpu_count(), "load_average_start": os.getloadavg()}
-    print(f"corpus: {args.passages:,} passages, pool {args.pool:,} sentences ...", flush=True)
-    results["corpus"] = write_corpus(work, args.passages, args.pool, args.queries, args.seed)
 
-    results["model_baseline"] = measured(worker("baseline"))
-    head(work / "corpus.jsonl", work / "encode-input.jsonl", limit)
-    threads = str(max(1, (os.cpu_count() or 1) // args.ranks))
-    env = {**os.environ, "OMP_NUM_THREADS": threads}
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.ranks)]
-                if args.ranks > 1 else [sys.executable])
-    shard_size = min(args.shard_size, max(1, limit // 4))  # several shards even for a small run
-    print(f"encode: {limit:,} passages, {args.ranks} rank(s) x {threads} thread(s), shards of {shard_size:,} ...",
-          flush=True)
-    encode = measured([*launcher, "-m", "polyret.cli", "encode", "--model", MODEL, "--input",
-                       str(work / "encode-input.jsonl"), "--shards", str(work / "encoded"), "--prefix", "passage",
-                       "--shard-size", str(shard_size), "--batch-size", "64", "--max-length", "128"], env=env)
-    # the baseline process's wall time (start-up, model load) is paid once per run, not per passage
-    rate = limit / max(encode["wall_s"] - results["model_baseline"]["wall_s"], 1e-9)
-    encode.update(passages=limit, passages_per_s=round(rate, 1),
-                  rss_beyond_model_gib=round(encode["peak_rss_gib"] - results["model_baseline"]["peak_rss_gib"], 3),
-                  projected_hours_for_all=round(args.passages / rate / 3600, 2))
-    results["encode"] = encode
+    def stage(name: str, run) -> None:
+        if name not in results:
+            results[name] = run()
+            write_json(stages_path, results)
 
-    shards = "encoded"
-    if limit < args.passages:
-        print(f"compose: {args.passages:,} composed passage embeddings ...", flush=True)
-        results["compose"] = measured(worker("compose", str(work), str(args.shard_size), str(limit)))
-        results["compose"].update(json.loads((work / "composed-check.json").read_text()))
-        shards = "composed"
-    else:
-        results["compose"] = None
-        # queries only: the pool is not needed when every passage is really encoded
-        measured([sys.executable, "-m", "polyret.cli", "encode", "--model", MODEL, "--input",
-                  str(work / "queries.jsonl"), "--output", str(work / "queries.npy"), "--prefix", "query"])
+    def corpus() -> dict:
+        print(f"corpus: {args.passages:,} passages, pool {args.pool:,} sentences ...", flush=True)
+        return write_corpus(work, args.passages, args.pool, args.queries, args.seed)
+
+    stage("corpus", corpus)
+    stage("model_baseline", lambda: measured(worker("baseline")))
+    stage("encode", lambda: encode_stage(work, args, limit, results["model_baseline"]))
+    stage("compose", lambda: compose_stage(work, args, limit))
+    shards = "composed" if results["compose"] else "encoded"
     results["embeddings"] = shards
 
+    previous = results.get("search", {})
     results["search"] = {}
     for kind in ["flat", *[kind for kind in args.kinds if kind != "flat"]]:
         print(f"search: {kind} ...", flush=True)
         run = measured(worker("search", str(work), shards, kind))
         run.update(json.loads((work / f"timing-{shards}-{kind}.json").read_text()))
+        if run["build_s"] is None:  # a saved index was loaded: its build time is the earlier run's
+            run["build_s"] = previous.get(kind, {}).get("build_s")
         run["queries_per_s"] = round(args.queries / max(run["search_s"], 1e-9), 1)
         run["rss_beyond_index_gib"] = round(run["peak_rss_gib"] - run["index_gib"], 3)
         if kind != "flat":
@@ -291,9 +289,46 @@ def main(argv: list[str] | None = None) -> int:
             run[f"recall@{K}"] = round(recall_against_exact(np.load(work / f"ids-{shards}-{kind}.npy"), exact, K), 4)
         results["search"][kind] = run
     results["load_average_end"] = os.getloadavg()
-    (work / "scale.json").write_text(json.dumps(results, indent=2))
+    write_json(stages_path, results)
+    write_json(work / "scale.json", results)
     report(results)
     return 0
+
+
+def encode_stage(work: Path, args: argparse.Namespace, limit: int, baseline: dict) -> dict:
+    """Really encode the first ``limit`` passages with ``polyret encode --shards`` (under torchrun for ranks > 1)."""
+    head(work / "corpus.jsonl", work / "encode-input.jsonl", limit)
+    threads = str(max(1, (os.cpu_count() or 1) // args.ranks))
+    env = {**os.environ, "OMP_NUM_THREADS": threads}
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.ranks)]
+                if args.ranks > 1 else [sys.executable])
+    shard_size = min(args.shard_size, max(1, limit // 4))  # several shards even for a small run
+    print(f"encode: {limit:,} passages, {args.ranks} rank(s) x {threads} thread(s), shards of {shard_size:,} ...",
+          flush=True)
+    shutil.rmtree(work / "encoded", ignore_errors=True)
+    encode = measured([*launcher, "-m", "polyret.cli", "encode", "--model", MODEL, "--input",
+                       str(work / "encode-input.jsonl"), "--shards", str(work / "encoded"), "--prefix", "passage",
+                       "--shard-size", str(shard_size), "--batch-size", "64", "--max-length", "128"], env=env)
+    # the baseline process's wall time (start-up, model load) is paid once per run, not per passage
+    rate = limit / max(encode["wall_s"] - baseline["wall_s"], 1e-9)
+    encode.update(passages=limit, ranks=args.ranks, threads_per_rank=int(threads), passages_per_s=round(rate, 1),
+                  rss_beyond_model_gib=round(encode["peak_rss_gib"] - baseline["peak_rss_gib"], 3),
+                  projected_hours_for_all=round(args.passages / rate / 3600, 2))
+    return encode
+
+
+def compose_stage(work: Path, args: argparse.Namespace, limit: int) -> dict | None:
+    """Composed embeddings for the whole corpus when only part of it was encoded; else just the queries."""
+    if limit < args.passages:
+        print(f"compose: {args.passages:,} composed passage embeddings ...", flush=True)
+        shutil.rmtree(work / "composed", ignore_errors=True)
+        composed = measured(worker("compose", str(work), str(args.shard_size), str(limit)))
+        composed.update(json.loads((work / "composed-check.json").read_text()))
+        return composed
+    # queries only: the pool is not needed when every passage is really encoded
+    measured([sys.executable, "-m", "polyret.cli", "encode", "--model", MODEL, "--input",
+              str(work / "queries.jsonl"), "--output", str(work / "queries.npy"), "--prefix", "query"])
+    return None
 
 
 def report(results: dict) -> None:
@@ -308,12 +343,15 @@ def report(results: dict) -> None:
         compose = results["compose"]
         print(f"compose {results['corpus']['passages']:,} composed embeddings in {compose['wall_s']:.0f} s; mean "
               f"cosine to the real encoding {compose['mean_cosine_real_vs_composed']:.3f}")
-    print(f"\n{'index':>9} {'build s':>8} {'queries/s':>10} {'peak RSS':>9} {'index':>7} {'beyond':>7} "
+    params = {kind: run.get("params") for kind, run in results["search"].items() if run.get("params")}
+    print(f"\nindex settings: {params}")
+    print(f"{'index':>9} {'build s':>8} {'queries/s':>10} {'peak RSS':>9} {'index':>7} {'beyond':>7} "
           f"{'recall@10':>10} {'/ 0.95':>7}")
     for kind, run in results["search"].items():
         recall = run.get(f"recall@{K}")
         shown = f"{recall:>10.4f} {recall / 0.95:>7.3f}" if recall is not None else f"{'(exact)':>10} {'':>7}"
-        print(f"{kind:>9} {run['build_s']:>8.1f} {run['queries_per_s']:>10.1f} {run['peak_rss_gib']:>8.2f}G "
+        built = f"{run['build_s']:>8.1f}" if run["build_s"] is not None else f"{'?':>8}"
+        print(f"{kind:>9} {built} {run['queries_per_s']:>10.1f} {run['peak_rss_gib']:>8.2f}G "
               f"{run['index_gib']:>6.2f}G {run['rss_beyond_index_gib']:>6.2f}G {shown}")
 
 

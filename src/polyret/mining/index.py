@@ -218,19 +218,26 @@ def measure_recall(queries: np.ndarray, keys: np.ndarray, k: int, spec: IndexSpe
     return recall_against_exact(approximate, exact, k)
 
 
+def corpus_index_path(shards_dir: str | Path, spec: IndexSpec) -> Path:
+    """Where :func:`corpus_index` keeps the ``spec`` index of a sharded encoding (keyed by build settings and data)."""
+    from polyret.encode.shards import MANIFEST
+
+    folder = Path(shards_dir)
+    manifest = read_json(folder / MANIFEST)
+    data = json.dumps([manifest["settings"], manifest.get("count")], sort_keys=True)
+    return folder / f"index-{spec.kind}-{hashlib.sha256(f'{spec.build_key()}|{data}'.encode()).hexdigest()[:12]}.faiss"
+
+
 def corpus_index(shards_dir: str | Path, spec: IndexSpec) -> faiss.Index:
     """The ``spec`` index over a finished sharded encoding (:mod:`polyret.encode.shards`), built once.
 
     The built index is saved beside the shards as ``index-<kind>-<key>.faiss`` (atomically) and read back by
     every later search with the same build settings, so building happens once and searching many times.
     """
-    from polyret.encode.shards import MANIFEST, open_shards
+    from polyret.encode.shards import open_shards
 
-    folder = Path(shards_dir)
-    shards = open_shards(folder)
-    fingerprint = json.dumps(read_json(folder / MANIFEST)["settings"], sort_keys=True)
-    key = hashlib.sha256(f"{spec.build_key()}|{fingerprint}|{shards.count}".encode()).hexdigest()[:12]
-    path = folder / f"index-{spec.kind}-{key}.faiss"
+    shards = open_shards(shards_dir)
+    path = corpus_index_path(shards_dir, spec)
     if path.is_file():
         try:
             index = faiss.read_index(str(path))
