@@ -53,3 +53,18 @@ def test_exit_codes_and_messages(command, capsys, error, code, message):
 def test_a_finished_command_exits_zero(command, capsys):
     command["run"] = lambda: None
     assert _exit_code(capsys) == (0, "")
+
+
+def test_an_interrupted_training_run_says_to_add_resume(monkeypatch, capsys):
+    from polyret.train import runs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "run_training", interrupted)
+    monkeypatch.setattr(sys, "argv", ["polyret", "train", "config.yaml"])
+    code, err = _exit_code(capsys)
+    assert code == 130 and "run the same command with --resume to resume" in err
+    monkeypatch.setattr(sys, "argv", ["polyret", "train", "config.yaml", "--resume"])
+    code, err = _exit_code(capsys)
+    assert code == 130 and "run the same command again to resume" in err

@@ -424,7 +424,10 @@ def main() -> None:
         raise
     if isinstance(code, int) and code:
         if code == INTERRUPTED:
-            console.print("[yellow]interrupted[/]: finished work is kept; run the same command again to resume.")
+            again = ("the same command with --resume" if "train" in sys.argv[1:] and "--resume" not in sys.argv
+                     else "the same command again")
+            console.print(f"[yellow]interrupted[/]: finished work is kept; run {again} to resume.", highlight=False,
+                          soft_wrap=True)
         sys.exit(code)
 
 
