@@ -109,13 +109,17 @@ def _remove_stale_temps(out_dir: Path, pattern: str) -> None:
 
 def _finish(out_dir: Path, manifest: dict[str, Any], counts: list[int], describe: dict[str, Any]) -> bool:
     """Write ``ids.txt`` and the finished manifest if every shard is present; False when one is still missing."""
-    if any(_shard_done(out_dir, index, count) is None for index, count in enumerate(counts)):
+    # a shard's ids file is written last, atomically: its presence says the shard is finished
+    if not all(shard_paths(out_dir, index)[1].is_file() for index in range(len(counts))):
         return False
     shards, hashes = [], []
     with atomic_write(out_dir / IDS_FILE) as handle:  # streamed: one shard's ids at a time
         for index, count in enumerate(counts):
             vectors_path, ids_path = shard_paths(out_dir, index)
-            ids = json.loads(ids_path.read_text(encoding="utf-8"))
+            ids = _shard_done(out_dir, index, count)
+            if ids is None:
+                raise DataError.at(ids_path, None, f"shard {index} does not hold {count} rows; delete its two files "
+                                                   f"and run again to re-encode it")
             handle.writelines(f"{item_id}\n" for item_id in ids)
             hashes.append(np.fromiter((_id_hash(item_id) for item_id in ids), dtype=np.uint64, count=len(ids)))
             dim = int(np.load(vectors_path, mmap_mode="r").shape[1])
