@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers.lookup_encoder import LookupEncoder
 from helpers.squad import lareqa_paragraph
 from polyret.data.lareqa import load_lareqa
 from polyret.errors import UnknownNameError
@@ -17,48 +16,9 @@ from polyret.eval.lareqa import candidate_texts, evaluate_lareqa, score_lareqa
 from polyret.eval.results import read_per_query, read_result
 
 
-class TableEncoder:
-    """Returns a fixed vector per (prefix + text); unknown texts get a hashed pseudo-random vector."""
-
-    query_prefix = "query: "
-    passage_prefix = "passage: "
-
-    def __init__(self, table: dict[str, np.ndarray] | None = None, dim: int = 5) -> None:
-        self.table = table or {}
-        self._dim = dim
-        self.calls: list[tuple[str, int]] = []
-
-    @property
-    def fingerprint(self) -> str:
-        return "table-encoder"
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def encode(
-        self,
-        texts: Sequence[str],
-        *,
-        prefix: str = "",
-        max_length: int | None = None,
-        batch_size: int = 32,
-        show_progress: bool = True,
-    ) -> np.ndarray:
-        self.calls.append((prefix, len(texts)))
-        out = []
-        for text in texts:
-            key = prefix + text
-            if key in self.table:
-                out.append(np.asarray(self.table[key], dtype=np.float32))
-            else:
-                seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
-                vector = np.random.default_rng(seed).normal(size=self._dim)
-                out.append((vector / np.linalg.norm(vector)).astype(np.float32))
-        return np.stack(out)
-
-    def describe(self) -> dict[str, object]:
-        return {"name": "table", "fingerprint": self.fingerprint}
+def table_encoder() -> LookupEncoder:
+    """Vectors per (prefix + text) from HAND_TABLE; other texts get hashed pseudo-random vectors."""
+    return LookupEncoder(HAND_TABLE, dim=5, prefixed=True)
 
 
 def write_tiny(root: Path) -> Path:
@@ -90,7 +50,7 @@ HAND_TABLE = {
 
 def test_hand_computed_case(tmp_path):
     root = write_tiny(tmp_path)
-    encoder = TableEncoder(HAND_TABLE)
+    encoder = table_encoder()
     result = evaluate_lareqa(
         encoder, "mlqa-r", candidate_text="sentence", root=root, output_dir=tmp_path / "out", show_progress=False
     )
@@ -122,7 +82,7 @@ def test_hand_computed_case(tmp_path):
     assert result.extra["lang_matrix_n"]["de"] == {"de": 3, "en": 2}
     assert result.config["candidate_text"] == result.extra["candidate_text"] == "sentence"
     # prefixes: questions with the query prefix, candidates with the passage prefix, each encoded once
-    assert encoder.calls == [("query: ", 5), ("passage: ", 5)]
+    assert [(prefix, len(texts)) for prefix, texts in encoder.calls] == [("query: ", 5), ("passage: ", 5)]
     # written result + per-query arrays
     saved = read_result(tmp_path / "out" / "mlqa-r.json")
     arrays = read_per_query(tmp_path / "out" / "mlqa-r.json", saved)
@@ -135,7 +95,7 @@ def test_hand_computed_case(tmp_path):
 def test_settings_subset_and_bad_names(tmp_path):
     root = write_tiny(tmp_path)
     result = evaluate_lareqa(
-        TableEncoder(HAND_TABLE),
+        table_encoder(),
         "mlqa-r",
         candidate_text="sentence",
         root=root,
@@ -145,9 +105,9 @@ def test_settings_subset_and_bad_names(tmp_path):
     assert result.main_score.metric == "mono.map"
     assert set(result.languages["de"]) == {"n", "mono.map", "mono.r@1"}
     with pytest.raises(UnknownNameError, match="valid: cross, mono, mul"):
-        evaluate_lareqa(TableEncoder(HAND_TABLE), "mlqa-r", root=root, settings=("multi",))
+        evaluate_lareqa(table_encoder(), "mlqa-r", root=root, settings=("multi",))
     with pytest.raises(UnknownNameError, match="candidate text"):
-        evaluate_lareqa(TableEncoder(HAND_TABLE), "mlqa-r", root=root, candidate_text="paragraph")  # type: ignore
+        evaluate_lareqa(table_encoder(), "mlqa-r", root=root, candidate_text="paragraph")  # type: ignore
 
 
 def test_candidate_text_variants(tmp_path):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers.lookup_encoder import LookupEncoder
 from helpers.squad import lareqa_paragraph
 from polyret.errors import UnknownNameError
 from polyret.eval import run as run_module
@@ -26,42 +25,9 @@ from polyret.eval.tasks import (
 )
 
 
-class HashEncoder:
-    """Deterministic pseudo-random unit vectors per (prefix + text); counts encode calls."""
-
-    query_prefix = "query: "
-    passage_prefix = "passage: "
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    @property
-    def fingerprint(self) -> str:
-        return "hash-encoder"
-
-    @property
-    def dim(self) -> int:
-        return 8
-
-    def encode(
-        self,
-        texts: Sequence[str],
-        *,
-        prefix: str = "",
-        max_length: int | None = None,
-        batch_size: int = 32,
-        show_progress: bool = True,
-    ) -> np.ndarray:
-        self.calls += 1
-        rows = []
-        for text in texts:
-            seed = int.from_bytes(hashlib.sha256((prefix + text).encode()).digest()[:8], "little")
-            vector = np.random.default_rng(seed).normal(size=8)
-            rows.append(vector / np.linalg.norm(vector))
-        return np.asarray(rows, dtype=np.float32)
-
-    def describe(self) -> dict[str, object]:
-        return {"name": "hash", "fingerprint": self.fingerprint}
+def hash_encoder() -> LookupEncoder:
+    """Deterministic pseudo-random unit vectors per (prefix + text)."""
+    return LookupEncoder(dim=8, prefixed=True)
 
 
 @pytest.fixture
@@ -123,7 +89,7 @@ def test_accepted_options_filters_by_signature():
 
 def test_run_task_passes_fixed_and_filtered_options(tiny_data, tmp_path):
     result = run_task(
-        "xquad-r", HashEncoder(), output_dir=None, candidate_text="sentence", unknown_option=1, show_progress=False
+        "xquad-r", hash_encoder(), output_dir=None, candidate_text="sentence", unknown_option=1, show_progress=False
     )
     assert result.task == "xquad-r" and result.config["candidate_text"] == "sentence"
     assert set(result.languages) == {"de", "en"}
@@ -135,7 +101,7 @@ def test_run_eval_writes_results_with_fake_encoder(tiny_data, tmp_path):
 
     def factory(model, **kwargs):
         seen.update(model=model, **kwargs)
-        return HashEncoder()
+        return hash_encoder()
 
     results = run_eval(
         "fake-model", "xquad-r", out, EvalOptions(candidate_text="sentence", max_length=64), encoder_factory=factory
@@ -162,18 +128,19 @@ def test_run_eval_validates_tasks_before_loading_model(tmp_path):
 def test_run_eval_keep_going_collects_failures(tiny_data, tmp_path):
     with pytest.raises(EvalFailedError) as info:
         run_eval(
-            "m", ["mlqa-r", "xquad-r"], tmp_path, {"candidate_text": "sentence"}, encoder=HashEncoder(), keep_going=True
+            "m", ["mlqa-r", "xquad-r"], tmp_path, {"candidate_text": "sentence"}, encoder=hash_encoder(),
+            keep_going=True,
         )
     assert [name for name, _ in info.value.failures] == ["mlqa-r"]  # no MLQA-R files in the tiny root
     assert [r.task for r in info.value.results] == ["xquad-r"]
     with pytest.raises(Exception, match="mlqa-r data not found"):
-        run_eval("m", ["mlqa-r", "xquad-r"], tmp_path, encoder=HashEncoder())
+        run_eval("m", ["mlqa-r", "xquad-r"], tmp_path, encoder=hash_encoder())
 
 
 def test_cli_eval_prints_table_and_fails_non_zero(tiny_data, tmp_path, monkeypatch, capsys):
     from polyret import cli
 
-    monkeypatch.setattr(run_module, "_default_factory", lambda model, **kwargs: HashEncoder())
+    monkeypatch.setattr(run_module, "_default_factory", lambda model, **kwargs: hash_encoder())
     out = tmp_path / "cli-out"
     monkeypatch.setattr(
         "sys.argv",
@@ -233,7 +200,7 @@ def test_run_eval_keeps_per_query_file_a_task_wrote(tmp_path, monkeypatch):
         return result
 
     monkeypatch.setattr(tasks_module, "get_task", lambda name: evaluate_fake)
-    run_eval("m", ["udhr"], tmp_path, encoder=HashEncoder())
+    run_eval("m", ["udhr"], tmp_path, encoder=hash_encoder())
     saved = read_result(tmp_path / "udhr.json")
     assert saved.per_query == "udhr.per_query.npz"
     assert read_per_query(tmp_path / "udhr.json", saved)["sw/xx2en.p@1"].tolist() == [1.0, 0.0]
