@@ -25,9 +25,42 @@ from pathlib import Path
 
 # The 36 XTREME Tatoeba languages, as LASER's file codes.
 XTREME36 = (
-    "afr", "ara", "bul", "ben", "deu", "ell", "spa", "est", "eus", "pes", "fin", "fra", "heb", "hin", "hun", "ind",
-    "ita", "jpn", "jav", "kat", "kaz", "kor", "mal", "mar", "nld", "por", "rus", "swh", "tam", "tel", "tha", "tgl",
-    "tur", "urd", "vie", "cmn",
+    "afr",
+    "ara",
+    "bul",
+    "ben",
+    "deu",
+    "ell",
+    "spa",
+    "est",
+    "eus",
+    "pes",
+    "fin",
+    "fra",
+    "heb",
+    "hin",
+    "hun",
+    "ind",
+    "ita",
+    "jpn",
+    "jav",
+    "kat",
+    "kaz",
+    "kor",
+    "mal",
+    "mar",
+    "nld",
+    "por",
+    "rus",
+    "swh",
+    "tam",
+    "tel",
+    "tha",
+    "tgl",
+    "tur",
+    "urd",
+    "vie",
+    "cmn",
 )
 
 
@@ -50,10 +83,18 @@ def timed(label: str, run) -> dict:
     load0, wall0, cpu0 = os.getloadavg()[0], time.perf_counter(), time.process_time()
     result = run()
     wall = time.perf_counter() - wall0
-    record = {"label": label, "wall_s": round(wall, 3), "process_cpu_s": round(time.process_time() - cpu0, 3),
-              "loadavg_1min_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)], "result": result}
-    print(f"{label:>28}: {wall:8.2f} s wall, {record['process_cpu_s']:8.1f} s CPU, load average "
-          f"{record['loadavg_1min_start_end']}", flush=True)
+    record = {
+        "label": label,
+        "wall_s": round(wall, 3),
+        "process_cpu_s": round(time.process_time() - cpu0, 3),
+        "loadavg_1min_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "result": result,
+    }
+    print(
+        f"{label:>28}: {wall:8.2f} s wall, {record['process_cpu_s']:8.1f} s CPU, load average "
+        f"{record['loadavg_1min_start_end']}",
+        flush=True,
+    )
     return record
 
 
@@ -88,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         return ours.encode(texts, prefix=prefix, batch_size=args.batch_size, show_progress=False)
 
     def run_plain():
-        return plain.encode(texts, prompt=prefix, batch_size=args.batch_size, convert_to_numpy=True,
-                            normalize_embeddings=True)
+        return plain.encode(
+            texts, prompt=prefix, batch_size=args.batch_size, convert_to_numpy=True, normalize_embeddings=True
+        )
 
     runs: list[dict] = []
     for round_ in range(args.rounds):
@@ -103,24 +145,42 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="encode-cache-bench-") as root:
         # Filling the cache costs one polyret run plus the writes; store the vectors already computed above.
-        fill = timed("cache: store 1st-run vectors", lambda: EmbeddingCache(ours.fingerprint, root).put_many(
-            [text_key(text, prefix) for text in texts], vectors["polyret"]))
+        fill = timed(
+            "cache: store 1st-run vectors",
+            lambda: EmbeddingCache(ours.fingerprint, root).put_many(
+                [text_key(text, prefix) for text in texts], vectors["polyret"]
+            ),
+        )
         fresh = SentenceTransformerEncoder(args.model, location, device=device)  # weights not loaded yet
-        cached = timed("cache: second run (new obj)", lambda: CachedEncoder(
-            fresh, EmbeddingCache(fresh.fingerprint, root)).encode(texts, prefix=prefix, batch_size=args.batch_size,
-                                                                   show_progress=False))
+        cached = timed(
+            "cache: second run (new obj)",
+            lambda: CachedEncoder(fresh, EmbeddingCache(fresh.fingerprint, root)).encode(
+                texts, prefix=prefix, batch_size=args.batch_size, show_progress=False
+            ),
+        )
         cache_equal = bool(np.array_equal(vectors["polyret"], cached["result"]))
         model_loaded_for_cached_run = fresh._model is not None
 
     throughput = {name: round(len(texts) / seconds, 2) for name, seconds in best.items()}
     report = {
-        "model": args.model, "path": str(location), "sentences": len(texts), "batch_size": args.batch_size,
-        "device": device, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-        "platform": platform.platform(), "best_wall_s": best, "sentences_per_s": throughput,
+        "model": args.model,
+        "path": str(location),
+        "sentences": len(texts),
+        "batch_size": args.batch_size,
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "best_wall_s": best,
+        "sentences_per_s": throughput,
         "ratio_polyret_over_plain": round(throughput["polyret"] / throughput["sentence-transformers"], 3),
         "max_abs_diff_vs_plain": max_abs_diff,
-        "cache": {"store_s": fill["wall_s"], "second_run_s": cached["wall_s"], "identical": cache_equal,
-                  "weights_loaded_in_second_run": model_loaded_for_cached_run},
+        "cache": {
+            "store_s": fill["wall_s"],
+            "second_run_s": cached["wall_s"],
+            "identical": cache_equal,
+            "weights_loaded_in_second_run": model_loaded_for_cached_run,
+        },
         "runs": [{k: v for k, v in r.items() if k != "result"} for r in runs],
     }
     print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2))

@@ -113,8 +113,10 @@ def run_one(n: int, method: str, shard_size: int = 20_000) -> dict[str, float]:
 
 def measure(n: int, method: str, shard_size: int) -> dict[str, float]:
     output = subprocess.run(
-        [sys.executable, __file__, "--one", str(n), method, "--shard-size", str(shard_size)], check=True,
-        capture_output=True, text=True,
+        [sys.executable, __file__, "--one", str(n), method, "--shard-size", str(shard_size)],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
 

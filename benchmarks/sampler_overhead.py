@@ -55,8 +55,13 @@ def load_items(n: int):
         return data, "mlqa-r"
     except PolyretError:
         langs = ("en", "de", "es", "sw")
-        items = [TrainItem(str(i), {lang: LangEntry(f"question {i} in {lang} " * 3, f"passage {i} in {lang} " * 20)
-                                    for lang in langs}) for i in range(n)]
+        items = [
+            TrainItem(
+                str(i),
+                {lang: LangEntry(f"question {i} in {lang} " * 3, f"passage {i} in {lang} " * 20) for lang in langs},
+            )
+            for i in range(n)
+        ]
         return TrainingSet("synthetic", items), "synthetic"
 
 
@@ -71,10 +76,21 @@ def run_hybrid(model: Path, data, args, workdir: Path) -> float:
     from polyret.train.contrastive import train_on_pairs
 
     timer = StepTimer(args.warmup)
-    config = {"method": "hybrid", "batch_size": args.batch_size, "max_steps": args.steps, "seed": 0,
-              "validation": {"fraction": 0.0}, "logging_steps": 10_000, "save_steps": 10_000,
-              "model": {"query_prefix": "query: ", "passage_prefix": "passage: ",
-                        "max_query_length": args.max_length, "max_passage_length": args.max_length}}
+    config = {
+        "method": "hybrid",
+        "batch_size": args.batch_size,
+        "max_steps": args.steps,
+        "seed": 0,
+        "validation": {"fraction": 0.0},
+        "logging_steps": 10_000,
+        "save_steps": 10_000,
+        "model": {
+            "query_prefix": "query: ",
+            "passage_prefix": "passage: ",
+            "max_query_length": args.max_length,
+            "max_passage_length": args.max_length,
+        },
+    }
     run_dir = Path(tempfile.mkdtemp(dir=workdir))
     train_on_pairs(model, data, config, run_dir, callbacks=[timer])
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -93,26 +109,43 @@ def run_default(model_path: Path, data, args, workdir: Path) -> float:
 
     pairs = [*data.mono_pairs(), *data.cross_pairs()]
     random.Random(0).shuffle(pairs)
-    dataset = Dataset.from_dict({"anchor": ["query: " + p.query for p in pairs],
-                                 "positive": ["passage: " + p.passage for p in pairs]})
+    dataset = Dataset.from_dict(
+        {"anchor": ["query: " + p.query for p in pairs], "positive": ["passage: " + p.passage for p in pairs]}
+    )
     model = SentenceTransformer(str(model_path), device="cpu")
     model.max_seq_length = args.max_length
     timer = StepTimer(args.warmup)
     training_args = SentenceTransformerTrainingArguments(
-        output_dir=tempfile.mkdtemp(dir=workdir), per_device_train_batch_size=args.batch_size,
-        max_steps=args.steps, learning_rate=3e-5, warmup_steps=0.1, seed=0, save_strategy="no",
-        logging_steps=10_000, report_to="none", batch_sampler=BatchSamplers.BATCH_SAMPLER,
-        dataloader_pin_memory=torch.cuda.is_available())
-    trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
-                                         loss=MultipleNegativesRankingLoss(model, scale=20.0), callbacks=[timer])
+        output_dir=tempfile.mkdtemp(dir=workdir),
+        per_device_train_batch_size=args.batch_size,
+        max_steps=args.steps,
+        learning_rate=3e-5,
+        warmup_steps=0.1,
+        seed=0,
+        save_strategy="no",
+        logging_steps=10_000,
+        report_to="none",
+        batch_sampler=BatchSamplers.BATCH_SAMPLER,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        loss=MultipleNegativesRankingLoss(model, scale=20.0),
+        callbacks=[timer],
+    )
     trainer.train()
     return timer.steps_per_s
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="multilingual-e5-small",
-                        help="embedded name, folder, or 'tiny' (random 4-layer BERT: the worst case for overhead)")
+    parser.add_argument(
+        "--model",
+        default="multilingual-e5-small",
+        help="embedded name, folder, or 'tiny' (random 4-layer BERT: the worst case for overhead)",
+    )
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=3)
@@ -142,11 +175,20 @@ def main() -> None:
                 print(f"round {round_ + 1} {name}: {results[name][-1]:.3f} steps/s", file=sys.stderr)
         best = {name: max(values) for name, values in results.items()}
         report = {
-            "model": str(args.model), "data": source, "items": len(data), "batch_size": args.batch_size,
-            "max_length": args.max_length, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
+            "model": str(args.model),
+            "data": source,
+            "items": len(data),
+            "batch_size": args.batch_size,
+            "max_length": args.max_length,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "rounds": args.rounds,
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-            "threads": torch.get_num_threads(), "steps_per_s": results, "best_steps_per_s": best,
-            "ratio_hybrid_over_default": best["hybrid"] / best["default"], "target": 0.98,
+            "threads": torch.get_num_threads(),
+            "steps_per_s": results,
+            "best_steps_per_s": best,
+            "ratio_hybrid_over_default": best["hybrid"] / best["default"],
+            "target": 0.98,
             "command": " ".join(["python", *sys.argv]),
         }
         text = json.dumps(report, indent=2)

@@ -104,10 +104,16 @@ def write_corpus(work: Path, n_passages: int, pool_size: int, n_queries: int, se
         pool.writelines(json.dumps({"text": text}, ensure_ascii=False) + "\n" for text in sentences)
     queries = random.Random(seed).sample(english, n_queries)
     with (work / "queries.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps({"id": f"q{i}", "text": t}, ensure_ascii=False) + "\n"
-                          for i, t in enumerate(queries))
-    return {"pool_sentences": len(sentences), "pool_groups": len(names), "passages": n_passages,
-            "queries": n_queries, "mean_sentences_per_passage": float((compositions >= 0).sum(1).mean())}
+        handle.writelines(
+            json.dumps({"id": f"q{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(queries)
+        )
+    return {
+        "pool_sentences": len(sentences),
+        "pool_groups": len(names),
+        "passages": n_passages,
+        "queries": n_queries,
+        "mean_sentences_per_passage": float((compositions >= 0).sum(1).mean()),
+    }
 
 
 # ------------------------------------------------------------------------------------------- subprocess runs
@@ -121,8 +127,12 @@ def measured(command: list[str], env: dict[str, str] | None = None) -> dict:
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command[:6])} ... failed ({process.returncode}):\n{stderr[-3000:]}")
     peak_kib = usage.ru_maxrss  # Linux: the largest of the process and its reaped children (torchrun's workers)
-    return {"wall_s": round(time.perf_counter() - start, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-            "peak_rss_gib": round(peak_kib * 1024 / GIB, 3), "stderr_tail": stderr.strip().splitlines()[-1:]}
+    return {
+        "wall_s": round(time.perf_counter() - start, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_gib": round(peak_kib * 1024 / GIB, 3),
+        "stderr_tail": stderr.strip().splitlines()[-1:],
+    }
 
 
 def worker(stage: str, *args: str) -> list[str]:
@@ -171,15 +181,24 @@ def compose(work: str, shard_size: str, encode_limit: str) -> None:
 
     folder = Path(work)
     encoder = load_encoder(MODEL)
-    pool = encoder.encode([text for _, text in iter_records(folder / "pool.jsonl")], prefix=encoder.passage_prefix,
-                          batch_size=64)
-    queries = encoder.encode([text for _, text in iter_records(folder / "queries.jsonl")],
-                             prefix=encoder.query_prefix, batch_size=64)
+    pool = encoder.encode(
+        [text for _, text in iter_records(folder / "pool.jsonl")], prefix=encoder.passage_prefix, batch_size=64
+    )
+    queries = encoder.encode(
+        [text for _, text in iter_records(folder / "queries.jsonl")], prefix=encoder.query_prefix, batch_size=64
+    )
     np.save(folder / "queries.npy", queries)
     composed = ComposedEncoder(pool, np.load(folder / "compositions.npy"), encoder.fingerprint)
     ids = (item_id for item_id, _ in iter_records(folder / "corpus.jsonl"))
-    encode_to_shards(composed, ((item_id, item_id) for item_id in ids), folder / "composed",
-                     shard_size=int(shard_size), dtype="float16", prefix="passage: ", show_progress=False)
+    encode_to_shards(
+        composed,
+        ((item_id, item_id) for item_id in ids),
+        folder / "composed",
+        shard_size=int(shard_size),
+        dtype="float16",
+        prefix="passage: ",
+        show_progress=False,
+    )
     real_ids, real_shards = load_shards(folder / "encoded")
     real = np.concatenate(list(real_shards)).astype(np.float32)
     limit = min(int(encode_limit), len(real))
@@ -216,9 +235,16 @@ def search(work: str, shards: str, kind: str) -> None:
         index_bytes = saved.stat().st_size
     search_s = time.perf_counter() - start
     np.save(folder / f"ids-{shards}-{kind}.npy", rows)
-    (folder / f"timing-{shards}-{kind}.json").write_text(json.dumps(
-        {"build_s": None if build_s is None else round(build_s, 1), "search_s": round(search_s, 2),
-         "index_gib": round(index_bytes / GIB, 3), "params": params}))
+    (folder / f"timing-{shards}-{kind}.json").write_text(
+        json.dumps(
+            {
+                "build_s": None if build_s is None else round(build_s, 1),
+                "search_s": round(search_s, 2),
+                "index_gib": round(index_bytes / GIB, 3),
+                "params": params,
+            }
+        )
+    )
 
 
 # ----------------------------------------------------------------------------------------------------- main
@@ -233,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", nargs="+", default=["ivf-flat", "ivf-pq", "hnsw"], choices=list(INDEX_PARAMS))
     parser.add_argument("--work", type=Path, default=Path("benchmarks/.scale"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", action="store_true", help="keep finished stages of the same settings in --work "
-                                                              "(search always runs again; saved indexes are reused)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep finished stages of the same settings in --work (search always runs again; saved indexes are reused)",
+    )
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -244,8 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     from polyret.io import read_json, write_json
 
     work: Path = args.work
-    settings = {key: getattr(args, key) for key in ("passages", "encode_limit", "ranks", "pool", "queries",
-                                                    "shard_size", "seed")}
+    settings = {
+        key: getattr(args, key)
+        for key in ("passages", "encode_limit", "ranks", "pool", "queries", "shard_size", "seed")
+    }
     stages_path = work / "stages.json"
     results: dict = {}
     if args.resume and stages_path.is_file() and read_json(stages_path).get("settings") == settings:
@@ -300,20 +331,50 @@ def encode_stage(work: Path, args: argparse.Namespace, limit: int, baseline: dic
     head(work / "corpus.jsonl", work / "encode-input.jsonl", limit)
     threads = str(max(1, (os.cpu_count() or 1) // args.ranks))
     env = {**os.environ, "OMP_NUM_THREADS": threads}
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.ranks)]
-                if args.ranks > 1 else [sys.executable])
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.ranks)]
+        if args.ranks > 1
+        else [sys.executable]
+    )
     shard_size = min(args.shard_size, max(1, limit // 4))  # several shards even for a small run
-    print(f"encode: {limit:,} passages, {args.ranks} rank(s) x {threads} thread(s), shards of {shard_size:,} ...",
-          flush=True)
+    print(
+        f"encode: {limit:,} passages, {args.ranks} rank(s) x {threads} thread(s), shards of {shard_size:,} ...",
+        flush=True,
+    )
     shutil.rmtree(work / "encoded", ignore_errors=True)
-    encode = measured([*launcher, "-m", "polyret.cli", "encode", "--model", MODEL, "--input",
-                       str(work / "encode-input.jsonl"), "--shards", str(work / "encoded"), "--prefix", "passage",
-                       "--shard-size", str(shard_size), "--batch-size", "64", "--max-length", "128"], env=env)
+    encode = measured(
+        [
+            *launcher,
+            "-m",
+            "polyret.cli",
+            "encode",
+            "--model",
+            MODEL,
+            "--input",
+            str(work / "encode-input.jsonl"),
+            "--shards",
+            str(work / "encoded"),
+            "--prefix",
+            "passage",
+            "--shard-size",
+            str(shard_size),
+            "--batch-size",
+            "64",
+            "--max-length",
+            "128",
+        ],
+        env=env,
+    )
     # the baseline process's wall time (start-up, model load) is paid once per run, not per passage
     rate = limit / max(encode["wall_s"] - baseline["wall_s"], 1e-9)
-    encode.update(passages=limit, ranks=args.ranks, threads_per_rank=int(threads), passages_per_s=round(rate, 1),
-                  rss_beyond_model_gib=round(encode["peak_rss_gib"] - baseline["peak_rss_gib"], 3),
-                  projected_hours_for_all=round(args.passages / rate / 3600, 2))
+    encode.update(
+        passages=limit,
+        ranks=args.ranks,
+        threads_per_rank=int(threads),
+        passages_per_s=round(rate, 1),
+        rss_beyond_model_gib=round(encode["peak_rss_gib"] - baseline["peak_rss_gib"], 3),
+        projected_hours_for_all=round(args.passages / rate / 3600, 2),
+    )
     return encode
 
 
@@ -326,33 +387,57 @@ def compose_stage(work: Path, args: argparse.Namespace, limit: int) -> dict | No
         composed.update(json.loads((work / "composed-check.json").read_text()))
         return composed
     # queries only: the pool is not needed when every passage is really encoded
-    measured([sys.executable, "-m", "polyret.cli", "encode", "--model", MODEL, "--input",
-              str(work / "queries.jsonl"), "--output", str(work / "queries.npy"), "--prefix", "query"])
+    measured(
+        [
+            sys.executable,
+            "-m",
+            "polyret.cli",
+            "encode",
+            "--model",
+            MODEL,
+            "--input",
+            str(work / "queries.jsonl"),
+            "--output",
+            str(work / "queries.npy"),
+            "--prefix",
+            "query",
+        ]
+    )
     return None
 
 
 def report(results: dict) -> None:
     encode, baseline = results["encode"], results["model_baseline"]
-    print(f"\nencode  {encode['passages']:>9,} passages  {encode['passages_per_s']:>7.1f} passages/s after start-up "
-          f"({encode['wall_s']:.0f} s wall, {encode['cpu_s']:.0f} s CPU; all {results['corpus']['passages']:,}: "
-          f"~{encode['projected_hours_for_all']} h)")
-    print(f"        peak RSS {encode['peak_rss_gib']:.2f} GiB, model alone {baseline['peak_rss_gib']:.2f} GiB -> "
-          f"beyond the model {encode['rss_beyond_model_gib']:.2f} GiB = {encode['rss_beyond_model_gib'] / 4:.2f} "
-          f"of the 4 GB target")
+    print(
+        f"\nencode  {encode['passages']:>9,} passages  {encode['passages_per_s']:>7.1f} passages/s after start-up "
+        f"({encode['wall_s']:.0f} s wall, {encode['cpu_s']:.0f} s CPU; all {results['corpus']['passages']:,}: "
+        f"~{encode['projected_hours_for_all']} h)"
+    )
+    print(
+        f"        peak RSS {encode['peak_rss_gib']:.2f} GiB, model alone {baseline['peak_rss_gib']:.2f} GiB -> "
+        f"beyond the model {encode['rss_beyond_model_gib']:.2f} GiB = {encode['rss_beyond_model_gib'] / 4:.2f} "
+        f"of the 4 GB target"
+    )
     if results["compose"]:
         compose = results["compose"]
-        print(f"compose {results['corpus']['passages']:,} composed embeddings in {compose['wall_s']:.0f} s; mean "
-              f"cosine to the real encoding {compose['mean_cosine_real_vs_composed']:.3f}")
+        print(
+            f"compose {results['corpus']['passages']:,} composed embeddings in {compose['wall_s']:.0f} s; mean "
+            f"cosine to the real encoding {compose['mean_cosine_real_vs_composed']:.3f}"
+        )
     params = {kind: run.get("params") for kind, run in results["search"].items() if run.get("params")}
     print(f"\nindex settings: {params}")
-    print(f"{'index':>9} {'build s':>8} {'queries/s':>10} {'peak RSS':>9} {'index':>7} {'beyond':>7} "
-          f"{'recall@10':>10} {'/ 0.95':>7}")
+    print(
+        f"{'index':>9} {'build s':>8} {'queries/s':>10} {'peak RSS':>9} {'index':>7} {'beyond':>7} "
+        f"{'recall@10':>10} {'/ 0.95':>7}"
+    )
     for kind, run in results["search"].items():
         recall = run.get(f"recall@{K}")
         shown = f"{recall:>10.4f} {recall / 0.95:>7.3f}" if recall is not None else f"{'(exact)':>10} {'':>7}"
         built = f"{run['build_s']:>8.1f}" if run["build_s"] is not None else f"{'?':>8}"
-        print(f"{kind:>9} {built} {run['queries_per_s']:>10.1f} {run['peak_rss_gib']:>8.2f}G "
-              f"{run['index_gib']:>6.2f}G {run['rss_beyond_index_gib']:>6.2f}G {shown}")
+        print(
+            f"{kind:>9} {built} {run['queries_per_s']:>10.1f} {run['peak_rss_gib']:>8.2f}G "
+            f"{run['index_gib']:>6.2f}G {run['rss_beyond_index_gib']:>6.2f}G {shown}"
+        )
 
 
 if __name__ == "__main__":

@@ -36,14 +36,18 @@ def _exit_code(capsys) -> tuple[int, str]:
 def _raise(error: BaseException):
     def body() -> None:
         raise error
+
     return body
 
 
-@pytest.mark.parametrize(("error", "code", "message"), [
-    (typer.Exit(1), 1, ""),  # e.g. `polyret compare` with a failed run
-    (KeyboardInterrupt(), 130, "run the same command again to resume"),
-    (DataError("corpus.txt:3: empty text"), 2, "error: corpus.txt:3: empty text"),
-])
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (typer.Exit(1), 1, ""),  # e.g. `polyret compare` with a failed run
+        (KeyboardInterrupt(), 130, "run the same command again to resume"),
+        (DataError("corpus.txt:3: empty text"), 2, "error: corpus.txt:3: empty text"),
+    ],
+)
 def test_exit_codes_and_messages(command, capsys, error, code, message):
     command["run"] = _raise(error)
     got, err = _exit_code(capsys)

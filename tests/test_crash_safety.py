@@ -52,6 +52,7 @@ def _kill_before_event(kill_at: int, encoder: HashEncoder) -> None:
             if count == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
             return function(*args, **kwargs)
+
         return wrapped
 
     os.fsync, os.replace = wrap(os.fsync), wrap(os.replace)
@@ -64,13 +65,15 @@ def _worker(out_dir: str, kill_at: int) -> None:
     encoder = HashEncoder()
     if kill_at > 0:
         _kill_before_event(kill_at, encoder)
-    encode_to_shards(encoder, CORPUS, out_dir, shard_size=SHARD_SIZE, dtype="float16", prefix="p: ",
-                     show_progress=False)
+    encode_to_shards(
+        encoder, CORPUS, out_dir, shard_size=SHARD_SIZE, dtype="float16", prefix="p: ", show_progress=False
+    )
 
 
 def _run_worker(out_dir: Path, kill_at: int = 0) -> int:
-    return subprocess.run([sys.executable, __file__, str(out_dir), str(kill_at)], capture_output=True,
-                          timeout=120).returncode
+    return subprocess.run(
+        [sys.executable, __file__, str(out_dir), str(kill_at)], capture_output=True, timeout=120
+    ).returncode
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -113,12 +116,31 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_rerun_finishes(tmp_path
 
     source = tmp_path / "corpus.txt"
     source.write_text("".join(f"passage number {i} about item {i % 13}\n" for i in range(4000)), encoding="utf-8")
-    command = [sys.executable, "-m", "polyret.cli", "encode", "--model", str(tiny_model_dir), "--input", str(source),
-               "--prefix", "passage", "--shard-size", "10", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "polyret.cli",
+        "encode",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(source),
+        "--prefix",
+        "passage",
+        "--shard-size",
+        "10",
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "POLYRET_HOME": str(tmp_path / "home")}
     # a terminal's Ctrl-C; SIG_DFL first because a parent started in the background may pass SIGINT on ignored
-    process = subprocess.Popen([*command, "--shards", str(tmp_path / "stopped")], env=env, stderr=subprocess.PIPE,
-                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [*command, "--shards", str(tmp_path / "stopped")],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while not (tmp_path / "stopped" / "shard-00003.ids.json").exists():
         assert process.poll() is None and time.monotonic() < deadline, "the encoding ended before the first shards"
@@ -130,18 +152,21 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_rerun_finishes(tmp_path
     assert not [path.name for path in (tmp_path / "stopped").iterdir() if path.name.endswith(".tmp")]
     assert not (tmp_path / "stopped" / "ids.txt").exists()
 
-    resumed = subprocess.run([*command, "--shards", str(tmp_path / "stopped")], env=env, capture_output=True,
-                             text=True, timeout=300)
+    resumed = subprocess.run(
+        [*command, "--shards", str(tmp_path / "stopped")], env=env, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0 and "complete" in resumed.stderr, resumed.stderr
     assert "reused 0" not in resumed.stderr
-    straight = subprocess.run([*command, "--shards", str(tmp_path / "straight")], env=env, capture_output=True,
-                              text=True, timeout=300)
+    straight = subprocess.run(
+        [*command, "--shards", str(tmp_path / "straight")], env=env, capture_output=True, text=True, timeout=300
+    )
     assert straight.returncode == 0, straight.stderr
     assert (tmp_path / "stopped" / "ids.txt").read_text() == (tmp_path / "straight" / "ids.txt").read_text()
     for index in range(400):
         name = f"shard-{index:05d}.npy"
-        np.testing.assert_allclose(np.load(tmp_path / "stopped" / name), np.load(tmp_path / "straight" / name),
-                                   atol=1e-3)
+        np.testing.assert_allclose(
+            np.load(tmp_path / "stopped" / name), np.load(tmp_path / "straight" / name), atol=1e-3
+        )
 
 
 if __name__ == "__main__":

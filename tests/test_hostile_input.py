@@ -25,31 +25,52 @@ from polyret.errors import PolyretError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 HOSTILE = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-HOSTILE_LINES = (b"", b" ", b"\t", b"\t\t\t", b"{}", b"[]", b"null", b'"text"', b"0", b"{", b"\x00", b"\xff\xfe",
-                 b"caf\xe9", b"\r", b"- -", b": :", b'{"id": null}', b"a\tb\tc\td")
+HOSTILE_LINES = (
+    b"",
+    b" ",
+    b"\t",
+    b"\t\t\t",
+    b"{}",
+    b"[]",
+    b"null",
+    b'"text"',
+    b"0",
+    b"{",
+    b"\x00",
+    b"\xff\xfe",
+    b"caf\xe9",
+    b"\r",
+    b"- -",
+    b": :",
+    b'{"id": null}',
+    b"a\tb\tc\td",
+)
 
 
 @st.composite
 def mutated(draw: st.DrawFn, valid: bytes) -> bytes:
     """``valid`` after one to three hostile edits."""
     data = valid
-    for kind in draw(st.lists(st.sampled_from(["truncate", "splice", "latin1", "duplicate", "drop", "replace"]),
-                              min_size=1, max_size=3)):
+    for kind in draw(
+        st.lists(
+            st.sampled_from(["truncate", "splice", "latin1", "duplicate", "drop", "replace"]), min_size=1, max_size=3
+        )
+    ):
         lines = data.split(b"\n")
         at = draw(st.integers(0, max(len(lines) - 1, 0)))
         if kind == "truncate":
-            data = data[:draw(st.integers(0, len(data)))]
+            data = data[: draw(st.integers(0, len(data)))]
         elif kind == "splice":
             cut = draw(st.integers(0, len(data)))
             data = data[:cut] + draw(st.binary(min_size=1, max_size=8)) + data[cut:]
         elif kind == "latin1":
             data = data.decode("utf-8", errors="replace").encode("latin-1", errors="replace")
         elif kind == "duplicate":
-            data = b"\n".join([*lines[:at + 1], *lines[at:]])
+            data = b"\n".join([*lines[: at + 1], *lines[at:]])
         elif kind == "drop":
-            data = b"\n".join(lines[:at] + lines[at + 1:])
+            data = b"\n".join(lines[:at] + lines[at + 1 :])
         else:
-            data = b"\n".join([*lines[:at], draw(st.sampled_from(HOSTILE_LINES)), *lines[at + 1:]])
+            data = b"\n".join([*lines[:at], draw(st.sampled_from(HOSTILE_LINES)), *lines[at + 1 :]])
     return data
 
 
@@ -76,8 +97,13 @@ def _jsonl(*records: dict) -> bytes:
 
 # ------------------------------------------------------------------------------------------- training pairs
 PAIRS_JSONL = _jsonl(
-    {"id": "q1", "langs": {"en": {"query": "Who sleeps?", "passage": "The cat sleeps.", "negatives": ["Dogs run."]},
-                           "de": {"query": "Wer schläft?", "passage": "Die Katze schläft."}}},
+    {
+        "id": "q1",
+        "langs": {
+            "en": {"query": "Who sleeps?", "passage": "The cat sleeps.", "negatives": ["Dogs run."]},
+            "de": {"query": "Wer schläft?", "passage": "Die Katze schläft."},
+        },
+    },
     {"id": "q2", "lang": "fr", "query": "Qui mange?", "passage": "Le chien mange déjà."},
     {"id": 3, "lang": "es", "query": "¿Quién?", "passage": "El niño."},
 )
@@ -97,8 +123,10 @@ def test_training_pairs_jsonl(tmp_path: Path, payload: bytes) -> None:
 
 
 @HOSTILE
-@given(de=mutated("q1\tWer schläft?\tDie Katze schläft.\nq2\tWas fällt?\tRegen fällt.\tNegativ\n".encode()),
-       sw=mutated(b"q1\tNani analala?\tPaka analala.\nq3\tNani?\tMtoto.\n"))
+@given(
+    de=mutated("q1\tWer schläft?\tDie Katze schläft.\nq2\tWas fällt?\tRegen fällt.\tNegativ\n".encode()),
+    sw=mutated(b"q1\tNani analala?\tPaka analala.\nq3\tNani?\tMtoto.\n"),
+)
 def test_training_pairs_tsv_per_language(tmp_path: Path, de: bytes, sw: bytes) -> None:
     """Mismatched parallel files (ids only on one side) are items with fewer languages, not an error."""
     from polyret.data.pairs import read_tsv
@@ -108,24 +136,45 @@ def test_training_pairs_tsv_per_language(tmp_path: Path, de: bytes, sw: bytes) -
 
 
 @HOSTILE
-@given(pairs=mutated(b"q1\tp1\tp2\nq2\tp2\n"), queries=mutated("q1\tWer schläft?\nq2\tWas fällt?\n".encode()),
-       passages=mutated("p1\tDie Katze schläft.\np2\tRegen fällt.\n".encode()))
+@given(
+    pairs=mutated(b"q1\tp1\tp2\nq2\tp2\n"),
+    queries=mutated("q1\tWer schläft?\nq2\tWas fällt?\n".encode()),
+    passages=mutated("p1\tDie Katze schläft.\np2\tRegen fällt.\n".encode()),
+)
 def test_training_pairs_mmarco_layout(tmp_path: Path, pairs: bytes, queries: bytes, passages: bytes) -> None:
     from polyret.data.pairs import read_tsv
 
-    paths = (_write(tmp_path / "pairs.tsv", pairs), _write(tmp_path / "queries.de.tsv", queries),
-             _write(tmp_path / "passages.de.tsv", passages))
-    read_or_name_the_file(lambda: read_tsv(queries={"de": paths[1]}, passages={"de": paths[2]}, pairs=paths[0]),
-                          *paths)
+    paths = (
+        _write(tmp_path / "pairs.tsv", pairs),
+        _write(tmp_path / "queries.de.tsv", queries),
+        _write(tmp_path / "passages.de.tsv", passages),
+    )
+    read_or_name_the_file(lambda: read_tsv(queries={"de": paths[1]}, passages={"de": paths[2]}, pairs=paths[0]), *paths)
 
 
 # ------------------------------------------------------------------------------------------------- LAReQA
-LAREQA_JSON = json.dumps({"data": [{"title": "A", "paragraphs": [{
-    "context": "Die Katze schläft. Hunde bellen.",
-    "sentences": ["Die Katze schläft.", "Hunde bellen."], "sentence_breaks": [[0, 18], [19, 32]],
-    "qas": [{"id": "q1", "question": "Wer bellt?", "answers": [{"text": "Hunde", "answer_start": 19}]},
-            {"id": "q2", "question": "Wer schläft?", "answers": [{"text": "Katze", "answer_start": 4}]}]}]}]},
-    ensure_ascii=False, indent=1).encode()
+LAREQA_JSON = json.dumps(
+    {
+        "data": [
+            {
+                "title": "A",
+                "paragraphs": [
+                    {
+                        "context": "Die Katze schläft. Hunde bellen.",
+                        "sentences": ["Die Katze schläft.", "Hunde bellen."],
+                        "sentence_breaks": [[0, 18], [19, 32]],
+                        "qas": [
+                            {"id": "q1", "question": "Wer bellt?", "answers": [{"text": "Hunde", "answer_start": 19}]},
+                            {"id": "q2", "question": "Wer schläft?", "answers": [{"text": "Katze", "answer_start": 4}]},
+                        ],
+                    }
+                ],
+            }
+        ]
+    },
+    ensure_ascii=False,
+    indent=1,
+).encode()
 
 
 @HOSTILE
@@ -139,8 +188,9 @@ def test_lareqa_json(tmp_path: Path, payload: bytes) -> None:
 
 @HOSTILE
 @given(duplicate_id=st.booleans(), empty_sentence=st.booleans(), answer_start=st.integers(-5, 40))
-def test_lareqa_duplicate_ids_and_empty_texts(tmp_path: Path, duplicate_id: bool, empty_sentence: bool,
-                                              answer_start: int) -> None:
+def test_lareqa_duplicate_ids_and_empty_texts(
+    tmp_path: Path, duplicate_id: bool, empty_sentence: bool, answer_start: int
+) -> None:
     """Well-formed JSON with hostile content: a repeated question id is an error; an answer outside every
     sentence is a documented skip (``unanswered``)."""
     from polyret.data.lareqa import load_lareqa
@@ -161,16 +211,20 @@ def test_lareqa_duplicate_ids_and_empty_texts(tmp_path: Path, duplicate_id: bool
 
 # --------------------------------------------------------------------------------------------------- BUCC
 @HOSTILE
-@given(xx=mutated("de-000001\tDie Katze schläft.\nde-000002\tHunde bellen.\n".encode()),
-       en=mutated(b"en-000001\tThe cat sleeps.\nen-000002\tDogs bark.\n"),
-       gold=mutated(b"de-000001\ten-000001\nde-000002\ten-000002\n"))
+@given(
+    xx=mutated("de-000001\tDie Katze schläft.\nde-000002\tHunde bellen.\n".encode()),
+    en=mutated(b"en-000001\tThe cat sleeps.\nen-000002\tDogs bark.\n"),
+    gold=mutated(b"de-000001\ten-000001\nde-000002\ten-000002\n"),
+)
 def test_bucc_split(tmp_path: Path, xx: bytes, en: bytes, gold: bytes) -> None:
     """Duplicate ids, and gold pairs naming sentences absent from the sides, are errors naming the file."""
     from polyret.data.bucc import read_bucc_split
 
     folder = tmp_path / "de-en"
-    paths = [_write(folder / f"de-en.sample.{suffix}", payload)
-             for suffix, payload in (("de", xx), ("en", en), ("gold", gold))]
+    paths = [
+        _write(folder / f"de-en.sample.{suffix}", payload)
+        for suffix, payload in (("de", xx), ("en", en), ("gold", gold))
+    ]
     split = read_or_name_the_file(lambda: read_bucc_split("de", "sample", root=tmp_path), *paths)
     if split is not None:
         assert len(set(split.xx.ids)) == len(split.xx.ids) and all(text.strip() for text in split.en.texts)
@@ -178,19 +232,25 @@ def test_bucc_split(tmp_path: Path, xx: bytes, en: bytes, gold: bytes) -> None:
 
 # ------------------------------------------------------------------------------------------------- MIRACL
 @HOSTILE
-@given(topics=mutated("1\tQui est là ?\n2\tWo ist die Katze?\n".encode()),
-       qrels=mutated(b"1 Q0 doc#1 1\n1 Q0 doc#2 0\n2 Q0 doc#3 1\n"))
+@given(
+    topics=mutated("1\tQui est là ?\n2\tWo ist die Katze?\n".encode()),
+    qrels=mutated(b"1 Q0 doc#1 1\n1 Q0 doc#2 0\n2 Q0 doc#3 1\n"),
+)
 def test_miracl_trec_topics_and_qrels(tmp_path: Path, topics: bytes, qrels: bytes) -> None:
     from polyret.data.miracl import read_miracl_topics
 
-    paths = (_write(tmp_path / "topics.miracl-v1.0-de-dev.tsv", topics),
-             _write(tmp_path / "qrels.miracl-v1.0-de-dev.tsv", qrels))
+    paths = (
+        _write(tmp_path / "topics.miracl-v1.0-de-dev.tsv", topics),
+        _write(tmp_path / "qrels.miracl-v1.0-de-dev.tsv", qrels),
+    )
     read_or_name_the_file(lambda: read_miracl_topics("de", root=tmp_path), *paths)
 
 
 @HOSTILE
-@given(queries=mutated(_jsonl({"_id": "1", "text": "Wo ist die Katze?"}, {"_id": 2, "text": "Qui est là ?"})),
-       qrels=mutated(b"query-id\tcorpus-id\tscore\n1\tdoc#1\t1\n2\tdoc#2\t1\n"))
+@given(
+    queries=mutated(_jsonl({"_id": "1", "text": "Wo ist die Katze?"}, {"_id": 2, "text": "Qui est là ?"})),
+    qrels=mutated(b"query-id\tcorpus-id\tscore\n1\tdoc#1\t1\n2\tdoc#2\t1\n"),
+)
 def test_miracl_beir_queries_and_qrels(tmp_path: Path, queries: bytes, qrels: bytes) -> None:
     from polyret.data.miracl import read_miracl_topics
 
@@ -200,20 +260,31 @@ def test_miracl_beir_queries_and_qrels(tmp_path: Path, queries: bytes, qrels: by
 
 
 @HOSTILE
-@given(payload=mutated(_jsonl({"docid": "doc#1", "title": "Katze", "text": "Die Katze schläft."},
-                              {"_id": "doc#2", "text": "Le chien mange."})), compress=st.booleans())
+@given(
+    payload=mutated(
+        _jsonl(
+            {"docid": "doc#1", "title": "Katze", "text": "Die Katze schläft."},
+            {"_id": "doc#2", "text": "Le chien mange."},
+        )
+    ),
+    compress=st.booleans(),
+)
 def test_miracl_corpus(tmp_path: Path, payload: bytes, compress: bool) -> None:
     """Plain and gzipped corpus files; a gzip truncated by the mutation must not escape as EOFError."""
     from polyret.data.miracl import iter_corpus
 
     path = tmp_path / ("part-0.jsonl.gz" if compress else "part-0.jsonl")
-    _write(path, gzip.compress(payload)[:len(payload) + 10] if compress else payload)
+    _write(path, gzip.compress(payload)[: len(payload) + 10] if compress else payload)
     read_or_name_the_file(lambda: list(iter_corpus([path])), path)
 
 
 # --------------------------------------------------------------------------------------------------- UDHR
-UDHR_ROWS = _jsonl(*({"code": "deu", "bcp47": "de", "iso6393": "deu", "name": "German", "article": n,
-                      "text": f"Artikel {n}: Würde."} for n in range(1, 31)))
+UDHR_ROWS = _jsonl(
+    *(
+        {"code": "deu", "bcp47": "de", "iso6393": "deu", "name": "German", "article": n, "text": f"Artikel {n}: Würde."}
+        for n in range(1, 31)
+    )
+)
 
 
 @HOSTILE
@@ -235,8 +306,10 @@ def _b64(value: int) -> str:
 
 
 DICT_BODY = "paka\n  cat\nmbwa\n  dog\nchai\n  tea, café\n".encode()
-DICT_INDEX = "".join(f"{head}\t{_b64(start)}\t{_b64(length)}\n"
-                     for head, start, length in (("paka", 0, 11), ("mbwa", 11, 11), ("chai", 22, 18))).encode()
+DICT_INDEX = "".join(
+    f"{head}\t{_b64(start)}\t{_b64(length)}\n"
+    for head, start, length in (("paka", 0, 11), ("mbwa", 11, 11), ("chai", 22, 18))
+).encode()
 
 
 @HOSTILE
@@ -256,7 +329,7 @@ def test_dictd(tmp_path: Path, index: bytes, body: bytes, compress: bool) -> Non
 
     index_path = _write(tmp_path / "freedict-swh-eng.index", index)
     if compress:
-        body_path = _write(tmp_path / "freedict-swh-eng.dict.dz", gzip.compress(body)[:len(body) + 12])
+        body_path = _write(tmp_path / "freedict-swh-eng.dict.dz", gzip.compress(body)[: len(body) + 12])
     else:
         body_path = _write(tmp_path / "freedict-swh-eng.dict", body)
     read_or_name_the_file(lambda: read_dictd(index_path), index_path, body_path)
@@ -312,8 +385,10 @@ def test_study_config_yaml(tmp_path: Path, payload: bytes) -> None:
 
 # ------------------------------------------------------------------------------------- encoder text input
 @HOSTILE
-@given(payload=mutated("Die Katze schläft.\nLe chien mange déjà.\n猫在睡觉\n".encode()),
-       jsonl=mutated(_jsonl({"id": 1, "text": "Die Katze schläft."}, {"text": "Le chien."})))
+@given(
+    payload=mutated("Die Katze schläft.\nLe chien mange déjà.\n猫在睡觉\n".encode()),
+    jsonl=mutated(_jsonl({"id": 1, "text": "Die Katze schläft."}, {"text": "Le chien."})),
+)
 def test_encoder_text_input(tmp_path: Path, payload: bytes, jsonl: bytes) -> None:
     """`polyret encode` / `polyret mine` input: an empty or blank text is an error naming its line."""
     from polyret.encode.encoder import read_texts

@@ -33,9 +33,18 @@ def offline_env(tmp_path: Path) -> dict[str, str]:
     dead = f"http://127.0.0.1:{_closed_port()}"
     env = {key: value for key, value in os.environ.items() if not key.lower().endswith("_proxy")}
     env.update(
-        HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=dead,
-        POLYRET_HOME=str(tmp_path / "home"), POLYRET_DATA_DIR=str(tmp_path / "no-data"),
-        HTTP_PROXY=dead, HTTPS_PROXY=dead, http_proxy=dead, https_proxy=dead, NO_PROXY="", no_proxy="",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf"),
+        HF_ENDPOINT=dead,
+        POLYRET_HOME=str(tmp_path / "home"),
+        POLYRET_DATA_DIR=str(tmp_path / "no-data"),
+        HTTP_PROXY=dead,
+        HTTPS_PROXY=dead,
+        http_proxy=dead,
+        https_proxy=dead,
+        NO_PROXY="",
+        no_proxy="",
         COLUMNS="400",  # rich must not wrap the one-line message
     )
     return env
@@ -66,14 +75,18 @@ def texts_file(tmp_path: Path) -> Path:
     return source
 
 
-@pytest.mark.parametrize(("model", "hint"), [
-    ("someone/no-such-model-xyz", "not in the local Hugging Face cache"),
-    ("facebook/mbart-large-50", "facebook/mbart-large-50"),  # the seq2seq encoder's usual id
-    ("intfloat/multilingual-e5-smal", "did you mean 'intfloat/multilingual-e5-small'"),
-])
+@pytest.mark.parametrize(
+    ("model", "hint"),
+    [
+        ("someone/no-such-model-xyz", "not in the local Hugging Face cache"),
+        ("facebook/mbart-large-50", "facebook/mbart-large-50"),  # the seq2seq encoder's usual id
+        ("intfloat/multilingual-e5-smal", "did you mean 'intfloat/multilingual-e5-small'"),
+    ],
+)
 def test_uncached_model_id_fails_fast_with_hub_off(offline_env, texts_file, tmp_path, model, hint):
-    code, output, elapsed = _run_cli(offline_env, "encode", "--model", model, "--input", str(texts_file),
-                                     "--output", str(tmp_path / "out.npy"))
+    code, output, elapsed = _run_cli(
+        offline_env, "encode", "--model", model, "--input", str(texts_file), "--output", str(tmp_path / "out.npy")
+    )
     _assert_one_error_line(code, output, elapsed, hint, "offline")
     assert not (tmp_path / "out.npy").exists()
 
@@ -81,8 +94,16 @@ def test_uncached_model_id_fails_fast_with_hub_off(offline_env, texts_file, tmp_
 def test_uncached_model_id_fails_fast_when_the_hub_is_unreachable(offline_env, texts_file, tmp_path):
     """HF_HUB_OFFLINE unset: the reachability probe (refused at once here) must stand in for it."""
     env = {key: value for key, value in offline_env.items() if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    code, output, elapsed = _run_cli(env, "encode", "--model", "facebook/mbart-large-50", "--input",
-                                     str(texts_file), "--output", str(tmp_path / "out.npy"))
+    code, output, elapsed = _run_cli(
+        env,
+        "encode",
+        "--model",
+        "facebook/mbart-large-50",
+        "--input",
+        str(texts_file),
+        "--output",
+        str(tmp_path / "out.npy"),
+    )
     _assert_one_error_line(code, output, elapsed, "cannot be reached")
 
 

@@ -18,10 +18,10 @@ from rich.logging import RichHandler
 from polyret.errors import PolyretError
 
 console = Console(stderr=True)
-app = typer.Typer(help="Train and evaluate multilingual dense retrievers.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-models_app = typer.Typer(help="Prepare and inspect models (the embedded default works offline).",
-                         no_args_is_help=True)
+app = typer.Typer(
+    help="Train and evaluate multilingual dense retrievers.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+models_app = typer.Typer(help="Prepare and inspect models (the embedded default works offline).", no_args_is_help=True)
 data_app = typer.Typer(help="Prepare and inspect benchmark data.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
@@ -31,8 +31,11 @@ ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded name, 
 
 @app.callback()
 def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)])
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+    )
     if not verbose:  # library chatter ("Loading SentenceTransformer model ...") hides polyret's own progress
         for library in ("sentence_transformers", "transformers", "datasets", "faiss"):
             logging.getLogger(library).setLevel(logging.WARNING)
@@ -85,8 +88,14 @@ def data_list() -> None:
 @app.command("eval")
 def eval_command(
     model: ModelOption,
-    task: Annotated[list[str], typer.Option("--task", "-t", help="Task name(s), comma-separated or repeated: "
-                                            "xquad-r, mlqa-r, tatoeba, bucc, bucc-style, miracl, udhr.")],
+    task: Annotated[
+        list[str],
+        typer.Option(
+            "--task",
+            "-t",
+            help="Task name(s), comma-separated or repeated: xquad-r, mlqa-r, tatoeba, bucc, bucc-style, miracl, udhr.",
+        ),
+    ],
     output: Annotated[Path | None, typer.Option(help="Result folder (default runs/eval/<model>).")] = None,
     languages: Annotated[str | None, typer.Option(help="Comma-separated language codes (task default: all).")] = None,
     candidate_text: Annotated[str | None, typer.Option(help="LAReQA candidates: sentence | sentence+context.")] = None,
@@ -109,8 +118,14 @@ def eval_command(
     out = output or Path("runs") / "eval" / slug
     options = EvalOptions(
         languages=[code.strip() for code in languages.split(",") if code.strip()] if languages else None,
-        candidate_text=candidate_text, max_length=max_length, batch_size=batch_size, articles=articles,
-        pooling=pooling, layer=layer, device=device)
+        candidate_text=candidate_text,
+        max_length=max_length,
+        batch_size=batch_size,
+        articles=articles,
+        pooling=pooling,
+        layer=layer,
+        device=device,
+    )
     failed: EvalFailedError | None = None
     try:
         results = run_eval(model, names, out, options, keep_going=keep_going)
@@ -120,8 +135,14 @@ def eval_command(
     for column in ("task", "main metric", "value", "languages", "seconds", "result"):
         table.add_column(column, justify="right" if column in ("value", "languages", "seconds") else "left")
     for result in results:
-        table.add_row(result.task, result.main_score.metric, f"{result.main_score.value:.2f}",
-                      str(len(result.languages)), f"{result.duration_s:.1f}", str(out / f"{result.task}.json"))
+        table.add_row(
+            result.task,
+            result.main_score.metric,
+            f"{result.main_score.value:.2f}",
+            str(len(result.languages)),
+            f"{result.duration_s:.1f}",
+            str(out / f"{result.task}.json"),
+        )
     if failed is not None:
         for name, message in failed.failures:
             table.add_row(name, "[red]failed[/]", "-", "-", "-", message)
@@ -133,23 +154,38 @@ def eval_command(
 @app.command("encode")
 def encode_command(
     model: ModelOption,
-    input_file: Annotated[Path, typer.Option("--input", "-i", help=".txt (one text per line) or .jsonl (a \"text\" "
-                                                                  "field and an optional \"id\" per line).")],
-    output: Annotated[Path | None, typer.Option("--output", "-o",
-                                                help="Where to write the vectors (.npy, float32).")] = None,
-    shards: Annotated[Path | None, typer.Option(
-        help="Instead of --output: a folder of fixed-size embedding shards, streamed (one shard of texts in memory) "
-             "and resumable; under torchrun each rank encodes its own shards.")] = None,
+    input_file: Annotated[
+        Path,
+        typer.Option(
+            "--input", "-i", help='.txt (one text per line) or .jsonl (a "text" field and an optional "id" per line).'
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the vectors (.npy, float32).")
+    ] = None,
+    shards: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of --output: a folder of fixed-size embedding shards, streamed (one shard of texts in "
+            "memory) and resumable; under torchrun each rank encodes its own shards."
+        ),
+    ] = None,
     shard_size: Annotated[int, typer.Option(help="Texts per shard (with --shards).")] = 100_000,
     dtype: Annotated[str, typer.Option(help="Shard dtype (with --shards): float16 | float32.")] = "float16",
-    prefix: Annotated[str, typer.Option(help="query | passage | none: which of the model's prefixes to prepend "
-                                             "(e5 models want 'query' for symmetric tasks).")] = "query",
+    prefix: Annotated[
+        str,
+        typer.Option(
+            help="query | passage | none: which of the model's prefixes to prepend "
+            "(e5 models want 'query' for symmetric tasks)."
+        ),
+    ] = "query",
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
     pooling: Annotated[str | None, typer.Option(help="Pooling override: mean | cls.")] = None,
     layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer instead of the last.")] = None,
-    device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda (default under torchrun: "
-                                                    "cuda:LOCAL_RANK).")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="torch device, e.g. cpu or cuda (default under torchrun: cuda:LOCAL_RANK).")
+    ] = None,
     cache: Annotated[bool, typer.Option(help="Use the embedding cache in $POLYRET_HOME/embeddings.")] = True,
 ) -> None:
     """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors in input order, or into shards."""
@@ -168,8 +204,19 @@ def encode_command(
     if output is not None and output.suffix != ".npy":
         raise ConfigError(f"--output {output}: the output must be a .npy file")
     if shards is not None:
-        _encode_shards(model, input_file, shards, shard_size=shard_size, dtype=dtype, prefix=prefix,
-                       max_length=max_length, batch_size=batch_size, pooling=pooling, layer=layer, device=device)
+        _encode_shards(
+            model,
+            input_file,
+            shards,
+            shard_size=shard_size,
+            dtype=dtype,
+            prefix=prefix,
+            max_length=max_length,
+            batch_size=batch_size,
+            pooling=pooling,
+            layer=layer,
+            device=device,
+        )
         return
     texts = read_texts(input_file)
     encoder = load_encoder(model, max_length=max_length, pooling=pooling, layer=layer, device=device, cache=cache)
@@ -178,13 +225,27 @@ def encode_command(
     vectors = encoder.encode(texts, prefix=text_prefix, max_length=max_length, batch_size=batch_size)
     with atomic_write(output, "wb") as handle:
         np.save(handle, vectors)
-    console.print(f"[green]wrote[/] {output}: {vectors.shape[0]} x {vectors.shape[1]} float32 "
-                  f"(prefix {text_prefix!r}) in {time.perf_counter() - start:.1f} s", highlight=False)
+    console.print(
+        f"[green]wrote[/] {output}: {vectors.shape[0]} x {vectors.shape[1]} float32 "
+        f"(prefix {text_prefix!r}) in {time.perf_counter() - start:.1f} s",
+        highlight=False,
+    )
 
 
-def _encode_shards(model: str, input_file: Path, out_dir: Path, *, shard_size: int, dtype: str, prefix: str,
-                   max_length: int | None, batch_size: int, pooling: str | None, layer: int | None,
-                   device: str | None) -> None:
+def _encode_shards(
+    model: str,
+    input_file: Path,
+    out_dir: Path,
+    *,
+    shard_size: int,
+    dtype: str,
+    prefix: str,
+    max_length: int | None,
+    batch_size: int,
+    pooling: str | None,
+    layer: int | None,
+    device: str | None,
+) -> None:
     import time
 
     from polyret.distributed import distributed_layout, rank_device
@@ -193,32 +254,55 @@ def _encode_shards(model: str, input_file: Path, out_dir: Path, *, shard_size: i
 
     world_size, rank = distributed_layout()
     next(iter_records(input_file), None)  # a missing or unreadable input fails before the model loads
-    encoder = load_encoder(model, max_length=max_length, pooling=pooling, layer=layer,
-                           device=device or rank_device(), cache=False)
+    encoder = load_encoder(
+        model, max_length=max_length, pooling=pooling, layer=layer, device=device or rank_device(), cache=False
+    )
     text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
     start = time.perf_counter()
-    run = encode_to_shards(encoder, iter_records(input_file), out_dir, shard_size=shard_size, dtype=dtype,
-                           prefix=text_prefix, max_length=max_length, batch_size=batch_size,
-                           show_progress=rank == 0, rank=rank, world_size=world_size)
+    run = encode_to_shards(
+        encoder,
+        iter_records(input_file),
+        out_dir,
+        shard_size=shard_size,
+        dtype=dtype,
+        prefix=text_prefix,
+        max_length=max_length,
+        batch_size=batch_size,
+        show_progress=rank == 0,
+        rank=rank,
+        world_size=world_size,
+    )
     who = f"rank {rank}/{world_size}: " if world_size > 1 else ""
     state = "complete" if run.complete else "waiting for the other ranks' shards"
-    console.print(f"[green]{who}encoded {run.encoded} shards[/], reused {run.reused}, in "
-                  f"{time.perf_counter() - start:.1f} s; {out_dir} ({run.count} texts) is {state}", highlight=False)
+    console.print(
+        f"[green]{who}encoded {run.encoded} shards[/], reused {run.reused}, in "
+        f"{time.perf_counter() - start:.1f} s; {out_dir} ({run.count} texts) is {state}",
+        highlight=False,
+    )
 
 
 @app.command("search")
 def search_command(
     model: ModelOption,
     shards: Annotated[Path, typer.Option(help="A folder written by `polyret encode --shards` (the passages).")],
-    queries: Annotated[Path, typer.Option(help="Queries: .txt (one per line) or .jsonl (\"text\", optional "
-                                                "\"id\").")],
+    queries: Annotated[Path, typer.Option(help='Queries: .txt (one per line) or .jsonl ("text", optional "id").')],
     output: Annotated[Path, typer.Option("--output", "-o", help="TREC run file to write.")],
     k: Annotated[int, typer.Option("--k", help="Passages per query.")] = 100,
-    index: Annotated[str, typer.Option(help="flat (exact, streamed over the shards) | ivf-flat | ivf-pq | hnsw; "
-                                            "an approximate index is built once and kept in the folder.")] = "flat",
-    index_param: Annotated[list[str] | None, typer.Option(
-        "--index-param", help="KEY=VALUE of the index config, repeatable: nlist, nprobe, pq_m, pq_bits, hnsw_m, "
-                              "ef_construction, ef_search, train_size, use_gpu, seed.")] = None,
+    index: Annotated[
+        str,
+        typer.Option(
+            help="flat (exact, streamed over the shards) | ivf-flat | ivf-pq | hnsw; "
+            "an approximate index is built once and kept in the folder."
+        ),
+    ] = "flat",
+    index_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--index-param",
+            help="KEY=VALUE of the index config, repeatable: nlist, nprobe, pq_m, pq_bits, hnsw_m, "
+            "ef_construction, ef_search, train_size, use_gpu, seed.",
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Queries per forward pass.")] = 32,
     max_length: Annotated[int | None, typer.Option(help="Max tokens per query (model default if unset).")] = None,
 ) -> None:
@@ -249,39 +333,58 @@ def search_command(
     written_by = read_json(shards / MANIFEST)["settings"]["fingerprint"]
     encoder = load_encoder(model, max_length=max_length)
     if encoder.fingerprint != written_by:
-        raise ConfigError(f"{shards} was encoded by another model (fingerprint {written_by}); search it with the "
-                          f"model that wrote it")
+        raise ConfigError(
+            f"{shards} was encoded by another model (fingerprint {written_by}); search it with the model that wrote it"
+        )
     start = time.perf_counter()
-    vectors = encoder.encode([text for _, text in records], prefix=encoder.query_prefix, max_length=max_length,
-                             batch_size=batch_size)
+    vectors = encoder.encode(
+        [text for _, text in records], prefix=encoder.query_prefix, max_length=max_length, batch_size=batch_size
+    )
     scores, rows, ids = search_corpus(vectors, shards, k, spec)
     spaced = next((item_id for item_id in ids.values() if len(item_id.split()) != 1), None)
     if spaced is not None:
         raise ConfigError(f"{shards}: passage id {spaced!r} contains white space, which a TREC run cannot hold")
     with atomic_write(output) as handle:
         for (qid, _), score_row, id_row in zip(records, scores.tolist(), rows.tolist(), strict=True):
-            handle.writelines(f"{qid} Q0 {ids[row]} {rank} {score:.6f} polyret-{index}\n"
-                              for rank, (score, row) in enumerate(zip(score_row, id_row, strict=True), start=1)
-                              if row >= 0)
-    console.print(f"[green]wrote[/] {output}: top {k} passages for {len(records)} queries "
-                  f"({index}) in {time.perf_counter() - start:.1f} s", highlight=False)
+            handle.writelines(
+                f"{qid} Q0 {ids[row]} {rank} {score:.6f} polyret-{index}\n"
+                for rank, (score, row) in enumerate(zip(score_row, id_row, strict=True), start=1)
+                if row >= 0
+            )
+    console.print(
+        f"[green]wrote[/] {output}: top {k} passages for {len(records)} queries "
+        f"({index}) in {time.perf_counter() - start:.1f} s",
+        highlight=False,
+    )
 
 
 @app.command("mine")
 def mine_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="TSV to write: score<TAB>src<TAB>tgt, best first.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path "
-                                                                 "(with --src/--tgt).")] = None,
-    src: Annotated[Path | None, typer.Option(
-        "--src", help="Source side: .txt (one text per line) or .jsonl (\"text\").")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path (with --src/--tgt)."),
+    ] = None,
+    src: Annotated[
+        Path | None, typer.Option("--src", help='Source side: .txt (one text per line) or .jsonl ("text").')
+    ] = None,
     tgt: Annotated[Path | None, typer.Option("--tgt", help="Target side, same formats.")] = None,
-    src_shards: Annotated[Path | None, typer.Option(
-        help="Instead of --src/--tgt: folders of `polyret encode --shards --prefix query` for each side; mined shard "
-             "by shard (no side whole in memory), ids written instead of texts.")] = None,
+    src_shards: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of --src/--tgt: folders of `polyret encode --shards --prefix query` for each side; mined "
+            "shard by shard (no side whole in memory), ids written instead of texts."
+        ),
+    ] = None,
     tgt_shards: Annotated[Path | None, typer.Option(help="Target side's shard folder (with --src-shards).")] = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours per side for the margin.")] = 4,
-    threshold: Annotated[float, typer.Option(help="Accept pairs with margin above this (1.06: CRISS/LASER; "
-                                                  "e5 margins sit near 1.0, so check --keep-all scores).")] = 1.06,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            help="Accept pairs with margin above this (1.06: CRISS/LASER; "
+            "e5 margins sit near 1.0, so check --keep-all scores)."
+        ),
+    ] = 1.06,
     keep_all: Annotated[bool, typer.Option("--keep-all", help="No threshold: every one-to-one pair, scored.")] = False,
     min_count: Annotated[int, typer.Option(help="Accept at least this many pairs (a floor).")] = 0,
     margin: Annotated[str, typer.Option(help="ratio | distance | absolute.")] = "ratio",
@@ -302,34 +405,60 @@ def mine_command(
         raise ConfigError("--k must be >= 1 and --min-count >= 0")
     texts, folders = (model, src, tgt), (src_shards, tgt_shards)
     if not (all(texts) and not any(folders)) and not (all(folders) and not any(texts)):
-        raise ConfigError("give --model, --src and --tgt (text files), or --src-shards and --tgt-shards (folders "
-                          "encoded by `polyret encode --shards`)")
-    options = MiningOptions(k=k, margin=margin, threshold=None if keep_all else threshold,  # type: ignore[arg-type]
-                            min_count=min_count, index=IndexSpec(kind=index))  # type: ignore[arg-type]
+        raise ConfigError(
+            "give --model, --src and --tgt (text files), or --src-shards and --tgt-shards (folders "
+            "encoded by `polyret encode --shards`)"
+        )
+    options = MiningOptions(
+        k=k,
+        margin=margin,
+        threshold=None if keep_all else threshold,  # type: ignore[arg-type]
+        min_count=min_count,
+        index=IndexSpec(kind=index),
+    )  # type: ignore[arg-type]
     if src_shards is not None and tgt_shards is not None:
         summary = mine_shard_folders(src_shards, tgt_shards, output, options)
     else:
-        summary = mine_files(model, src, tgt, output, options, batch_size=batch_size,  # type: ignore[arg-type]
-                             max_length=max_length)
-    console.print(f"[green]wrote[/] {summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
-                  f"{summary.tgt_unique} unique texts (encode {summary.encode_s:.1f} s, mine {summary.mine_s:.1f} s)",
-                  highlight=False)
+        summary = mine_files(
+            model,
+            src,
+            tgt,
+            output,
+            options,
+            batch_size=batch_size,  # type: ignore[arg-type]
+            max_length=max_length,
+        )
+    console.print(
+        f"[green]wrote[/] {summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
+        f"{summary.tgt_unique} unique texts (encode {summary.encode_s:.1f} s, mine {summary.mine_s:.1f} s)",
+        highlight=False,
+    )
 
 
 @app.command("train")
 def train_command(
-    config: Annotated[str | None, typer.Argument(
-        help="Training config YAML (e.g. configs/train_hybrid_mlqa.yaml).")] = None,
-    method: Annotated[str | None, typer.Option(
-        "--method", help="mono | xy | hybrid | criss | criss-contrastive | tli (overrides the config).")] = None,
-    run_dir: Annotated[str | None, typer.Option(
-        "--run-dir", help="Run directory (default: runs/<config name>-<method>-s<seed>).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the run directory from its last "
-                                                          "checkpoint (same config, same sampler state).")] = False,
+    config: Annotated[
+        str | None, typer.Argument(help="Training config YAML (e.g. configs/train_hybrid_mlqa.yaml).")
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option("--method", help="mono | xy | hybrid | criss | criss-contrastive | tli (overrides the config)."),
+    ] = None,
+    run_dir: Annotated[
+        str | None, typer.Option("--run-dir", help="Run directory (default: runs/<config name>-<method>-s<seed>).")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in the run directory from its last checkpoint (same config, same sampler state).",
+        ),
+    ] = False,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Override the config's model.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
-    max_steps: Annotated[int | None, typer.Option(
-        "--max-steps", help="Override the step budget (mono/xy/hybrid).")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Override the step budget (mono/xy/hybrid).")
+    ] = None,
 ) -> None:
     """Train a retriever: hybrid/mono/X-Y contrastive batching, CRISS or TLI; prints the final model folder.
 
@@ -338,18 +467,28 @@ def train_command(
     """
     from polyret.train.runs import run_training
 
-    path = run_training(config, method=method, run_dir=run_dir, resume=resume,
-                        overrides={"model": model, "seed": seed, "max_steps": max_steps})
+    path = run_training(
+        config,
+        method=method,
+        run_dir=run_dir,
+        resume=resume,
+        overrides={"model": model, "seed": seed, "max_steps": max_steps},
+    )
     console.print(f"[green]model:[/] {path}")
 
 
 @app.command("compare")
 def compare_command(
     config: Annotated[Path, typer.Argument(help="Study config YAML, e.g. configs/quickstart.yaml.")],
-    study_dir: Annotated[Path | None, typer.Option(
-        "--study-dir", help="Where runs and the report go (default: studies/<config name>).")] = None,
-    only: Annotated[str | None, typer.Option(
-        "--only", help="Comma-separated run names or patterns (e.g. 'e5-small__hybrid*'); default: every run.")] = None,
+    study_dir: Annotated[
+        Path | None, typer.Option("--study-dir", help="Where runs and the report go (default: studies/<config name>).")
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only", help="Comma-separated run names or patterns (e.g. 'e5-small__hybrid*'); default: every run."
+        ),
+    ] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the report at the end.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the live progress view.")] = True,
 ) -> None:
@@ -394,10 +533,16 @@ def report_command(
         raise ConfigError(f"--correction {correction!r} is not one of holm, bh")
     if resamples < 100:
         raise ConfigError(f"--resamples {resamples}: use at least 100")
-    files = write_report(study_dir, n_resamples=resamples, seed=seed, correction=correction,  # type: ignore[arg-type]
-                         figures=figures)
-    console.print(f"[green]report:[/] {files.markdown} and {files.html} ({len(files.figures) // 2} figures)",
-                  highlight=False)
+    files = write_report(
+        study_dir,
+        n_resamples=resamples,
+        seed=seed,
+        correction=correction,  # type: ignore[arg-type]
+        figures=figures,
+    )
+    console.print(
+        f"[green]report:[/] {files.markdown} and {files.html} ({len(files.figures) // 2} figures)", highlight=False
+    )
 
 
 INTERRUPTED = 130  # a shell's code for a process ended by SIGINT; typer returns it for KeyboardInterrupt
@@ -424,14 +569,18 @@ def main() -> None:
         raise
     if isinstance(code, int) and code:
         if code == INTERRUPTED:
-            again = ("the same command with --resume" if "train" in sys.argv[1:] and "--resume" not in sys.argv
-                     else "the same command again")
-            console.print(f"[yellow]interrupted[/]: finished work is kept; run {again} to resume.", highlight=False,
-                          soft_wrap=True)
+            again = (
+                "the same command with --resume"
+                if "train" in sys.argv[1:] and "--resume" not in sys.argv
+                else "the same command again"
+            )
+            console.print(
+                f"[yellow]interrupted[/]: finished work is kept; run {again} to resume.",
+                highlight=False,
+                soft_wrap=True,
+            )
         sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-

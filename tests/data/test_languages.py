@@ -23,12 +23,37 @@ from polyret.data.languages import (
 from polyret.errors import UnknownNameError
 
 
-@pytest.mark.parametrize(("code", "iso1"), [
-    ("sw", "sw"), ("SW", "sw"), ("swa", "sw"), ("swh", "sw"), ("sw-KE", "sw"), ("sw_KE", "sw"),
-    ("zh", "zh"), ("zh-Hans", "zh"), ("zh-Hant", "zh"), ("cmn", "zh"), ("zho", "zh"), ("cmn_hans", "zh"),
-    ("arb", "ar"), ("ara", "ar"), ("pes", "fa"), ("fas", "fa"), ("zsm", "ms"), ("lvs", "lv"), ("ekk", "et"),
-    ("en_XX", "en"), ("eng", "en"), ("EN", "en"), ("de_DE", "de"), ("ger", "de"), ("yor", "yo"), ("zul", "zu"),
-])
+@pytest.mark.parametrize(
+    ("code", "iso1"),
+    [
+        ("sw", "sw"),
+        ("SW", "sw"),
+        ("swa", "sw"),
+        ("swh", "sw"),
+        ("sw-KE", "sw"),
+        ("sw_KE", "sw"),
+        ("zh", "zh"),
+        ("zh-Hans", "zh"),
+        ("zh-Hant", "zh"),
+        ("cmn", "zh"),
+        ("zho", "zh"),
+        ("cmn_hans", "zh"),
+        ("arb", "ar"),
+        ("ara", "ar"),
+        ("pes", "fa"),
+        ("fas", "fa"),
+        ("zsm", "ms"),
+        ("lvs", "lv"),
+        ("ekk", "et"),
+        ("en_XX", "en"),
+        ("eng", "en"),
+        ("EN", "en"),
+        ("de_DE", "de"),
+        ("ger", "de"),
+        ("yor", "yo"),
+        ("zul", "zu"),
+    ],
+)
 def test_codes_resolve_to_one_language(code: str, iso1: str) -> None:
     assert get_language(code).iso1 == iso1
 
@@ -48,17 +73,60 @@ def test_unknown_code_lists_valid_codes() -> None:
 # PROTOCOLS.md §4 table, values quoted there (GiB) and their buckets.
 PROTOCOL_TABLE = {
     "very-low": {"jv": 0.2},
-    "low": {"af": 1.3, "sw": 1.6, "eu": 2.0, "mr": 2.8, "tl": 3.1, "te": 4.7, "ur": 5.7, "et": 6.1, "kk": 6.4,
-            "az": 6.5, "ml": 7.6, "bn": 8.4, "ka": 9.1},
-    "mid": {"ta": 12.2, "lt": 13.7, "hi": 20.2, "tr": 20.9, "ar": 28.0, "nl": 29.3, "it": 30.2, "he": 31.6,
-            "pl": 44.6, "el": 46.9, "zh": 46.9, "pt": 49.1},
-    "high": {"es": 53.3, "ko": 54.2, "fi": 54.3, "fr": 56.8, "bg": 57.5, "hu": 58.4, "ro": 61.4, "de": 66.6,
-             "ja": 69.3, "th": 71.7, "uk": 84.6, "fa": 111.6, "vi": 137.3, "id": 148.3, "ru": 278.0, "en": 300.8},
+    "low": {
+        "af": 1.3,
+        "sw": 1.6,
+        "eu": 2.0,
+        "mr": 2.8,
+        "tl": 3.1,
+        "te": 4.7,
+        "ur": 5.7,
+        "et": 6.1,
+        "kk": 6.4,
+        "az": 6.5,
+        "ml": 7.6,
+        "bn": 8.4,
+        "ka": 9.1,
+    },
+    "mid": {
+        "ta": 12.2,
+        "lt": 13.7,
+        "hi": 20.2,
+        "tr": 20.9,
+        "ar": 28.0,
+        "nl": 29.3,
+        "it": 30.2,
+        "he": 31.6,
+        "pl": 44.6,
+        "el": 46.9,
+        "zh": 46.9,
+        "pt": 49.1,
+    },
+    "high": {
+        "es": 53.3,
+        "ko": 54.2,
+        "fi": 54.3,
+        "fr": 56.8,
+        "bg": 57.5,
+        "hu": 58.4,
+        "ro": 61.4,
+        "de": 66.6,
+        "ja": 69.3,
+        "th": 71.7,
+        "uk": 84.6,
+        "fa": 111.6,
+        "vi": 137.3,
+        "id": 148.3,
+        "ru": 278.0,
+        "en": 300.8,
+    },
 }
 
 
-@pytest.mark.parametrize(("code", "gib", "bucket"),
-                         [(code, gib, bucket) for bucket, rows in PROTOCOL_TABLE.items() for code, gib in rows.items()])
+@pytest.mark.parametrize(
+    ("code", "gib", "bucket"),
+    [(code, gib, bucket) for bucket, rows in PROTOCOL_TABLE.items() for code, gib in rows.items()],
+)
 def test_cc100_sizes_and_buckets_match_protocols(code: str, gib: float, bucket: str) -> None:
     language = get_language(code)
     assert (language.cc100_gib, language.bucket, language.low_resource) == (gib, bucket, gib < 10)
@@ -76,7 +144,8 @@ def test_benchmark_sets_and_their_low_resource_members() -> None:
     assert (len(LAREQA_XQUAD_R), len(LAREQA_MLQA_R), len(MIRACL_LANGS), len(PAPER_TRAIN_LANGS)) == (11, 7, 18, 9)
     # PROTOCOLS.md §4 "Low-resource members by benchmark".
     assert set(low_resource_group(TATOEBA_XTREME36)["low-resource"]) == set(
-        ["jv", "af", "sw", "eu", "mr", "tl", "te", "ur", "et", "kk", "ml", "bn", "ka"])
+        ["jv", "af", "sw", "eu", "mr", "tl", "te", "ur", "et", "kk", "ml", "bn", "ka"]
+    )
     assert set(low_resource_group(TATOEBA_XTREME_R41)["low-resource"]) - set(TATOEBA_XTREME36) == {"az"}
     assert low_resource_group(LAREQA_XQUAD_R)["low-resource"] == []
     assert low_resource_group(CRISS16)["low-resource"] == ["et", "kk"]
@@ -84,15 +153,17 @@ def test_benchmark_sets_and_their_low_resource_members() -> None:
 
 
 def test_low_resource_group_keeps_codes_as_given_in_order() -> None:
-    assert low_resource_group(["swh", "de", "jv", "en_XX"]) == {"low-resource": ["swh", "jv"],
-                                                                 "other": ["de", "en_XX"]}
+    assert low_resource_group(["swh", "de", "jv", "en_XX"]) == {"low-resource": ["swh", "jv"], "other": ["de", "en_XX"]}
 
 
 # PROTOCOLS.md §3.2: the 36 XTREME languages and XTREME-R's 5 with their file codes.
-TATOEBA_FILE_CODES = dict(pair.split() for pair in """
+TATOEBA_FILE_CODES = dict(
+    pair.split()
+    for pair in """
 af afr,ar ara,bg bul,bn ben,de deu,el ell,es spa,et est,eu eus,fa pes,fi fin,fr fra,he heb,hi hin,hu hun,id ind,
 it ita,ja jpn,jv jav,ka kat,kk kaz,ko kor,ml mal,mr mar,nl nld,pt por,ru rus,sw swh,ta tam,te tel,th tha,tl tgl,
-tr tur,ur urd,vi vie,zh cmn,az aze,lt lit,pl pol,uk ukr,ro ron""".replace("\n", "").split(","))
+tr tur,ur urd,vi vie,zh cmn,az aze,lt lit,pl pol,uk ukr,ro ron""".replace("\n", "").split(",")
+)
 
 
 def test_tatoeba_codes() -> None:
@@ -103,7 +174,13 @@ def test_tatoeba_codes() -> None:
 
 def test_mbart_codes() -> None:
     assert [mbart_code(code) for code in ("en", "sw", "zh", "kk", "et", "fr")] == [
-        "en_XX", "sw_KE", "zh_CN", "kk_KZ", "et_EE", "fr_XX"]
+        "en_XX",
+        "sw_KE",
+        "zh_CN",
+        "kk_KZ",
+        "et_EE",
+        "fr_XX",
+    ]
     assert get_language("sw_KE").iso1 == "sw"
     with pytest.raises(UnknownNameError, match="mBART language 'yo'"):
         mbart_code("yo")

@@ -27,23 +27,36 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 
 
 def test_jsonl_nested_and_long_layouts(tmp_path):
-    nested = write_lines(tmp_path / "nested.jsonl", [
-        json.dumps({"id": "a", "langs": {"en": {"query": "q a", "passage": "p a", "negatives": ["n a"]},
-                                         "deu": {"query": "q a de", "passage": "p a de"}}}),
-        "",
-        json.dumps({"id": 7, "langs": {"en": {"query": "q 7", "passage": "p 7"}}}),
-    ])
+    nested = write_lines(
+        tmp_path / "nested.jsonl",
+        [
+            json.dumps(
+                {
+                    "id": "a",
+                    "langs": {
+                        "en": {"query": "q a", "passage": "p a", "negatives": ["n a"]},
+                        "deu": {"query": "q a de", "passage": "p a de"},
+                    },
+                }
+            ),
+            "",
+            json.dumps({"id": 7, "langs": {"en": {"query": "q 7", "passage": "p 7"}}}),
+        ],
+    )
     data = read_jsonl(nested)
     assert data.name == "nested" and len(data) == 2
     assert data.languages == ("de", "en")  # ISO 639-3 deu normalised to de
     assert data.items[0].langs["en"] == LangEntry("q a", "p a", ("n a",))
     assert data.items[1].id == "7"
 
-    long = write_lines(tmp_path / "long.jsonl", [
-        json.dumps({"id": "a", "lang": "en", "query": "q a", "passage": "p a"}),
-        json.dumps({"id": "b", "lang": "en", "query": "q b", "passage": "p b"}),
-        json.dumps({"id": "a", "lang": "sw", "query": "q a sw", "passage": "p a sw"}),
-    ])
+    long = write_lines(
+        tmp_path / "long.jsonl",
+        [
+            json.dumps({"id": "a", "lang": "en", "query": "q a", "passage": "p a"}),
+            json.dumps({"id": "b", "lang": "en", "query": "q b", "passage": "p b"}),
+            json.dumps({"id": "a", "lang": "sw", "query": "q a sw", "passage": "p a sw"}),
+        ],
+    )
     data = read_jsonl(long, name="mine")
     assert data.name == "mine"
     assert [item.id for item in data.items] == ["a", "b"]
@@ -51,19 +64,23 @@ def test_jsonl_nested_and_long_layouts(tmp_path):
     assert data.language_counts() == {"en": 2, "sw": 1}
 
 
-@pytest.mark.parametrize(("line", "problem"), [
-    ('{"id": "a", "lang": "en", "query": "q"', "malformed JSON"),
-    ('{"id": "a", "lang": "en", "query": "q"}', "'passage'"),
-    ('{"id": "a", "lang": "xx-nope", "query": "q", "passage": "p"}', "unknown language"),
-    ('{"id": "", "lang": "en", "query": "q", "passage": "p"}', "'id'"),
-    ('{"id": "a", "query": "q", "passage": "p"}', "either 'langs'"),
-    ('{"id": "a", "lang": "en", "query": "q", "passage": "p", "negatives": "n"}', "negatives"),
-    ('{"id": "z", "lang": "en", "query": "q", "passage": "p"}', "language 'en' twice"),
-    ("[1, 2]", "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"id": "a", "lang": "en", "query": "q"', "malformed JSON"),
+        ('{"id": "a", "lang": "en", "query": "q"}', "'passage'"),
+        ('{"id": "a", "lang": "xx-nope", "query": "q", "passage": "p"}', "unknown language"),
+        ('{"id": "", "lang": "en", "query": "q", "passage": "p"}', "'id'"),
+        ('{"id": "a", "query": "q", "passage": "p"}', "either 'langs'"),
+        ('{"id": "a", "lang": "en", "query": "q", "passage": "p", "negatives": "n"}', "negatives"),
+        ('{"id": "z", "lang": "en", "query": "q", "passage": "p"}', "language 'en' twice"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)
 def test_jsonl_bad_lines_name_file_and_line(tmp_path, line, problem):
-    path = write_lines(tmp_path / "bad.jsonl", [json.dumps({"id": "z", "lang": "en", "query": "q", "passage": "p"}),
-                                                line])
+    path = write_lines(
+        tmp_path / "bad.jsonl", [json.dumps({"id": "z", "lang": "en", "query": "q", "passage": "p"}), line]
+    )
     with pytest.raises(DataError) as err:
         read_jsonl(path)
     message = str(err.value)
@@ -79,11 +96,20 @@ def test_jsonl_round_trip(tmp_path):
 
 
 def test_mono_and_cross_pairs():
-    data = TrainingSet("x", [
-        TrainItem("1", {"de": LangEntry("q1de", "p1de", ("n1de",)), "en": LangEntry("q1en", "p1en"),
-                        "sw": LangEntry("q1sw", "p1sw")}),
-        TrainItem("2", {"en": LangEntry("q2en", "p2en")}),
-    ])
+    data = TrainingSet(
+        "x",
+        [
+            TrainItem(
+                "1",
+                {
+                    "de": LangEntry("q1de", "p1de", ("n1de",)),
+                    "en": LangEntry("q1en", "p1en"),
+                    "sw": LangEntry("q1sw", "p1sw"),
+                },
+            ),
+            TrainItem("2", {"en": LangEntry("q2en", "p2en")}),
+        ],
+    )
     mono = list(data.mono_pairs())
     assert [(p.item_id, p.query_lang) for p in mono] == [("1", "de"), ("1", "en"), ("1", "sw"), ("2", "en")]
     assert all(not p.cross for p in mono)
@@ -112,10 +138,18 @@ def _squad(tmp_path: Path, lang: str, questions: list[tuple[str, str, int]]) -> 
     sentences = [f"First {lang} sentence.", f"Second {lang} sentence."]
     context = " ".join(sentences)
     breaks = [[0, len(sentences[0])], [len(sentences[0]) + 1, len(context)]]
-    qas = [{"id": qid, "question": text, "answers": [{"text": "x", "answer_start": start}]}
-           for qid, text, start in questions]
-    payload = {"data": [{"title": "t", "paragraphs": [{"context": context, "sentences": sentences,
-                                                       "sentence_breaks": breaks, "qas": qas}]}]}
+    qas = [
+        {"id": qid, "question": text, "answers": [{"text": "x", "answer_start": start}]}
+        for qid, text, start in questions
+    ]
+    payload = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [{"context": context, "sentences": sentences, "sentence_breaks": breaks, "qas": qas}],
+            }
+        ]
+    }
     folder = tmp_path / "lareqa" / "mlqa-r"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{lang}.json").write_text(json.dumps(payload), encoding="utf-8")
@@ -156,10 +190,14 @@ def test_tsv_per_language_files(tmp_path):
 
 
 def test_tsv_mmarco_layout(tmp_path):
-    queries = {"en": write_lines(tmp_path / "q.en.tsv", ["10\twhat is x", "11\twhat is y"]),
-               "es": write_lines(tmp_path / "q.es.tsv", ["10\tqué es x"])}
-    passages = {"en": write_lines(tmp_path / "p.en.tsv", ["a\tx is a letter", "b\ty is a letter", "c\tz"]),
-                "es": write_lines(tmp_path / "p.es.tsv", ["a\tx es una letra", "c\tzeta"])}
+    queries = {
+        "en": write_lines(tmp_path / "q.en.tsv", ["10\twhat is x", "11\twhat is y"]),
+        "es": write_lines(tmp_path / "q.es.tsv", ["10\tqué es x"]),
+    }
+    passages = {
+        "en": write_lines(tmp_path / "p.en.tsv", ["a\tx is a letter", "b\ty is a letter", "c\tz"]),
+        "es": write_lines(tmp_path / "p.es.tsv", ["a\tx es una letra", "c\tzeta"]),
+    }
     pairs = write_lines(tmp_path / "pairs.tsv", ["10\ta\tc", "11\tb"])
     data = read_tsv(queries=queries, passages=passages, pairs=pairs)
     items = {i.id: i for i in data.items}
@@ -170,8 +208,15 @@ def test_tsv_mmarco_layout(tmp_path):
 def test_hf_dataset_long_layout():
     from datasets import Dataset
 
-    rows = Dataset.from_dict({"id": ["a", "a", "b"], "lang": ["en", "de", "en"], "query": ["qa", "qad", "qb"],
-                              "passage": ["pa", "pad", "pb"], "negatives": [["na"], [], []]})
+    rows = Dataset.from_dict(
+        {
+            "id": ["a", "a", "b"],
+            "lang": ["en", "de", "en"],
+            "query": ["qa", "qad", "qb"],
+            "passage": ["pa", "pad", "pb"],
+            "negatives": [["na"], [], []],
+        }
+    )
     data = from_hf_dataset(rows, "hf")
     assert [i.id for i in data.items] == ["a", "b"]
     assert data.items[0].langs["en"].negatives == ("na",)

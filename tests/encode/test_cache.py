@@ -84,8 +84,9 @@ def test_tiered_merging_bounds_the_shard_count(polyret_home, counting_encoder, m
     shards = list(encoder.cache.dir.glob("*.keys.npy"))
     assert len(shards) <= 8
     texts = [f"t{i}" for i in range(60)]
-    np.testing.assert_array_equal(CachedEncoder(counting_encoder).encode(texts),
-                                  np.stack([counting_encoder.vector(t) for t in texts]))
+    np.testing.assert_array_equal(
+        CachedEncoder(counting_encoder).encode(texts), np.stack([counting_encoder.vector(t) for t in texts])
+    )
     assert sum(counting_encoder.calls) == 60
 
 

@@ -26,19 +26,45 @@ def _run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 def test_encode_txt_and_jsonl(tmp_path, tiny_model_dir, polyret_home, monkeypatch, capsys):
     texts = ["the cat sat", "猫在垫子上睡觉", "кошка спит"]
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n"
-                                               for i, t in enumerate(texts)), encoding="utf-8")
-    code, err = _run(monkeypatch, capsys, "encode", "--model", str(tiny_model_dir), "--input",
-                     str(tmp_path / "in.txt"), "--output", str(tmp_path / "out.npy"), "--prefix", "none",
-                     "--batch-size", "2")
+    (tmp_path / "in.jsonl").write_text(
+        "".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
+        encoding="utf-8",
+    )
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        "encode",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(tmp_path / "in.txt"),
+        "--output",
+        str(tmp_path / "out.npy"),
+        "--prefix",
+        "none",
+        "--batch-size",
+        "2",
+    )
     assert code == 0, err
     assert "3 x 32" in err
     vectors = np.load(tmp_path / "out.npy")
     expected = SentenceTransformerEncoder("tiny", tiny_model_dir, device="cpu").encode(texts, show_progress=False)
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
-    code, err = _run(monkeypatch, capsys, "encode", "--model", str(tiny_model_dir), "--input",
-                     str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out2.npy"), "--prefix", "none",
-                     "--max-length", "64")
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        "encode",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(tmp_path / "in.jsonl"),
+        "--output",
+        str(tmp_path / "out2.npy"),
+        "--prefix",
+        "none",
+        "--max-length",
+        "64",
+    )
     assert code == 0, err
     np.testing.assert_allclose(np.load(tmp_path / "out2.npy"), expected, atol=1e-5)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
@@ -47,19 +73,31 @@ def test_encode_txt_and_jsonl(tmp_path, tiny_model_dir, polyret_home, monkeypatc
 def test_empty_line_names_the_line(tmp_path, tiny_model_dir, polyret_home, monkeypatch, capsys):
     source = tmp_path / "in.txt"
     source.write_text("first\n\nthird\n", encoding="utf-8")
-    code, err = _run(monkeypatch, capsys, "encode", "--model", str(tiny_model_dir), "--input", str(source),
-                     "--output", str(tmp_path / "out.npy"))
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        "encode",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "out.npy"),
+    )
     assert code == 2
     assert f"{source}:2" in err and "empty text" in err
     assert not (tmp_path / "out.npy").exists()
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    ('{"text": "ok"}\n{"txt": "no"}\n', ':2: a JSON object with a "text" field'),
-    ('{"text": "ok"}\nnot json\n', ":2: malformed JSON"),
-    ('{"text": 3}\n', ':1: "text" is int'),
-    ('{"text": "  "}\n', ":1: empty text"),
-])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"text": "ok"}\n{"txt": "no"}\n', ':2: a JSON object with a "text" field'),
+        ('{"text": "ok"}\nnot json\n', ":2: malformed JSON"),
+        ('{"text": 3}\n', ':1: "text" is int'),
+        ('{"text": "  "}\n', ":1: empty text"),
+    ],
+)
 def test_bad_jsonl(tmp_path, content, problem):
     source = tmp_path / "in.jsonl"
     source.write_text(content, encoding="utf-8")
@@ -86,14 +124,43 @@ def test_bad_bytes_name_their_line_and_ids_come_from_jsonl(tmp_path):
 def test_bad_options(tmp_path, tiny_model_dir, monkeypatch, capsys):
     source = tmp_path / "in.txt"
     source.write_text("a\n", encoding="utf-8")
-    code, err = _run(monkeypatch, capsys, "encode", "--model", str(tiny_model_dir), "--input", str(source),
-                     "--output", str(tmp_path / "out.npy"), "--prefix", "doc")
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        "encode",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "out.npy"),
+        "--prefix",
+        "doc",
+    )
     assert code == 2 and "--prefix 'doc'" in err
-    code, err = _run(monkeypatch, capsys, "encode", "--model", str(tiny_model_dir), "--input", str(source),
-                     "--output", str(tmp_path / "out.txt"))
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        "encode",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "out.txt"),
+    )
     assert code == 2 and ".npy" in err
-    code, err = _run(monkeypatch, capsys, "encode", "--model", str(tiny_model_dir), "--input",
-                     str(tmp_path / "missing.txt"), "--output", str(tmp_path / "out.npy"))
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        "encode",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(tmp_path / "missing.txt"),
+        "--output",
+        str(tmp_path / "out.npy"),
+    )
     assert code == 2 and "file not found" in err
     (tmp_path / "in.csv").write_text("a\n")
     with pytest.raises(DataError, match=r"expected a \.txt file"):
@@ -101,30 +168,33 @@ def test_bad_options(tmp_path, tiny_model_dir, monkeypatch, capsys):
 
 
 def _jsonl(path, texts, prefix="d"):
-    path.write_text("".join(json.dumps({"id": f"{prefix}{i}", "text": t}, ensure_ascii=False) + "\n"
-                            for i, t in enumerate(texts)), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"id": f"{prefix}{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
+        encoding="utf-8",
+    )
     return path
 
 
 PASSAGES = [f"passage {i} about {topic}" for i, topic in enumerate(["cats", "dogs", "rain", "tea", "maps"] * 9)]
 
 
-def test_encode_into_shards_equals_encoding_into_one_file(tmp_path, tiny_model_dir, polyret_home, monkeypatch,
-                                                          capsys):
+def test_encode_into_shards_equals_encoding_into_one_file(tmp_path, tiny_model_dir, polyret_home, monkeypatch, capsys):
     from polyret.encode.shards import load_shards
 
     source = _jsonl(tmp_path / "corpus.jsonl", PASSAGES)
     common = ["encode", "--model", str(tiny_model_dir), "--input", str(source), "--prefix", "passage"]
     code, err = _run(monkeypatch, capsys, *common, "--output", str(tmp_path / "all.npy"))
     assert code == 0, err
-    code, err = _run(monkeypatch, capsys, *common, "--shards", str(tmp_path / "shards"), "--shard-size", "10",
-                     "--dtype", "float32")
+    code, err = _run(
+        monkeypatch, capsys, *common, "--shards", str(tmp_path / "shards"), "--shard-size", "10", "--dtype", "float32"
+    )
     assert code == 0 and "encoded 5 shards" in err and "complete" in err, err
     ids, shards = load_shards(tmp_path / "shards")
     assert ids == [f"d{i}" for i in range(45)] and [len(shard) for shard in shards] == [10, 10, 10, 10, 5]
     np.testing.assert_allclose(np.concatenate(list(shards)), np.load(tmp_path / "all.npy"), atol=1e-6)
-    code, err = _run(monkeypatch, capsys, *common, "--shards", str(tmp_path / "shards"), "--shard-size", "10",
-                     "--dtype", "float32")
+    code, err = _run(
+        monkeypatch, capsys, *common, "--shards", str(tmp_path / "shards"), "--shard-size", "10", "--dtype", "float32"
+    )
     assert code == 0 and "encoded 0 shards" in err and "reused 5" in err, err
     code, err = _run(monkeypatch, capsys, *common)
     assert code == 2 and "exactly one of --output" in err
@@ -146,22 +216,46 @@ def test_search_exact_and_through_a_saved_index(tmp_path, tiny_model_dir, polyre
 
     source = _jsonl(tmp_path / "corpus.jsonl", PASSAGES)
     queries = _jsonl(tmp_path / "queries.jsonl", ["cats and dogs", "a cup of tea", "maps"], prefix="q")
-    code, err = _run(monkeypatch, capsys, "encode", "--model", str(tiny_model_dir), "--input", str(source),
-                     "--prefix", "passage", "--shards", str(tmp_path / "shards"), "--shard-size", "10")
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        "encode",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(source),
+        "--prefix",
+        "passage",
+        "--shards",
+        str(tmp_path / "shards"),
+        "--shard-size",
+        "10",
+    )
     assert code == 0, err
-    search = ["search", "--model", str(tiny_model_dir), "--shards", str(tmp_path / "shards"), "--queries",
-              str(queries), "--k", "5"]
+    search = [
+        "search",
+        "--model",
+        str(tiny_model_dir),
+        "--shards",
+        str(tmp_path / "shards"),
+        "--queries",
+        str(queries),
+        "--k",
+        "5",
+    ]
     code, err = _run(monkeypatch, capsys, *search, "-o", str(tmp_path / "exact.trec"))
     assert code == 0, err
     exact = _read_run(tmp_path / "exact.trec")
 
     encoder = load_encoder(str(tiny_model_dir), cache=False)
-    query_vectors = encoder.encode(["cats and dogs", "a cup of tea", "maps"], prefix=encoder.query_prefix,
-                                   show_progress=False)
+    query_vectors = encoder.encode(
+        ["cats and dogs", "a cup of tea", "maps"], prefix=encoder.query_prefix, show_progress=False
+    )
     passage_vectors = encoder.encode(PASSAGES, prefix=encoder.passage_prefix, show_progress=False)
     scores, rows = exact_topk(query_vectors, passage_vectors.astype(np.float16), 5)
     assert {qid: [docid for docid, _ in hits] for qid, hits in exact.items()} == {
-        f"q{q}": [f"d{row}" for row in rows[q]] for q in range(3)}
+        f"q{q}": [f"d{row}" for row in rows[q]] for q in range(3)
+    }
     np.testing.assert_allclose([[s for _, s in exact[f"q{q}"]] for q in range(3)], scores, atol=1e-5)
 
     hnsw = [*search, "--index", "hnsw", "--index-param", "hnsw_m=8", "--index-param", "ef_search=64"]
@@ -173,11 +267,29 @@ def test_search_exact_and_through_a_saved_index(tmp_path, tiny_model_dir, polyre
     code, err = _run(monkeypatch, capsys, *hnsw, "--index-param", "ef_search=32", "-o", str(tmp_path / "again.trec"))
     assert code == 0, err  # ef_search is a search-time setting: the saved index serves it
 
-    code, err = _run(monkeypatch, capsys, *search, "--index", "ivf-flat", "--index-param", "nlists=4", "-o",
-                     str(tmp_path / "bad.trec"))
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        *search,
+        "--index",
+        "ivf-flat",
+        "--index-param",
+        "nlists=4",
+        "-o",
+        str(tmp_path / "bad.trec"),
+    )
     assert code == 2 and "nlists" in err and len(err.strip().splitlines()) == 1
-    code, err = _run(monkeypatch, capsys, *search, "--index", "ivf-flat", "--index-param", "nlist=four", "-o",
-                     str(tmp_path / "bad.trec"))
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        *search,
+        "--index",
+        "ivf-flat",
+        "--index-param",
+        "nlist=four",
+        "-o",
+        str(tmp_path / "bad.trec"),
+    )
     assert code == 2 and "nlist" in err and not (tmp_path / "bad.trec").exists()
 
 
@@ -187,8 +299,19 @@ def test_search_refuses_shards_of_another_model(tmp_path, tiny_model_dir, polyre
 
     encode_to_shards(LookupEncoder(dim=32), PASSAGES, tmp_path / "shards", shard_size=10, show_progress=False)
     queries = _jsonl(tmp_path / "queries.jsonl", ["cats"], prefix="q")
-    code, err = _run(monkeypatch, capsys, "search", "--model", str(tiny_model_dir), "--shards",
-                     str(tmp_path / "shards"), "--queries", str(queries), "-o", str(tmp_path / "run.trec"))
+    code, err = _run(
+        monkeypatch,
+        capsys,
+        "search",
+        "--model",
+        str(tiny_model_dir),
+        "--shards",
+        str(tmp_path / "shards"),
+        "--queries",
+        str(queries),
+        "-o",
+        str(tmp_path / "run.trec"),
+    )
     assert code == 2 and "another model" in err and not (tmp_path / "run.trec").exists()
 
 
@@ -203,15 +326,36 @@ def test_torchrun_ranks_encode_their_own_shards(tmp_path, tiny_model_dir, polyre
 
     source = _jsonl(tmp_path / "corpus.jsonl", PASSAGES)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    encode = ["-m", "polyret.cli", "encode", "--model", str(tiny_model_dir), "--input", str(source), "--prefix",
-              "passage", "--shard-size", "10", "--dtype", "float32", "--device", "cpu"]
+    encode = [
+        "-m",
+        "polyret.cli",
+        "encode",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(source),
+        "--prefix",
+        "passage",
+        "--shard-size",
+        "10",
+        "--dtype",
+        "float32",
+        "--device",
+        "cpu",
+    ]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    ddp = subprocess.run([*launcher, *encode, "--shards", str(tmp_path / "ddp")], env=env, capture_output=True,
-                         text=True, timeout=300)
+    ddp = subprocess.run(
+        [*launcher, *encode, "--shards", str(tmp_path / "ddp")], env=env, capture_output=True, text=True, timeout=300
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert "rank 0/2: encoded 3 shards" in ddp.stderr and "rank 1/2: encoded 2 shards" in ddp.stderr
-    single = subprocess.run([sys.executable, *encode, "--shards", str(tmp_path / "single")], env=env,
-                            capture_output=True, text=True, timeout=300)
+    single = subprocess.run(
+        [sys.executable, *encode, "--shards", str(tmp_path / "single")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
 
     ids_ddp, shards_ddp = load_shards(tmp_path / "ddp")

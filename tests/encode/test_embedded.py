@@ -48,11 +48,22 @@ def write_q4_file(path: Path, hidden=32, layers=1, heads=2, ffn=64, vocab=64, po
     rng = np.random.default_rng(seed)
     pieces = ["<s>", "<pad>", "</s>", "<unk>", *[f"▁w{i}" for i in range(vocab - 4)]]
     scores = np.array([0, 0, 0, 0, *(-np.arange(1, vocab - 3))], dtype=np.float32)
-    shapes = {"emb.word": (1, vocab, hidden), "emb.pos": (0, positions, hidden), "emb.type": (0, types, hidden),
-              "emb.ln.w": (0, hidden), "emb.ln.b": (0, hidden)}
+    shapes = {
+        "emb.word": (1, vocab, hidden),
+        "emb.pos": (0, positions, hidden),
+        "emb.type": (0, types, hidden),
+        "emb.ln.w": (0, hidden),
+        "emb.ln.b": (0, hidden),
+    }
     for layer in range(layers):
-        for short, n_out, n_in in (("q", hidden, hidden), ("k", hidden, hidden), ("v", hidden, hidden),
-                                   ("ao", hidden, hidden), ("fi", ffn, hidden), ("fo", hidden, ffn)):
+        for short, n_out, n_in in (
+            ("q", hidden, hidden),
+            ("k", hidden, hidden),
+            ("v", hidden, hidden),
+            ("ao", hidden, hidden),
+            ("fi", ffn, hidden),
+            ("fo", hidden, ffn),
+        ):
             shapes[f"l{layer}.{short}.w"] = (1, n_out, n_in)
             shapes[f"l{layer}.{short}.b"] = (0, n_out)
         for short in ("aln", "oln"):
@@ -96,7 +107,14 @@ def test_read_q4_file_decodes_every_tensor(tmp_path):
     expected, pieces, scores = write_q4_file(path)
     q4 = read_q4_file(path)
     assert (q4.hidden, q4.layers, q4.heads, q4.ffn, q4.vocab, q4.max_positions, q4.type_vocab) == (
-        32, 1, 2, 64, 64, 16, 2)
+        32,
+        1,
+        2,
+        64,
+        64,
+        16,
+        2,
+    )
     assert q4.pieces == pieces and np.array_equal(q4.scores, scores)
     assert q4.special_ids == {"bos": 0, "eos": 2, "pad": 1, "unk": 3}
     for name, values in expected.items():
@@ -114,16 +132,27 @@ def test_bert_state_dict_loads_strictly_into_bert(tmp_path):
     np.testing.assert_array_equal(state["encoder.layer.0.attention.output.LayerNorm.bias"], expected["l0.aln.b"])
     import torch
 
-    model = BertModel(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=64, max_position_embeddings=16))
+    model = BertModel(
+        BertConfig(
+            vocab_size=64,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=16,
+        )
+    )
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    (lambda b: b[:500], "truncated"),
-    (lambda b: b"E5S2" + b[4:], "bad magic"),
-    (lambda b: b[:-100], "past the end"),
-])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: b[:500], "truncated"),
+        (lambda b: b"E5S2" + b[4:], "bad magic"),
+        (lambda b: b[:-100], "past the end"),
+    ],
+)
 def test_corrupt_q4_file_is_a_model_error(tmp_path, damage, message):
     path = tmp_path / "tiny.bin"
     write_q4_file(path)
@@ -185,9 +214,16 @@ def importlib_missing(package: str) -> bool:
 def test_prepared_folder_is_a_sentence_transformers_e5(e5_model_dir):
     assert e5_model_dir == prepared_path("multilingual-e5-small")
     config = json.loads((e5_model_dir / "config.json").read_text())
-    assert (config["model_type"], config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"],
-            config["intermediate_size"], config["max_position_embeddings"], config["type_vocab_size"],
-            config["vocab_size"]) == ("bert", 384, 12, 12, 1536, 512, 2, 250037)
+    assert (
+        config["model_type"],
+        config["hidden_size"],
+        config["num_hidden_layers"],
+        config["num_attention_heads"],
+        config["intermediate_size"],
+        config["max_position_embeddings"],
+        config["type_vocab_size"],
+        config["vocab_size"],
+    ) == ("bert", 384, 12, 12, 1536, 512, 2, 250037)
     st_config = json.loads((e5_model_dir / "config_sentence_transformers.json").read_text())
     assert st_config["prompts"]["query"] == "query: " and st_config["prompts"]["passage"] == "passage: "
     assert json.loads((e5_model_dir / "tokenizer_config.json").read_text())["model_max_length"] == 512
@@ -232,15 +268,15 @@ def test_dequantized_weights_match_the_c_engine_formula(e5_model_dir):
         saved = handle.get_slice("embeddings.word_embeddings.weight")
         for row in (0, 6, 250001):
             start = offset + row * blocks_per_row * 18
-            raw = q4._data[start:start + blocks_per_row * 18]
+            raw = q4._data[start : start + blocks_per_row * 18]
             expected = []
             for b in range(blocks_per_row):
-                block = bytes(raw[b * 18:(b + 1) * 18])
+                block = bytes(raw[b * 18 : (b + 1) * 18])
                 scale = float(np.frombuffer(block[:2], dtype="<f2")[0])
                 low = [((x & 0x0F) - 8) * scale for x in block[2:]]
                 high = [((x >> 4) - 8) * scale for x in block[2:]]
                 expected.extend(low + high)
-            np.testing.assert_array_equal(saved[row:row + 1][0], np.array(expected, dtype=np.float32))
+            np.testing.assert_array_equal(saved[row : row + 1][0], np.array(expected, dtype=np.float32))
 
 
 # ---------------------------------------------------------------------------------- parity with the C engine
@@ -292,8 +328,11 @@ def _build_c_engine(tmp_path: Path) -> Path:
     attempts = [["-O2", "-march=native", "-fopenmp"], ["-O2", "-fopenmp"]]
     errors = []
     for flags in attempts:
-        result = subprocess.run([compiler, *flags, "-shared", "-fPIC", "-o", str(library), str(source), "-lm"],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [compiler, *flags, "-shared", "-fPIC", "-o", str(library), str(source), "-lm"],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode == 0:
             return library
         errors.append(result.stderr[-500:])
@@ -310,8 +349,13 @@ def test_converted_model_matches_the_c_engine(e5_model_dir, tmp_path, record_pro
     library.e5_load.argtypes = [ctypes.c_char_p]
     library.e5_free.argtypes = [ctypes.c_void_p]
     library.e5_dim.argtypes = [ctypes.c_void_p]
-    library.e5_embed_batch.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
-                                       ctypes.c_int, ctypes.POINTER(ctypes.c_float)]
+    library.e5_embed_batch.argtypes = [
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_char_p),
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_float),
+    ]
     library.e5_token_count.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
     weights, _ = embedded.locate_sources(SPEC)
     handle = library.e5_load(str(weights).encode())
@@ -322,8 +366,12 @@ def test_converted_model_matches_the_c_engine(e5_model_dir, tmp_path, record_pro
         for is_query, prefix in ((1, "query: "), (0, "passage: ")):
             reference = np.zeros((len(PARITY_TEXTS), 384), dtype=np.float32)
             texts = (ctypes.c_char_p * len(PARITY_TEXTS))(*[t.encode() for t in PARITY_TEXTS])
-            assert library.e5_embed_batch(handle, texts, len(PARITY_TEXTS), is_query,
-                                          reference.ctypes.data_as(ctypes.POINTER(ctypes.c_float))) == 0
+            assert (
+                library.e5_embed_batch(
+                    handle, texts, len(PARITY_TEXTS), is_query, reference.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+                )
+                == 0
+            )
             vectors = ours.encode(PARITY_TEXTS, prefix=prefix, show_progress=False)
             cosines = (vectors * reference).sum(axis=1)
             record_property(f"cosine_{prefix.strip(': ')}", float(cosines.mean()))

@@ -40,8 +40,9 @@ def _manual(encoder, texts, prefix="", layer=None, pooling="mean", skip_special=
     for text in texts:
         batch = tokenizer([prefix + text], return_tensors="pt", truncation=True, max_length=encoder.max_length)
         with torch.no_grad():
-            out = hf(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask")},
-                     output_hidden_states=True)
+            out = hf(
+                **{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask")}, output_hidden_states=True
+            )
         hidden = (out.last_hidden_state if layer is None else out.hidden_states[layer])[0]
         if pooling == "cls":
             vector = hidden[0]
@@ -77,8 +78,9 @@ def test_equals_sentence_transformers_encode(tiny, tiny_model_dir):
 
 def test_prefix_is_prepended(tiny):
     with_prefix = tiny.encode(TEXTS[:3], prefix="query: ", show_progress=False)
-    np.testing.assert_allclose(with_prefix, tiny.encode(["query: " + t for t in TEXTS[:3]], show_progress=False),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        with_prefix, tiny.encode(["query: " + t for t in TEXTS[:3]], show_progress=False), atol=1e-6
+    )
     assert not np.allclose(with_prefix, tiny.encode(TEXTS[:3], show_progress=False))
 
 
@@ -86,21 +88,27 @@ def test_layer_cls_and_special_token_options(tiny_model_dir):
     middle = SentenceTransformerEncoder("tiny", tiny_model_dir, layer=1, device="cpu")
     np.testing.assert_allclose(middle.encode(TEXTS, show_progress=False), _manual(middle, TEXTS, layer=1), atol=1e-5)
     embeddings = SentenceTransformerEncoder("tiny", tiny_model_dir, layer=0, device="cpu")
-    np.testing.assert_allclose(embeddings.encode(TEXTS, show_progress=False), _manual(embeddings, TEXTS, layer=0),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        embeddings.encode(TEXTS, show_progress=False), _manual(embeddings, TEXTS, layer=0), atol=1e-5
+    )
     cls = SentenceTransformerEncoder("tiny", tiny_model_dir, pooling="cls", device="cpu")
     np.testing.assert_allclose(cls.encode(TEXTS, show_progress=False), _manual(cls, TEXTS, pooling="cls"), atol=1e-5)
     content = SentenceTransformerEncoder("tiny", tiny_model_dir, pool_special_tokens=False, device="cpu")
-    np.testing.assert_allclose(content.encode(TEXTS, show_progress=False),
-                               _manual(content, TEXTS, skip_special=True), atol=1e-5)
+    np.testing.assert_allclose(
+        content.encode(TEXTS, show_progress=False), _manual(content, TEXTS, skip_special=True), atol=1e-5
+    )
 
 
 def test_max_length_truncates(tiny):
     long = ["word " * 200]
     assert len(tiny.tokenize(long, max_length=16)[0]) == 16
-    np.testing.assert_allclose(tiny.encode(long, max_length=16, show_progress=False),
-                               tiny.encode([tiny._load().tokenizer.decode(tiny.tokenize(long, 16)[0][1:-1])],
-                                           max_length=16, show_progress=False), atol=1e-4)
+    np.testing.assert_allclose(
+        tiny.encode(long, max_length=16, show_progress=False),
+        tiny.encode(
+            [tiny._load().tokenizer.decode(tiny.tokenize(long, 16)[0][1:-1])], max_length=16, show_progress=False
+        ),
+        atol=1e-4,
+    )
 
 
 def test_bad_options():
@@ -194,6 +202,8 @@ def test_e5_prefixes_and_cross_lingual_sanity(e5_model_dir):
     assert encoder.dim == 384 and encoder.max_length == 512
     english = ["The cat is sleeping on the mat.", "I like to drink coffee in the morning.", "The train is late."]
     german = ["Morgens trinke ich gern Kaffee.", "Der Zug hat Verspätung.", "Die Katze schläft auf der Matte."]
-    scores = encoder.encode(english, prefix="query: ", show_progress=False) @ encoder.encode(
-        german, prefix="query: ", show_progress=False).T
+    scores = (
+        encoder.encode(english, prefix="query: ", show_progress=False)
+        @ encoder.encode(german, prefix="query: ", show_progress=False).T
+    )
     assert scores.argmax(axis=1).tolist() == [2, 0, 1]

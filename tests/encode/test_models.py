@@ -34,8 +34,16 @@ def test_file_or_empty_folder_is_not_a_model(tmp_path):
         resolve_model(str(tmp_path / "empty"))
 
 
-@pytest.mark.parametrize("name", ["intfloat/multilingual-e5-small", "xlm-roberta-base", "sentence-transformers/LaBSE",
-                                  "facebook/mbart-large-50", "someone/not-a-real-model"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "intfloat/multilingual-e5-small",
+        "xlm-roberta-base",
+        "sentence-transformers/LaBSE",
+        "facebook/mbart-large-50",
+        "someone/not-a-real-model",
+    ],
+)
 def test_uncached_id_offline_fails_at_once(name, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
     monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: pytest.fail("offline: the network must not be tried"))
@@ -87,12 +95,31 @@ def test_unknown_id_offline_fails_fast_from_the_cli(tmp_path):
     """End to end: `polyret encode` with an uncached id exits 2 with one line, quickly (no retries)."""
     source = tmp_path / "in.txt"
     source.write_text("hello\n", encoding="utf-8")
-    env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hf"), "POLYRET_HOME": str(tmp_path / "home"),
-           "PATH": "/usr/bin:/bin"}
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(tmp_path / "hf"),
+        "POLYRET_HOME": str(tmp_path / "home"),
+        "PATH": "/usr/bin:/bin",
+    }
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "polyret.cli", "encode", "--model", "someone/uncached-model",
-                             "--input", str(source), "--output", str(tmp_path / "out.npy")],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "polyret.cli",
+            "encode",
+            "--model",
+            "someone/uncached-model",
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "out.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     elapsed = time.perf_counter() - start
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -132,8 +159,9 @@ def test_incomplete_snapshot_is_not_used(tmp_path, monkeypatch):
 def test_embedded_name_is_prepared_on_demand(monkeypatch, tmp_path):
     prepared = tmp_path / "prepared"
     calls = []
-    monkeypatch.setattr("polyret.encode.embedded.prepare_embedded_model",
-                        lambda name, force=False: calls.append(name) or prepared)
+    monkeypatch.setattr(
+        "polyret.encode.embedded.prepare_embedded_model", lambda name, force=False: calls.append(name) or prepared
+    )
     assert resolve_model("multilingual-e5-small") == prepared
     assert calls == ["multilingual-e5-small"]
 

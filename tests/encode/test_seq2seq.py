@@ -75,8 +75,9 @@ def test_mbart_vectors_equal_manual_mean_and_ignore_padding(tiny_mbart):
 def test_layer_option_and_protocol(tiny_mbart):
     encoder = Seq2SeqEncoder(tiny_mbart, layer=1, device="cpu")
     ids = encoder.tokenize([TEXTS[1]])[0]
-    np.testing.assert_allclose(encoder.encode([TEXTS[1]], show_progress=False)[0], _manual_mean(tiny_mbart, ids, 1),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        encoder.encode([TEXTS[1]], show_progress=False)[0], _manual_mean(tiny_mbart, ids, 1), atol=1e-5
+    )
     last = Seq2SeqEncoder(tiny_mbart, device="cpu")
     assert isinstance(last, Encoder)
     assert last.dim == 32 and last.fingerprint and last.describe()["dim"] == 32
@@ -85,8 +86,9 @@ def test_layer_option_and_protocol(tiny_mbart):
     assert last.describe()["layer"] == "last" and "label" not in last.describe()
     # layer = number of layers is the last layer, i.e. after mBART's final encoder layer norm
     final = Seq2SeqEncoder(tiny_mbart, layer=2, device="cpu")
-    np.testing.assert_allclose(final.encode(TEXTS, show_progress=False), last.encode(TEXTS, show_progress=False),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        final.encode(TEXTS, show_progress=False), last.encode(TEXTS, show_progress=False), atol=1e-6
+    )
     assert is_seq2seq_model(tiny_mbart)
 
 

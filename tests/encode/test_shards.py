@@ -15,8 +15,9 @@ CORPUS = [(f"doc-{i}", f"text number {i}") for i in range(23)]
 
 
 def test_layout_and_contents(tmp_path, counting_encoder):
-    run = encode_to_shards(counting_encoder, CORPUS, tmp_path / "shards", shard_size=5, dtype="float32",
-                           prefix="p: ", show_progress=False)
+    run = encode_to_shards(
+        counting_encoder, CORPUS, tmp_path / "shards", shard_size=5, dtype="float32", prefix="p: ", show_progress=False
+    )
     assert (run.encoded, run.reused, run.complete, run.count) == (5, 0, True, 23)
     out = run.out_dir
     manifest = json.loads((out / "manifest.json").read_text())
@@ -32,8 +33,9 @@ def test_layout_and_contents(tmp_path, counting_encoder):
 
 
 def test_plain_strings_get_positional_ids_and_float16(tmp_path, counting_encoder):
-    out = encode_to_shards(counting_encoder, (text for _, text in CORPUS[:7]), tmp_path / "s", shard_size=4,
-                           show_progress=False).out_dir
+    out = encode_to_shards(
+        counting_encoder, (text for _, text in CORPUS[:7]), tmp_path / "s", shard_size=4, show_progress=False
+    ).out_dir
     ids, arrays = load_shards(out)
     assert ids == [str(i) for i in range(7)] and arrays[0].dtype == np.float16
 
@@ -69,23 +71,39 @@ def test_ranks_split_the_shards_and_the_last_one_finishes_the_folder(tmp_path, m
     encode_to_shards(whole, CORPUS, tmp_path / "whole", shard_size=4, show_progress=False)
 
     ranks = [make_counting_encoder() for _ in range(3)]
-    runs = [encode_to_shards(encoder, CORPUS, tmp_path / "split", shard_size=4, show_progress=False, rank=rank,
-                             world_size=3) for rank, encoder in enumerate(ranks)]
+    runs = [
+        encode_to_shards(
+            encoder, CORPUS, tmp_path / "split", shard_size=4, show_progress=False, rank=rank, world_size=3
+        )
+        for rank, encoder in enumerate(ranks)
+    ]
     assert [encoder.calls for encoder in ranks] == [[4, 4], [4, 4], [4, 3]]  # shards 0,3 | 1,4 | 2,5
     assert [run.complete for run in runs] == [False, False, True]
     assert _files(tmp_path / "split") == _files(tmp_path / "whole")
 
     again = make_counting_encoder()  # rank 0 of a second launch finds the folder finished
-    assert encode_to_shards(again, CORPUS, tmp_path / "split", shard_size=4, show_progress=False, rank=0,
-                            world_size=3).complete and again.calls == []
+    assert (
+        encode_to_shards(
+            again, CORPUS, tmp_path / "split", shard_size=4, show_progress=False, rank=0, world_size=3
+        ).complete
+        and again.calls == []
+    )
 
 
 def test_a_killed_rank_is_resumed_by_a_relaunch(tmp_path, make_counting_encoder):
     with pytest.raises(KeyboardInterrupt):
-        encode_to_shards(make_counting_encoder(fail_after=1), CORPUS, tmp_path / "s", shard_size=4,
-                         show_progress=False, rank=0, world_size=2)
-    assert not encode_to_shards(make_counting_encoder(), CORPUS, tmp_path / "s", shard_size=4, show_progress=False,
-                                rank=1, world_size=2).complete
+        encode_to_shards(
+            make_counting_encoder(fail_after=1),
+            CORPUS,
+            tmp_path / "s",
+            shard_size=4,
+            show_progress=False,
+            rank=0,
+            world_size=2,
+        )
+    assert not encode_to_shards(
+        make_counting_encoder(), CORPUS, tmp_path / "s", shard_size=4, show_progress=False, rank=1, world_size=2
+    ).complete
     resumed = make_counting_encoder()
     run = encode_to_shards(resumed, CORPUS, tmp_path / "s", shard_size=4, show_progress=False, rank=0, world_size=2)
     assert resumed.calls == [4, 4] and run.reused == 1 and run.complete  # shard 0 kept; shards 2 and 4 encoded
@@ -121,7 +139,8 @@ def test_bad_arguments(tmp_path, counting_encoder):
     with pytest.raises(ConfigError, match="rank 2"):
         encode_to_shards(counting_encoder, CORPUS, tmp_path, shard_size=2, rank=2, world_size=2)
     with pytest.raises(DataError, match=r"'a' appears 2 times \(shards \[0, 1\]\)"):
-        encode_to_shards(counting_encoder, [("a", "x"), ("b", "y"), ("a", "z")], tmp_path / "d", shard_size=2,
-                         show_progress=False)
+        encode_to_shards(
+            counting_encoder, [("a", "x"), ("b", "y"), ("a", "z")], tmp_path / "d", shard_size=2, show_progress=False
+        )
     with pytest.raises(DataError, match="line break"):
         encode_to_shards(counting_encoder, [("a\nb", "text")], tmp_path / "x", shard_size=2, show_progress=False)

@@ -128,7 +128,11 @@ def test_run_eval_validates_tasks_before_loading_model(tmp_path):
 def test_run_eval_keep_going_collects_failures(tiny_data, tmp_path):
     with pytest.raises(EvalFailedError) as info:
         run_eval(
-            "m", ["mlqa-r", "xquad-r"], tmp_path, {"candidate_text": "sentence"}, encoder=hash_encoder(),
+            "m",
+            ["mlqa-r", "xquad-r"],
+            tmp_path,
+            {"candidate_text": "sentence"},
+            encoder=hash_encoder(),
             keep_going=True,
         )
     assert [name for name, _ in info.value.failures] == ["mlqa-r"]  # no MLQA-R files in the tiny root

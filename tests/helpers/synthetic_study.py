@@ -23,8 +23,15 @@ from polyret.eval.results import MainScore, TaskResult, write_result
 XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 TATOEBA_LANGS = ("sw", "kk", "jv", "de", "fr", "el")
 UDHR_VERSIONS = ("swh", "jav", "yor", "hau", "deu", "fra")
-EFFECT = {"zero-shot": 0.0, "mono": 0.08, "xy": 0.10, "hybrid": 0.14, "criss-contrastive": 0.04, "criss": 0.02,
-          "tli": 0.01}
+EFFECT = {
+    "zero-shot": 0.0,
+    "mono": 0.08,
+    "xy": 0.10,
+    "hybrid": 0.14,
+    "criss-contrastive": 0.04,
+    "criss": 0.02,
+    "tli": 0.01,
+}
 
 STUDY_YAML = """\
 name: synthetic
@@ -67,13 +74,18 @@ def _rng(*parts: Any) -> np.random.Generator:
 
 def _aggregates(languages: dict[str, dict[str, float]], metrics: tuple[str, ...]) -> dict[str, dict[str, float]]:
     groups = {"all": list(languages), **low_resource_group(languages)}
-    return {name: {"languages": float(len(codes)),
-                   **({m: float(np.mean([languages[c][m] for c in codes])) for m in metrics} if codes else {})}
-            for name, codes in groups.items()}
+    return {
+        name: {
+            "languages": float(len(codes)),
+            **({m: float(np.mean([languages[c][m] for c in codes])) for m in metrics} if codes else {}),
+        }
+        for name, codes in groups.items()
+    }
 
 
-def synthetic_result(task: str, label: str, seed: int, options: dict[str, Any] | None = None,
-                     model: dict[str, Any] | None = None) -> tuple[TaskResult, dict[str, np.ndarray]]:
+def synthetic_result(
+    task: str, label: str, seed: int, options: dict[str, Any] | None = None, model: dict[str, Any] | None = None
+) -> tuple[TaskResult, dict[str, np.ndarray]]:
     """A result for ``task`` as method ``label`` with ``seed`` would produce (deterministic)."""
     effect = _effect(label)
     per_query: dict[str, np.ndarray] = {}
@@ -100,8 +112,10 @@ def synthetic_result(task: str, label: str, seed: int, options: dict[str, Any] |
         for lang in TATOEBA_LANGS:
             rng = _rng(task, lang, label, seed)
             base = 0.55 if lang in ("sw", "kk", "jv") else 0.8
-            hits = {key: (rng.random(40) < min(0.99, base + effect)).astype(np.uint8)
-                    for key in ("xx2en.accuracy", "en2xx.accuracy")}
+            hits = {
+                key: (rng.random(40) < min(0.99, base + effect)).astype(np.uint8)
+                for key in ("xx2en.accuracy", "en2xx.accuracy")
+            }
             row = {key: float(100 * v.mean()) for key, v in hits.items()}
             row["mean.accuracy"] = (row["xx2en.accuracy"] + row["en2xx.accuracy"]) / 2
             row["n"] = 40.0
@@ -122,9 +136,14 @@ def synthetic_result(task: str, label: str, seed: int, options: dict[str, Any] |
     else:
         raise ValueError(f"no synthetic task {task}")
     aggregates = _aggregates(languages, metrics)
-    result = TaskResult(task=task, main_score=MainScore(metric=main, value=aggregates["all"][main]),
-                        languages=languages, aggregates=aggregates, model=model or {"name": label},
-                        config={**(options or {}), "languages": list(languages)})
+    result = TaskResult(
+        task=task,
+        main_score=MainScore(metric=main, value=aggregates["all"][main]),
+        languages=languages,
+        aggregates=aggregates,
+        model=model or {"name": label},
+        config={**(options or {}), "languages": list(languages)},
+    )
     return result, per_query
 
 

@@ -11,11 +11,16 @@ import json
 from pathlib import Path
 
 TINY_MBART_CORPUS = [
-    "the cat sleeps on the mat", "die Katze schläft auf der Matte",
-    "a dog runs in the park", "ein Hund läuft im Park",
-    "the house is small", "das Haus ist klein",
-    "i like green tea", "ich mag grünen Tee",
-    "el gato duerme en la casa", "кошка спит на ковре",
+    "the cat sleeps on the mat",
+    "die Katze schläft auf der Matte",
+    "a dog runs in the park",
+    "ein Hund läuft im Park",
+    "the house is small",
+    "das Haus ist klein",
+    "i like green tea",
+    "ich mag grünen Tee",
+    "el gato duerme en la casa",
+    "кошка спит на ковре",
 ]
 
 
@@ -28,16 +33,28 @@ def build_tiny_mbart(target: Path, corpus: list[str] | None = None, vocab_size: 
     torch.manual_seed(seed)
     raw = Tokenizer(models.Unigram())
     raw.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-                                      unk_token="<unk>")
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>"
+    )
     raw.train_from_iterator((corpus or TINY_MBART_CORPUS) * 4, trainer=trainer)
     vocab = [tuple(entry) for entry in json.loads(raw.to_str())["model"]["vocab"]]
     tokenizer = MBartTokenizer(vocab=vocab, src_lang="en_XX", tgt_lang="de_DE", model_max_length=128)
-    config = MBartConfig(vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2,
-                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                         max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         decoder_start_token_id=tokenizer.eos_token_id, scale_embedding=True)
+    config = MBartConfig(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=130,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        scale_embedding=True,
+    )
     model = MBartForConditionalGeneration(config)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)

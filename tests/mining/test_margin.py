@@ -187,12 +187,15 @@ def test_sharded_sides_mine_exactly_what_whole_arrays_mine(tmp_path) -> None:
     tgt = (tgt / np.linalg.norm(tgt, axis=1, keepdims=True)).astype(np.float32)
     src_shards, tgt_shards = _write_shards(src, tmp_path / "s", 16), _write_shards(tgt, tmp_path / "t", 25)
     whole = mine_pairs(src, tgt, k=4, threshold=None)
-    for sharded in (mine_pairs(src_shards, tgt_shards, k=4, threshold=None),
-                    mine_pairs(src, tgt_shards, k=4, threshold=None)):
+    for sharded in (
+        mine_pairs(src_shards, tgt_shards, k=4, threshold=None),
+        mine_pairs(src, tgt_shards, k=4, threshold=None),
+    ):
         np.testing.assert_array_equal(sharded.src_index, whole.src_index)
         np.testing.assert_array_equal(sharded.tgt_index, whole.tgt_index)
         np.testing.assert_allclose(sharded.score, whole.score, rtol=1e-6)
     hnsw = IndexSpec(kind="hnsw", hnsw_m=16, ef_search=200)
     approximate = mine_pairs(src_shards, tgt_shards, k=4, threshold=None, index=hnsw)
     assert set(zip(approximate.src_index.tolist(), approximate.tgt_index.tolist(), strict=True)) == set(
-        zip(whole.src_index.tolist(), whole.tgt_index.tolist(), strict=True))
+        zip(whole.src_index.tolist(), whole.tgt_index.tolist(), strict=True)
+    )

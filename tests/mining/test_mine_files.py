@@ -31,8 +31,9 @@ def test_mines_deduplicated_sides_with_the_query_prefix(tmp_path: Path) -> None:
     src = write(tmp_path / "en.txt", ["the cat", "a dog", "the cat", "tea"])
     tgt = write(tmp_path / "de.txt", ["Tee", "ein Hund", "die Katze"])
     encoder = LookupEncoder(VECTORS, dim=4)
-    summary = mine_files(encoder, src, tgt, tmp_path / "out.tsv", MiningOptions(k=2, threshold=None),
-                         show_progress=False)
+    summary = mine_files(
+        encoder, src, tgt, tmp_path / "out.tsv", MiningOptions(k=2, threshold=None), show_progress=False
+    )
     assert [call[0] for call in encoder.calls] == ["query: ", "query: "]
     assert encoder.calls[0][1] == ["the cat", "a dog", "tea"]  # deduplicated, first-occurrence order
     assert (summary.src_texts, summary.src_unique, summary.tgt_unique, summary.pairs) == (4, 3, 3, 3)
@@ -92,21 +93,64 @@ def test_cli_mines_two_shard_folders(tmp_path: Path, tiny_model_dir: Path, monke
     src = write(tmp_path / "a.txt", ["el gato duerme", "the quick brown fox", "кошка спит", "un perro"])
     tgt = write(tmp_path / "b.txt", ["the cat sat on the mat", "猫在垫子上睡觉", "paka analala"])
     for side, folder in ((src, "sa"), (tgt, "sb")):
-        encoded = CliRunner().invoke(app, ["encode", "--model", str(tiny_model_dir), "--input", str(side),
-                                           "--shards", str(tmp_path / folder), "--shard-size", "2"])
+        encoded = CliRunner().invoke(
+            app,
+            [
+                "encode",
+                "--model",
+                str(tiny_model_dir),
+                "--input",
+                str(side),
+                "--shards",
+                str(tmp_path / folder),
+                "--shard-size",
+                "2",
+            ],
+        )
         assert encoded.exit_code == 0, encoded.output
-    by_text = CliRunner().invoke(app, ["mine", "--model", str(tiny_model_dir), "--src", str(src), "--tgt", str(tgt),
-                                       "-o", str(tmp_path / "texts.tsv"), "--keep-all"])
-    by_shards = CliRunner().invoke(app, ["mine", "--src-shards", str(tmp_path / "sa"), "--tgt-shards",
-                                         str(tmp_path / "sb"), "-o", str(tmp_path / "ids.tsv"), "--keep-all"])
+    by_text = CliRunner().invoke(
+        app,
+        [
+            "mine",
+            "--model",
+            str(tiny_model_dir),
+            "--src",
+            str(src),
+            "--tgt",
+            str(tgt),
+            "-o",
+            str(tmp_path / "texts.tsv"),
+            "--keep-all",
+        ],
+    )
+    by_shards = CliRunner().invoke(
+        app,
+        [
+            "mine",
+            "--src-shards",
+            str(tmp_path / "sa"),
+            "--tgt-shards",
+            str(tmp_path / "sb"),
+            "-o",
+            str(tmp_path / "ids.tsv"),
+            "--keep-all",
+        ],
+    )
     assert by_text.exit_code == 0 and by_shards.exit_code == 0, by_shards.output
     lines = {"a": src.read_text().splitlines(), "b": tgt.read_text().splitlines()}
-    as_texts = [[f"{float(score):.3f}", lines["a"][int(i)], lines["b"][int(j)]] for score, i, j in
-                (line.split("\t") for line in (tmp_path / "ids.tsv").read_text().splitlines())]
-    expected = [[f"{float(score):.3f}", a, b] for score, a, b in
-                (line.split("\t") for line in (tmp_path / "texts.tsv").read_text(encoding="utf-8").splitlines())]
+    as_texts = [
+        [f"{float(score):.3f}", lines["a"][int(i)], lines["b"][int(j)]]
+        for score, i, j in (line.split("\t") for line in (tmp_path / "ids.tsv").read_text().splitlines())
+    ]
+    expected = [
+        [f"{float(score):.3f}", a, b]
+        for score, a, b in (
+            line.split("\t") for line in (tmp_path / "texts.tsv").read_text(encoding="utf-8").splitlines()
+        )
+    ]
     assert as_texts == expected  # float16 shards: the same pairs and order, scores to 3 decimals
 
-    mixed = CliRunner().invoke(app, ["mine", "--src-shards", str(tmp_path / "sa"), "--tgt", str(tgt), "-o",
-                                     str(tmp_path / "x.tsv")])
+    mixed = CliRunner().invoke(
+        app, ["mine", "--src-shards", str(tmp_path / "sa"), "--tgt", str(tgt), "-o", str(tmp_path / "x.tsv")]
+    )
     assert "--src-shards and --tgt-shards" in str(mixed.exception)

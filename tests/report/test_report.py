@@ -26,8 +26,14 @@ def synthetic_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report")
     config = write_study_config(root / "study.yaml")
     calls = CallLog(root / "calls.jsonl")
-    status = run_study(config, root / "study", trainer=FakeTrainer(calls), evaluator=FakeEvaluator(calls),
-                       show_progress=False, command="polyret compare study.yaml --study-dir study")
+    status = run_study(
+        config,
+        root / "study",
+        trainer=FakeTrainer(calls),
+        evaluator=FakeEvaluator(calls),
+        show_progress=False,
+        command="polyret compare study.yaml --study-dir study",
+    )
     assert status.ok
     return root / "study"
 
@@ -49,8 +55,14 @@ def _table_rows(section: str) -> list[list[str]]:
 def test_report_files(report, synthetic_study: Path):
     assert report.markdown == synthetic_study / "report.md" and report.html.is_file()
     names = {path.name for path in report.figures}
-    for stem in ("xquad-r_per_language", "xquad-r_rank_distance", "xquad-r_alpha_sweep", "tatoeba_per_language",
-                 "tatoeba_vs_cc100", "udhr_per_language"):
+    for stem in (
+        "xquad-r_per_language",
+        "xquad-r_rank_distance",
+        "xquad-r_alpha_sweep",
+        "tatoeba_per_language",
+        "tatoeba_vs_cc100",
+        "udhr_per_language",
+    ):
         assert {f"{stem}.png", f"{stem}.svg"} <= names
     for path in report.figures:
         assert path.stat().st_size > 1000
@@ -111,7 +123,7 @@ def test_html_is_self_contained(report):
     assert sources and all(source.startswith("data:image/png;base64,") for source in sources)
     assert html.count("<figure") == len(report.figures) // 2
     assert 'class="banner warning"' in html
-    assert "<tr class=\"low\">" in html
+    assert '<tr class="low">' in html
 
 
 def test_stale_and_missing_results_are_reported(synthetic_study: Path, tmp_path: Path):
@@ -132,17 +144,29 @@ def test_stand_in_banner(synthetic_study: Path, tmp_path: Path):
     config = write_study_config(root / "study.yaml")
     calls = CallLog(root / "calls.jsonl")
     model_info = {"name": "standin", "note": "stand-in, not comparable with CRISS"}
-    run_study(config, root / "s", only=["tiny__zero-shot", "tiny__mono__s0"], trainer=FakeTrainer(calls),
-              evaluator=FakeEvaluator(calls, model_info=model_info), show_progress=False)
+    run_study(
+        config,
+        root / "s",
+        only=["tiny__zero-shot", "tiny__mono__s0"],
+        trainer=FakeTrainer(calls),
+        evaluator=FakeEvaluator(calls, model_info=model_info),
+        show_progress=False,
+    )
     text = write_report(root / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
     assert "CRISS stand-in" in text and "not comparable with CRISS" in text
 
 
 def test_published_comparison_recomputes_on_shared_languages():
     languages = {"sw": {"xx2en.accuracy": 70.0}, "kk": {"xx2en.accuracy": 80.0}, "de": {"xx2en.accuracy": 90.0}}
-    group = pub.OurGroup(backbone="e5-small", model="multilingual-e5-small", label="zero-shot", alpha=None,
-                         overall={"xx2en.accuracy": 80.0}, per_language=languages,
-                         task_config={"languages": ["sw", "kk", "de"], "max_sentences": None})
+    group = pub.OurGroup(
+        backbone="e5-small",
+        model="multilingual-e5-small",
+        label="zero-shot",
+        alpha=None,
+        overall={"xx2en.accuracy": 80.0},
+        per_language=languages,
+        task_config={"languages": ["sw", "kk", "de"], "max_sentences": None},
+    )
     rows = pub.comparison_rows(["tatoeba"], {"tatoeba": [group]})
     e5 = next(r for r in rows if r.reference.backbone == "multilingual-e5-small")
     # PROTOCOLS §5.3: sw 75.9, kk 83.8, de 98.0 -> mean 85.9, against ours on the same three
@@ -170,10 +194,17 @@ def test_published_values_are_on_polyrets_scale():
 
 
 def test_model_card(tmp_path: Path):
-    result = TaskResult(task="tatoeba", main_score=MainScore(metric="xx2en.accuracy", value=81.5),
-                        languages={"sw": {"xx2en.accuracy": 70.0}, "de": {"xx2en.accuracy": 93.0}},
-                        aggregates={"all": {"xx2en.accuracy": 81.5}, "low-resource": {"xx2en.accuracy": 70.0},
-                                    "other": {"xx2en.accuracy": 93.0}}, config={"max_sentences": 100})
+    result = TaskResult(
+        task="tatoeba",
+        main_score=MainScore(metric="xx2en.accuracy", value=81.5),
+        languages={"sw": {"xx2en.accuracy": 70.0}, "de": {"xx2en.accuracy": 93.0}},
+        aggregates={
+            "all": {"xx2en.accuracy": 81.5},
+            "low-resource": {"xx2en.accuracy": 70.0},
+            "other": {"xx2en.accuracy": 93.0},
+        },
+        config={"max_sentences": 100},
+    )
     bare = tmp_path / "bare"
     bare.mkdir()
     card = write_model_card(bare, [result], run_name="e5__mono__s0")
@@ -220,8 +251,12 @@ def test_html_renders_in_headless_chromium(report, tmp_path: Path):
     if not any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")):
         pytest.skip("chromium not installed (apt-get update && apt-get install -y chromium)")
     shot = tmp_path / "report.png"
-    completed = subprocess.run([str(ROOT / "scripts" / "screenshot_report.sh"), str(report.html), str(shot),
-                                "1200x3000"], capture_output=True, text=True, timeout=180)
+    completed = subprocess.run(
+        [str(ROOT / "scripts" / "screenshot_report.sh"), str(report.html), str(shot), "1200x3000"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert completed.returncode == 0, completed.stderr
     from PIL import Image
 

@@ -32,9 +32,15 @@ def test_sign_flip_hand_computed():
 
 
 def _scipy_paired_p(a: np.ndarray, b: np.ndarray, n_resamples: float, seed: int = 0) -> float:
-    result = stats.permutation_test((a, b), lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,
-                                    permutation_type="samples", n_resamples=n_resamples, alternative="two-sided",
-                                    random_state=seed)
+    result = stats.permutation_test(
+        (a, b),
+        lambda x, y, axis: np.mean(x - y, axis=axis),
+        vectorized=True,
+        permutation_type="samples",
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        random_state=seed,
+    )
     return float(result.pvalue)
 
 
@@ -67,8 +73,9 @@ def test_bootstrap_ci_matches_scipy_percentile():
     rng = np.random.default_rng(11)
     diff = rng.normal(0.05, 0.3, 400)
     low, high = bootstrap_ci(diff, n_resamples=20_000, seed=0)
-    reference = stats.bootstrap((diff,), np.mean, n_resamples=20_000, method="percentile", confidence_level=0.95,
-                                random_state=0).confidence_interval
+    reference = stats.bootstrap(
+        (diff,), np.mean, n_resamples=20_000, method="percentile", confidence_level=0.95, random_state=0
+    ).confidence_interval
     width = reference.high - reference.low
     assert low == pytest.approx(reference.low, abs=0.05 * width)
     assert high == pytest.approx(reference.high, abs=0.05 * width)
@@ -113,8 +120,7 @@ def test_paired_comparison_and_verdicts():
 
 
 def test_adjusted_p_decides_the_verdict():
-    raw = PairedComparison(n=50, mean_a=0.6, mean_b=0.5, diff=0.1, ci_low=0.01, ci_high=0.2, p_value=0.02,
-                           exact=False)
+    raw = PairedComparison(n=50, mean_a=0.6, mean_b=0.5, diff=0.1, ci_low=0.01, ci_high=0.2, p_value=0.02, exact=False)
     assert verdict(raw) == "better"
     family = adjust([raw, raw, raw], "holm")  # 0.02 * 3 = 0.06 after Holm
     assert family[0].p_adjusted == pytest.approx(0.06)

@@ -11,8 +11,13 @@ from polyret.study.config import expand_runs, load_study_config, parse_study_con
 BASE = {
     "name": "demo",
     "backbones": {"e5-small": "multilingual-e5-small", "mbart": {"model": "facebook/mbart-large-cc25"}},
-    "methods": ["zero-shot", "mono", "xy", {"method": "hybrid", "alpha": [0.5, 0.25]},
-                {"method": "criss", "backbones": ["mbart"], "settings": {"tatoeba": {"languages": ["kk"]}}}],
+    "methods": [
+        "zero-shot",
+        "mono",
+        "xy",
+        {"method": "hybrid", "alpha": [0.5, 0.25]},
+        {"method": "criss", "backbones": ["mbart"], "settings": {"tatoeba": {"languages": ["kk"]}}},
+    ],
     "seeds": [0, 1],
     "train": {"data": ["mlqa-r"], "max_steps": 30, "batch_size": 16, "settings": {"loss": {"temperature": 0.05}}},
     "eval": {"tasks": {"tatoeba": {"languages": ["sw"], "max_sentences": 50}, "udhr": None}},
@@ -39,11 +44,23 @@ def test_expansion_names_and_counts():
 def test_train_settings_per_method():
     runs = {run.name: run for run in expand_runs(parse())}
     hybrid = runs["e5-small__hybrid-a0.25__s1"]
-    assert hybrid.train == {"method": "hybrid", "model": "multilingual-e5-small", "seed": 1, "data": ["mlqa-r"],
-                            "max_steps": 30, "batch_size": 16, "alpha": 0.25, "loss": {"temperature": 0.05}}
+    assert hybrid.train == {
+        "method": "hybrid",
+        "model": "multilingual-e5-small",
+        "seed": 1,
+        "data": ["mlqa-r"],
+        "max_steps": 30,
+        "batch_size": 16,
+        "alpha": 0.25,
+        "loss": {"temperature": 0.05},
+    }
     criss = runs["mbart__criss__s0"]  # the contrastive keys are not forced on CRISS's own config
-    assert criss.train == {"method": "criss", "model": "facebook/mbart-large-cc25", "seed": 0,
-                           "tatoeba": {"languages": ["kk"]}}
+    assert criss.train == {
+        "method": "criss",
+        "model": "facebook/mbart-large-cc25",
+        "seed": 0,
+        "tatoeba": {"languages": ["kk"]},
+    }
     assert runs["e5-small__zero-shot"].train is None and not runs["e5-small__zero-shot"].trained
 
 
@@ -71,19 +88,22 @@ def test_reference_default_and_tasks_as_list():
     assert config.eval.tasks == {"tatoeba": {}, "udhr": {}}
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"methods": ["zero-shot", "best"]}, "study.yaml: methods.1.method: Input should be"),
-    ({"methods": [{"method": "mono", "alpha": [0.5]}]}, "methods.0: alpha applies to method hybrid only, not mono"),
-    ({"methods": [{"method": "hybrid", "alpha": [1.5]}]}, "methods.0.alpha: every alpha must lie in [0, 1]"),
-    ({"methods": [{"method": "criss", "backbones": ["labse"]}]}, "unknown backbones ['labse']"),
-    ({"reference": "hybrid-a0.7"}, "reference 'hybrid-a0.7' is not one of the methods"),
-    ({"backbones": {"e5 small": "x"}}, "name 'e5 small' must be letters"),
-    ({"seeds": [0, 0]}, "seeds: give distinct seeds"),
-    ({"eval": {"tasks": {}}}, "eval.tasks: name at least one task"),
-    ({"eval": {"tasks": {"tatoebaa": {}}}}, "eval.tasks: unknown task 'tatoebaa'; valid:"),
-    ({"trian": {}}, "trian: Extra inputs are not permitted"),
-    ({"methods": ["mono", "mono"]}, "methods: ['mono'] listed twice"),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"methods": ["zero-shot", "best"]}, "study.yaml: methods.1.method: Input should be"),
+        ({"methods": [{"method": "mono", "alpha": [0.5]}]}, "methods.0: alpha applies to method hybrid only, not mono"),
+        ({"methods": [{"method": "hybrid", "alpha": [1.5]}]}, "methods.0.alpha: every alpha must lie in [0, 1]"),
+        ({"methods": [{"method": "criss", "backbones": ["labse"]}]}, "unknown backbones ['labse']"),
+        ({"reference": "hybrid-a0.7"}, "reference 'hybrid-a0.7' is not one of the methods"),
+        ({"backbones": {"e5 small": "x"}}, "name 'e5 small' must be letters"),
+        ({"seeds": [0, 0]}, "seeds: give distinct seeds"),
+        ({"eval": {"tasks": {}}}, "eval.tasks: name at least one task"),
+        ({"eval": {"tasks": {"tatoebaa": {}}}}, "eval.tasks: unknown task 'tatoebaa'; valid:"),
+        ({"trian": {}}, "trian: Extra inputs are not permitted"),
+        ({"methods": ["mono", "mono"]}, "methods: ['mono'] listed twice"),
+    ],
+)
 def test_errors_are_one_line_and_name_the_key(changes, expected):
     with pytest.raises(ConfigError) as info:
         parse(**changes)

@@ -19,9 +19,13 @@ WORDS = {
 def write_items(path: Path) -> Path:
     lines = []
     for i in range(len(WORDS["en"])):
-        langs = {lang: {"query": f"where is the {words[i]}?" if lang == "en" else f"wo ist {words[i]}?",
-                        "passage": f"the {words[i]} is here" if lang == "en" else f"{words[i]} ist hier"}
-                 for lang, words in WORDS.items()}
+        langs = {
+            lang: {
+                "query": f"where is the {words[i]}?" if lang == "en" else f"wo ist {words[i]}?",
+                "passage": f"the {words[i]} is here" if lang == "en" else f"{words[i]} ist hier",
+            }
+            for lang, words in WORDS.items()
+        }
         lines.append(json.dumps({"id": f"item{i}", "langs": langs}, ensure_ascii=False))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -32,7 +36,8 @@ def write_items(path: Path) -> Path:
 def test_compare_trains_evaluates_and_reports(tiny_model_dir: Path, shared_data: Path, tmp_path: Path):
     items = write_items(tmp_path / "items.jsonl")
     config = tmp_path / "tiny.yaml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 name: tiny
 backbones:
   tiny: {tiny_model_dir}
@@ -51,7 +56,9 @@ eval:
   tasks:
     tatoeba: {{languages: [sw, de], max_sentences: 8, max_length: 32}}
 reference: zero-shot
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     study_dir = tmp_path / "study"
     from polyret.cli import app
 
@@ -70,6 +77,7 @@ reference: zero-shot
     report = (study_dir / "report.md").read_text(encoding="utf-8")
     assert "tiny / mono" in report and "Significance against zero-shot" in report
     # a second compare does nothing and says so
-    again = CliRunner().invoke(app, ["compare", str(config), "--study-dir", str(study_dir), "--no-progress",
-                                     "--no-report"])
+    again = CliRunner().invoke(
+        app, ["compare", str(config), "--study-dir", str(study_dir), "--no-progress", "--no-report"]
+    )
     assert again.exit_code == 0 and "0 run(s) done, 3 already done, 0 failed" in " ".join(again.output.split())

@@ -17,8 +17,17 @@ from polyret.io import read_json
 from polyret.study.config import expand_runs, load_study_config
 from polyret.study.runner import run_study, select_runs, split_eval_options
 
-ALL_RUNS = ["tiny__zero-shot", "tiny__mono__s0", "tiny__mono__s1", "tiny__xy__s0", "tiny__xy__s1",
-            "tiny__hybrid-a0.25__s0", "tiny__hybrid-a0.25__s1", "tiny__hybrid-a0.5__s0", "tiny__hybrid-a0.5__s1"]
+ALL_RUNS = [
+    "tiny__zero-shot",
+    "tiny__mono__s0",
+    "tiny__mono__s1",
+    "tiny__xy__s0",
+    "tiny__xy__s1",
+    "tiny__hybrid-a0.25__s0",
+    "tiny__hybrid-a0.25__s1",
+    "tiny__hybrid-a0.5__s0",
+    "tiny__hybrid-a0.5__s1",
+]
 TASKS = ["xquad-r", "tatoeba", "udhr"]
 
 
@@ -107,16 +116,21 @@ def test_config_changes_redo_only_what_they_touch(study, tmp_path: Path):
     config, study_dir, calls = study
     run(config, study_dir, calls)
     # eval options of one task: re-evaluate that task everywhere, train nothing
-    config.write_text(STUDY_YAML.format(model="tiny-model").replace("max_sentences: 40", "max_sentences: 30"),
-                      encoding="utf-8")
+    config.write_text(
+        STUDY_YAML.format(model="tiny-model").replace("max_sentences: 40", "max_sentences: 30"), encoding="utf-8"
+    )
     again = CallLog(tmp_path / "eval-change.jsonl")
     run(config, study_dir, again)
     assert again.names("train") == []
     assert {e["task"] for e in again.entries("eval")} == {"tatoeba"}
     assert len(again.entries("eval")) == len(ALL_RUNS)
     # the training budget: retrain (fresh, old attempt moved aside) and re-evaluate the trained runs only
-    config.write_text(STUDY_YAML.format(model="tiny-model").replace("max_steps: 3", "max_steps: 4")
-                      .replace("max_sentences: 40", "max_sentences: 30"), encoding="utf-8")
+    config.write_text(
+        STUDY_YAML.format(model="tiny-model")
+        .replace("max_steps: 3", "max_steps: 4")
+        .replace("max_sentences: 40", "max_sentences: 30"),
+        encoding="utf-8",
+    )
     third = CallLog(tmp_path / "train-change.jsonl")
     run(config, study_dir, third)
     assert sorted(third.names("train")) == sorted(ALL_RUNS[1:])
@@ -169,8 +183,9 @@ def test_default_path_checks_training_configs_before_any_work(tmp_path: Path):
     text = STUDY_YAML.replace("batch_size: 4", "batch_size: 4\n  settings: {{optim: {{lrr: 0.1}}}}")
     config = write_study_config(tmp_path / "bad.yaml", text=text)
     with pytest.raises(ConfigError, match=r"bad.yaml: run tiny__mono__s0: .*optim.lrr"):
-        run_study(config, tmp_path / "study", evaluator=FakeEvaluator(CallLog(tmp_path / "c.jsonl")),
-                  show_progress=False)
+        run_study(
+            config, tmp_path / "study", evaluator=FakeEvaluator(CallLog(tmp_path / "c.jsonl")), show_progress=False
+        )
 
 
 def test_eval_options_split_into_shared_and_task_options():
@@ -187,7 +202,8 @@ def test_sigkill_mid_study_then_rerun_finishes_only_missing_runs(tmp_path: Path)
     study_dir, calls_path = tmp_path / "study", tmp_path / "calls.jsonl"
     script = tmp_path / "run.py"
     helpers = Path(__file__).resolve().parents[1]
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(helpers)!r})
         from pathlib import Path
@@ -196,7 +212,9 @@ def test_sigkill_mid_study_then_rerun_finishes_only_missing_runs(tmp_path: Path)
         calls = CallLog(Path({str(calls_path)!r}))
         run_study({str(config)!r}, {str(study_dir)!r}, trainer=FakeTrainer(calls, delay=0.4),
                   evaluator=FakeEvaluator(calls, delay=0.1), show_progress=False)
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while len(list(study_dir.glob("runs/*/done.json"))) < 3:
@@ -211,8 +229,9 @@ def test_sigkill_mid_study_then_rerun_finishes_only_missing_runs(tmp_path: Path)
     calls = CallLog(calls_path)
     before = len(calls.entries())
 
-    status = run_study(config, study_dir, trainer=FakeTrainer(calls), evaluator=FakeEvaluator(calls),
-                       show_progress=False)
+    status = run_study(
+        config, study_dir, trainer=FakeTrainer(calls), evaluator=FakeEvaluator(calls), show_progress=False
+    )
     assert status.ok and {o.name for o in status.runs if o.state == "skipped"} == finished
     redone = calls.entries()[before:]
     assert not {e["name"] for e in redone} & finished

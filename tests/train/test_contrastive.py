@@ -26,8 +26,9 @@ LANGS = ("de", "en", "sw")
 def write_items(path: Path, n: int = 40, langs: tuple[str, ...] = LANGS) -> Path:
     with path.open("w", encoding="utf-8") as handle:
         for i in range(n):
-            entries = {lang: {"query": f"question {lang} {i}", "passage": f"answer {lang} number {i}"}
-                       for lang in langs}
+            entries = {
+                lang: {"query": f"question {lang} {i}", "passage": f"answer {lang} number {i}"} for lang in langs
+            }
             handle.write(json.dumps({"id": f"i{i}", "langs": entries}) + "\n")
     return path
 
@@ -42,10 +43,18 @@ def no_dropout_copy(model_dir: Path, target: Path) -> Path:
 
 
 def base_config(model: Path, data: Path, **extra) -> dict:
-    config = {"method": "hybrid", "model": {"name": str(model), "query_prefix": "query: ",
-                                            "passage_prefix": "passage: "},
-              "data": [{"format": "jsonl", "path": str(data)}], "batch_size": 8, "max_steps": 6, "seed": 3,
-              "validation": {"fraction": 0.0}, "logging_steps": 1, "save_steps": 2, "optim": {"lr": 1e-3}}
+    config = {
+        "method": "hybrid",
+        "model": {"name": str(model), "query_prefix": "query: ", "passage_prefix": "passage: "},
+        "data": [{"format": "jsonl", "path": str(data)}],
+        "batch_size": 8,
+        "max_steps": 6,
+        "seed": 3,
+        "validation": {"fraction": 0.0},
+        "logging_steps": 1,
+        "save_steps": 2,
+        "optim": {"lr": 1e-3},
+    }
     config.update(extra)
     return config
 
@@ -72,15 +81,18 @@ def test_config_defaults_follow_protocols():
     assert config.data[0].format == "lareqa" and config.data[0].dataset == "mlqa-r"
 
 
-@pytest.mark.parametrize(("payload", "key"), [
-    ({"alpha": 1.5}, "alpha"),
-    ({"loss": {"temperature": 0}}, "loss.temperature"),
-    ({"loss": {"denominator": "paper_eq1"}}, "loss"),
-    ({"batching": {"xy_pairs": "sometimes"}}, "batching.xy_pairs"),
-    ({"languages": ["en", "xx-nope"]}, "languages"),
-    ({"data": [{"format": "tsv", "files": {"en": "a.tsv"}, "pairs": "p.tsv"}]}, "data.0"),
-    ({"optimizer": {}}, "optimizer"),
-])
+@pytest.mark.parametrize(
+    ("payload", "key"),
+    [
+        ({"alpha": 1.5}, "alpha"),
+        ({"loss": {"temperature": 0}}, "loss.temperature"),
+        ({"loss": {"denominator": "paper_eq1"}}, "loss"),
+        ({"batching": {"xy_pairs": "sometimes"}}, "batching.xy_pairs"),
+        ({"languages": ["en", "xx-nope"]}, "languages"),
+        ({"data": [{"format": "tsv", "files": {"en": "a.tsv"}, "pairs": "p.tsv"}]}, "data.0"),
+        ({"optimizer": {}}, "optimizer"),
+    ],
+)
 def test_config_errors_name_the_key(tmp_path, payload, key):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"method": "hybrid", "model": "m", "data": ["mlqa-r"], **payload}))
@@ -132,8 +144,9 @@ def test_loss_choice(tiny_model_dir):
     assert symmetric.directions == ("query_to_doc", "doc_to_query") and symmetric.gather_across_devices
     cached = build_loss(model, parse_contrastive_config({"model": "m", "loss": {"cached": True}}), 1)
     assert isinstance(cached, CachedMultipleNegativesRankingLoss)
-    eq1 = build_loss(model, parse_contrastive_config({"model": "m", "loss": {"denominator": "paper_eq1",
-                                                                             "hard_negatives": 1}}), 1)
+    eq1 = build_loss(
+        model, parse_contrastive_config({"model": "m", "loss": {"denominator": "paper_eq1", "hard_negatives": 1}}), 1
+    )
     assert isinstance(eq1, PaperEq1Loss)
 
 
@@ -147,8 +160,9 @@ def test_paper_eq1_matches_hand_computation(monkeypatch):
     loss = PaperEq1Loss(model=None)([{}, {}, {}], None)
     # by hand: cos(q0,p0)=0.6, cos(q0,n0)=1, cos(q0,n1)=-1; cos(q1,p1)=1, cos(q1,n*)=0
     e = torch.e
-    expected = -(torch.log(torch.tensor(e**0.6 / (e**0.6 + e**1 + e**-1)))
-                 + torch.log(torch.tensor(e**1 / (e**1 + 1 + 1))))
+    expected = -(
+        torch.log(torch.tensor(e**0.6 / (e**0.6 + e**1 + e**-1))) + torch.log(torch.tensor(e**1 / (e**1 + 1 + 1)))
+    )
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
@@ -156,13 +170,20 @@ def test_paper_eq1_matches_hand_computation(monkeypatch):
 @pytest.mark.slow
 def test_tiny_run_writes_a_complete_run_dir(tmp_path, tiny_model_dir):
     data = write_items(tmp_path / "items.jsonl", n=60)
-    config = base_config(tiny_model_dir, data, max_steps=4,
-                         validation={"fraction": 0.2, "batch_size": 4, "batches": 2, "eval_steps": 2})
+    config = base_config(
+        tiny_model_dir, data, max_steps=4, validation={"fraction": 0.2, "batch_size": 4, "batches": 2, "eval_steps": 2}
+    )
     run = tmp_path / "run"
     model_dir = train_contrastive(config, run)
     assert model_dir == run / "model" and (model_dir / "modules.json").exists()
-    assert {p.name for p in run.iterdir()} >= {"config.yaml", "run.json", "train_log.jsonl", "batches.rank0.jsonl",
-                                                "checkpoints", "model"}
+    assert {p.name for p in run.iterdir()} >= {
+        "config.yaml",
+        "run.json",
+        "train_log.jsonl",
+        "batches.rank0.jsonl",
+        "checkpoints",
+        "model",
+    }
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "finished" and info["global_step"] == 4 and info["seed"] == 3
     assert info["query_prefix"] == "query: " and info["versions"]["torch"]
@@ -187,8 +208,12 @@ def test_tiny_run_writes_a_complete_run_dir(tmp_path, tiny_model_dir):
 @pytest.mark.slow
 def test_train_on_bitext_pairs_is_xy_with_symmetric_prefixes(tmp_path, tiny_model_dir):
     pairs = [(f"sentence {i}", f"satz {i}") for i in range(24)]
-    model_dir = train_on_pairs(tiny_model_dir, pairs, {"batch_size": 4, "max_steps": 2, "validation": {
-        "fraction": 0.0}, "model": {"query_prefix": "query: "}}, tmp_path / "run")
+    model_dir = train_on_pairs(
+        tiny_model_dir,
+        pairs,
+        {"batch_size": 4, "max_steps": 2, "validation": {"fraction": 0.0}, "model": {"query_prefix": "query: "}},
+        tmp_path / "run",
+    )
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["method"] == "xy" and info["passage_prefix"] == "query: "
     batches = read_jsonl(tmp_path / "run" / "batches.rank0.jsonl")
@@ -207,8 +232,13 @@ def test_kill_after_checkpoint_then_resume_matches_uninterrupted_run(tmp_path, t
 
     crashed = tmp_path / "crashed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(WORKER), str(config_path), str(crashed), "--kill-at-step", "5"],
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), str(config_path), str(crashed), "--kill-at-step", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert not (crashed / "model").exists()
     assert sorted(p.name for p in (crashed / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-4"]
@@ -233,8 +263,20 @@ def test_two_process_ddp_trains_one_global_batch(tmp_path, tiny_model_dir):
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(base_config(model, data, max_steps=5, save_steps=100, seed=0)))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "polyret.cli", "train", str(config_path), "--run-dir", str(tmp_path / "ddp")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "polyret.cli",
+        "train",
+        str(config_path),
+        "--run-dir",
+        str(tmp_path / "ddp"),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
 

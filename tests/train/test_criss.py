@@ -14,16 +14,26 @@ from polyret.errors import ConfigError, PolyretError
 from polyret.train.criss import CrissConfig, load_criss_config, read_pairs_tsv, run_criss
 
 PARALLEL = [
-    ("the cat sleeps", "die Katze schläft"), ("the dog runs", "der Hund läuft"),
-    ("the house is small", "das Haus ist klein"), ("i like green tea", "ich mag grünen Tee"),
-    ("the sun is hot", "die Sonne ist heiß"), ("we eat bread", "wir essen Brot"),
-    ("the car is red", "das Auto ist rot"), ("she reads a book", "sie liest ein Buch"),
-    ("the water is cold", "das Wasser ist kalt"), ("he plays football", "er spielt Fußball"),
-    ("the tree is tall", "der Baum ist hoch"), ("my friend sings", "mein Freund singt"),
-    ("the bird flies", "der Vogel fliegt"), ("they drink milk", "sie trinken Milch"),
-    ("the door is open", "die Tür ist offen"), ("i write a letter", "ich schreibe einen Brief"),
-    ("the city is big", "die Stadt ist groß"), ("the child laughs", "das Kind lacht"),
-    ("the night is dark", "die Nacht ist dunkel"), ("you buy apples", "du kaufst Äpfel"),
+    ("the cat sleeps", "die Katze schläft"),
+    ("the dog runs", "der Hund läuft"),
+    ("the house is small", "das Haus ist klein"),
+    ("i like green tea", "ich mag grünen Tee"),
+    ("the sun is hot", "die Sonne ist heiß"),
+    ("we eat bread", "wir essen Brot"),
+    ("the car is red", "das Auto ist rot"),
+    ("she reads a book", "sie liest ein Buch"),
+    ("the water is cold", "das Wasser ist kalt"),
+    ("he plays football", "er spielt Fußball"),
+    ("the tree is tall", "der Baum ist hoch"),
+    ("my friend sings", "mein Freund singt"),
+    ("the bird flies", "der Vogel fliegt"),
+    ("they drink milk", "sie trinken Milch"),
+    ("the door is open", "die Tür ist offen"),
+    ("i write a letter", "ich schreibe einen Brief"),
+    ("the city is big", "die Stadt ist groß"),
+    ("the child laughs", "das Kind lacht"),
+    ("the night is dark", "die Nacht ist dunkel"),
+    ("you buy apples", "du kaufst Äpfel"),
 ]
 
 
@@ -42,11 +52,22 @@ def criss_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     (root / "mono.en.txt").write_text("\n".join(english) + "\n", encoding="utf-8")
     (root / "mono.de.txt").write_text("\n".join(german) + "\n", encoding="utf-8")
     config = {
-        "method": "criss", "model": str(model), "iterations": 2, "keep_embeddings": True,
+        "method": "criss",
+        "model": str(model),
+        "iterations": 2,
+        "keep_embeddings": True,
         "corpora": {"de": str(root / "mono.de.txt"), "en": str(root / "mono.en.txt")},
         "mining": {"min_count": 12, "valid_size": 2, "batch_size": 8, "max_length": 32, "cache": False},
-        "train": {"learning_rate": 3e-3, "warmup_steps": 0, "max_steps": 20, "batch_size": 8, "logging_steps": 1,
-                  "save_steps": 10, "max_source_length": 32, "max_target_length": 32},
+        "train": {
+            "learning_rate": 3e-3,
+            "warmup_steps": 0,
+            "max_steps": 20,
+            "batch_size": 8,
+            "logging_steps": 1,
+            "save_steps": 10,
+            "max_source_length": 32,
+            "max_target_length": 32,
+        },
     }
     return root, config
 
@@ -122,9 +143,18 @@ def test_config_validation_is_one_line(tmp_path):
 
 def test_criss_contrastive_trains_the_dual_encoder_on_mined_pairs(criss_setup, tiny_model_dir):
     root, config = criss_setup
-    config = {**config, "method": "criss-contrastive", "model": str(tiny_model_dir), "iterations": 1,
-              "contrastive": {"batch_size": 4, "max_steps": 4, "logging_steps": 1,
-                              "validation": {"eval_steps": 2, "batches": 1, "batch_size": 2, "patience": None}}}
+    config = {
+        **config,
+        "method": "criss-contrastive",
+        "model": str(tiny_model_dir),
+        "iterations": 1,
+        "contrastive": {
+            "batch_size": 4,
+            "max_steps": 4,
+            "logging_steps": 1,
+            "validation": {"eval_steps": 2, "batches": 1, "batch_size": 2, "patience": None},
+        },
+    }
     run_dir = root / "run-contrastive"
     final = run_criss(config, run_dir)
     assert final == run_dir / "iter_1" / "model"
@@ -147,8 +177,14 @@ def test_standin_from_a_sentence_encoder_runs_the_loop_and_is_labelled(criss_set
 
     monkeypatch.setattr(eval_run, "run_eval", fake_run_eval)
     root, config = criss_setup
-    config = {**config, "model": str(tiny_model_dir), "iterations": 1, "keep_embeddings": False,
-              "train": {**config["train"], "max_steps": 6}, "eval": {"tasks": ["tatoeba"], "options": {"x": 1}}}
+    config = {
+        **config,
+        "model": str(tiny_model_dir),
+        "iterations": 1,
+        "keep_embeddings": False,
+        "train": {**config["train"], "max_steps": 6},
+        "eval": {"tasks": ["tatoeba"], "options": {"x": 1}},
+    }
     run_dir = root / "run-standin"
     final = run_criss(config, run_dir)
     assert (run_dir / "base_model" / "polyret_seq2seq.json").is_file()
@@ -161,8 +197,9 @@ def test_standin_from_a_sentence_encoder_runs_the_loop_and_is_labelled(criss_set
     assert sidecar["stand_in"] is True and sidecar["query_prefix"] == ""
 
 
-@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[2].glob("configs/criss_*.yaml")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(Path(__file__).resolve().parents[2].glob("configs/criss_*.yaml")), ids=lambda p: p.name
+)
 def test_shipped_criss_configs_validate(path):
     config = load_criss_config(path)
     assert config.mining.k == 4 and config.mining.margin == "ratio"

@@ -22,8 +22,9 @@ from polyret.train.samplers import (
 LANGS = ("de", "en", "es", "sw")
 
 
-def make_set(name: str = "toy", n: int = 120, langs: tuple[str, ...] = LANGS, *, drop: bool = False,
-             negatives: int = 0) -> TrainingSet:
+def make_set(
+    name: str = "toy", n: int = 120, langs: tuple[str, ...] = LANGS, *, drop: bool = False, negatives: int = 0
+) -> TrainingSet:
     """n items; with ``drop`` some items lack some languages (en always present, like MLQA-R)."""
     items = []
     for i in range(n):
@@ -138,8 +139,10 @@ def test_english_only_data_feeds_only_mono_batches():
 def test_duplicate_texts_and_repeated_items_never_share_a_batch():
     # items 2j and 2j+1 share their German passage, and there are few items: conflicts in most batches
     base = make_set(n=30)
-    items = [TrainItem(item.id, {**item.langs, "de": LangEntry(f"q de {i}", f"shared passage {i // 2}")})
-             for i, item in enumerate(base.items)]
+    items = [
+        TrainItem(item.id, {**item.langs, "de": LangEntry(f"q de {i}", f"shared passage {i // 2}")})
+        for i, item in enumerate(base.items)
+    ]
     index = make_index(TrainingSet("dups", items))
     sampler = HybridBatchSampler(range(index.num_rows), index, 6, seed=5, steps_per_epoch=200)
     for plan in plans(sampler):
@@ -194,8 +197,9 @@ def test_set_epoch_and_replaying_restore_the_same_batches():
 def test_ddp_ranks_take_slices_of_one_global_batch():
     index = make_index(make_set(n=120, drop=True))
     world = 3
-    samplers = [HybridBatchSampler(range(index.num_rows), index, 4, seed=9, world_size=world, rank=r)
-                for r in range(world)]
+    samplers = [
+        HybridBatchSampler(range(index.num_rows), index, 4, seed=9, world_size=world, rank=r) for r in range(world)
+    ]
     reference = HybridBatchSampler(range(index.num_rows), index, 4 * world, seed=9, world_size=1, rank=0)
     global_plans = plans(reference)
     per_rank = [list(s) for s in samplers]
@@ -214,8 +218,9 @@ def test_language_sampling_options():
     index = make_index(big, small, langs=("en", "de", "sw"))
     counts = {}
     for law in ("uniform", "proportional", "temperature"):
-        sampler = MonoBatchSampler(range(index.num_rows), index, 8, seed=0, language_sampling=law,
-                                   language_temperature=3.0, steps_per_epoch=10)
+        sampler = MonoBatchSampler(
+            range(index.num_rows), index, 8, seed=0, language_sampling=law, language_temperature=3.0, steps_per_epoch=10
+        )
         counts[law] = sampler.lang_probs
     np.testing.assert_allclose(counts["uniform"], [1 / 3] * 3)
     np.testing.assert_allclose(counts["proportional"], np.array([200, 200, 40]) / 440)

@@ -129,9 +129,7 @@ def read_bucc_split(lang: str, split: str, root: str | Path | None = None) -> Bu
     xx_ids, en_ids = set(xx.ids), set(en.ids)
     for xx_id, en_id in sorted(gold):
         if xx_id not in xx_ids or en_id not in en_ids:
-            raise DataError.at(
-                gold_path, None, f"gold pair {xx_id} {en_id} names an ID absent from the sentence files"
-            )
+            raise DataError.at(gold_path, None, f"gold pair {xx_id} {en_id} names an ID absent from the sentence files")
     return BuccSplit(lang, split, xx, en, gold)
 
 

@@ -137,17 +137,83 @@ zh zho Hans 46.9 P cmn zh_CN Chinese | cmn chi
 
 # Benchmark language sets (ISO 639-1), PROTOCOLS.md §1.4, §2.4, §3.1, §3.2, §3.4.
 TATOEBA_XTREME36: tuple[str, ...] = (
-    "af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id", "it", "ja",
-    "jv", "ka", "kk", "ko", "ml", "mr", "nl", "pt", "ru", "sw", "ta", "te", "th", "tl", "tr", "ur", "vi", "zh",
+    "af",
+    "ar",
+    "bg",
+    "bn",
+    "de",
+    "el",
+    "es",
+    "et",
+    "eu",
+    "fa",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "jv",
+    "ka",
+    "kk",
+    "ko",
+    "ml",
+    "mr",
+    "nl",
+    "pt",
+    "ru",
+    "sw",
+    "ta",
+    "te",
+    "th",
+    "tl",
+    "tr",
+    "ur",
+    "vi",
+    "zh",
 )
 TATOEBA_XTREME_R41: tuple[str, ...] = (*TATOEBA_XTREME36, "az", "lt", "pl", "uk", "ro")
 CRISS16: tuple[str, ...] = (
-    "ar", "de", "es", "et", "fi", "fr", "hi", "it", "ja", "kk", "ko", "nl", "ru", "tr", "vi", "zh",
+    "ar",
+    "de",
+    "es",
+    "et",
+    "fi",
+    "fr",
+    "hi",
+    "it",
+    "ja",
+    "kk",
+    "ko",
+    "nl",
+    "ru",
+    "tr",
+    "vi",
+    "zh",
 )
 LAREQA_XQUAD_R: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 LAREQA_MLQA_R: tuple[str, ...] = ("ar", "de", "en", "es", "hi", "vi", "zh")
 MIRACL_LANGS: tuple[str, ...] = (
-    "ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id", "ja", "ko", "ru", "sw", "te", "th", "yo", "zh",
+    "ar",
+    "bn",
+    "de",
+    "en",
+    "es",
+    "fa",
+    "fi",
+    "fr",
+    "hi",
+    "id",
+    "ja",
+    "ko",
+    "ru",
+    "sw",
+    "te",
+    "th",
+    "yo",
+    "zh",
 )
 PAPER_TRAIN_LANGS: tuple[str, ...] = ("ar", "de", "en", "es", "hi", "ru", "th", "tr", "zh")
 XQUAD_LANGS: tuple[str, ...] = (*LAREQA_XQUAD_R, "ro")  # XQuAD added Romanian later (no XQuAD-R counterpart)
@@ -188,10 +254,28 @@ def _bucket(gib: float | None) -> Bucket:
     return next((name for limit, name in _BUCKET_LIMITS if gib < limit), "high")
 
 
-def _make(iso1: str | None, iso3: str, bcp47: str, name: str, script: str | None, gib: float | None,
-          tatoeba: str | None = None, mbart: str | None = None) -> Language:
-    return Language(iso1=iso1, iso3=iso3, bcp47=bcp47, name=name, script=script, cc100_gib=gib, bucket=_bucket(gib),
-                    low_resource=gib is None or gib < LOW_RESOURCE_GIB, tatoeba=tatoeba, mbart=mbart)
+def _make(
+    iso1: str | None,
+    iso3: str,
+    bcp47: str,
+    name: str,
+    script: str | None,
+    gib: float | None,
+    tatoeba: str | None = None,
+    mbart: str | None = None,
+) -> Language:
+    return Language(
+        iso1=iso1,
+        iso3=iso3,
+        bcp47=bcp47,
+        name=name,
+        script=script,
+        cc100_gib=gib,
+        bucket=_bucket(gib),
+        low_resource=gib is None or gib < LOW_RESOURCE_GIB,
+        tatoeba=tatoeba,
+        mbart=mbart,
+    )
 
 
 def _none(field: str) -> str | None:
@@ -204,8 +288,16 @@ def _core() -> tuple[tuple[Language, tuple[str, ...]], ...]:
     for line in _CORE.strip().splitlines():
         fields, _, aliases = line.partition("|")
         iso1, iso3, script, gib, _source, tatoeba, mbart, *name = fields.split()
-        language = _make(iso1, iso3, iso1, " ".join(name), script, None if gib == "-" else float(gib),
-                         tatoeba=iso3 if tatoeba == "=" else _none(tatoeba), mbart=_none(mbart))
+        language = _make(
+            iso1,
+            iso3,
+            iso1,
+            " ".join(name),
+            script,
+            None if gib == "-" else float(gib),
+            tatoeba=iso3 if tatoeba == "=" else _none(tatoeba),
+            mbart=_none(mbart),
+        )
         rows.append((language, tuple(aliases.split())))
     return tuple(rows)
 
@@ -275,8 +367,9 @@ def mbart_code(lang: str | Language) -> str:
     """The mBART-cc25/mBART-50 language token (``en_XX``, ``sw_KE``); unknown for other languages."""
     language = get_language(lang)
     if language.mbart is None:
-        raise UnknownNameError("mBART language", language.code,
-                               [row.code for row, _ in _core() if row.mbart is not None])
+        raise UnknownNameError(
+            "mBART language", language.code, [row.code for row, _ in _core() if row.mbart is not None]
+        )
     return language.mbart
 
 

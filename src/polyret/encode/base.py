@@ -27,7 +27,14 @@ class Encoder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def encode(self, texts: Sequence[str], *, prefix: str = "", max_length: int | None = None,
-               batch_size: int = 32, show_progress: bool = True) -> np.ndarray: ...
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        prefix: str = "",
+        max_length: int | None = None,
+        batch_size: int = 32,
+        show_progress: bool = True,
+    ) -> np.ndarray: ...
 
     def describe(self) -> dict[str, object]: ...

@@ -64,7 +64,7 @@ class EmbeddingCache:
             names = os.listdir(self.dir)
         except FileNotFoundError:
             return []
-        return sorted(name[:-len(_KEYS)] for name in names if name.endswith(_KEYS) and not name.startswith("."))
+        return sorted(name[: -len(_KEYS)] for name in names if name.endswith(_KEYS) and not name.startswith("."))
 
     def refresh(self) -> None:
         """Index shards written since the last look (by this or another process)."""
@@ -178,7 +178,7 @@ class EmbeddingCache:
         """Delete vectors whose keys never landed and temp files, left by runs killed mid-write an hour ago."""
         committed = set(self._committed_stems())
         for name in os.listdir(self.dir):
-            orphan = name.endswith(_VECS) and not name.startswith(".") and name[:-len(_VECS)] not in committed
+            orphan = name.endswith(_VECS) and not name.startswith(".") and name[: -len(_VECS)] not in committed
             if orphan or (name.startswith(".") and name.endswith(".tmp")):
                 with contextlib.suppress(FileNotFoundError):
                     if time.time() - (self.dir / name).stat().st_mtime > min_age_s:
@@ -212,8 +212,8 @@ class EmbeddingCache:
         merged_keys = np.empty((len(seen), KEY_BYTES), dtype=np.uint8)
         position = 0
         for source, rows in parts:
-            merged[position:position + len(rows)] = np.load(self.dir / f"{source}{_VECS}", mmap_mode="r")[rows]
-            merged_keys[position:position + len(rows)] = np.load(self.dir / f"{source}{_KEYS}")[rows]
+            merged[position : position + len(rows)] = np.load(self.dir / f"{source}{_VECS}", mmap_mode="r")[rows]
+            merged_keys[position : position + len(rows)] = np.load(self.dir / f"{source}{_KEYS}")[rows]
             position += len(rows)
         merged.flush()
         del merged
@@ -295,8 +295,15 @@ class CachedEncoder:
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    def encode(self, texts: Sequence[str], *, prefix: str = "", max_length: int | None = None,
-               batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        prefix: str = "",
+        max_length: int | None = None,
+        batch_size: int = 32,
+        show_progress: bool = True,
+    ) -> np.ndarray:
         texts = check_texts(texts)
         # An explicit cap equal to the encoder's default produces the same vectors, so it shares their entries.
         max_length = max_length if max_length is not None else getattr(self.inner, "max_length", None)
@@ -308,8 +315,13 @@ class CachedEncoder:
         for i in np.flatnonzero(~found):
             first.setdefault(keys[i], int(i))
         todo = list(first.values())
-        fresh = self.inner.encode([texts[i] for i in todo], prefix=prefix, max_length=max_length,
-                                  batch_size=batch_size, show_progress=show_progress)
+        fresh = self.inner.encode(
+            [texts[i] for i in todo],
+            prefix=prefix,
+            max_length=max_length,
+            batch_size=batch_size,
+            show_progress=show_progress,
+        )
         fresh = np.asarray(fresh, dtype=np.float32)
         self.cache.put_many([keys[i] for i in todo], fresh)
         if out is None:

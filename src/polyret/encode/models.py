@@ -76,9 +76,11 @@ def _offline_message(name: str) -> str:
     close = difflib.get_close_matches(name, [*EMBEDDED_MODELS, *KNOWN_HF_IDS], n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     embedded = next(iter(EMBEDDED_MODELS))
-    return (f"model {name!r} is not in the local Hugging Face cache and the Hub cannot be reached (offline){hint}; "
-            f"use the embedded model (`polyret models prepare {embedded}`, then --model {embedded}), "
-            f"a local model folder, or go online (unset HF_HUB_OFFLINE) so it can be downloaded")
+    return (
+        f"model {name!r} is not in the local Hugging Face cache and the Hub cannot be reached (offline){hint}; "
+        f"use the embedded model (`polyret models prepare {embedded}`, then --model {embedded}), "
+        f"a local model folder, or go online (unset HF_HUB_OFFLINE) so it can be downloaded"
+    )
 
 
 def hub_offline() -> bool:

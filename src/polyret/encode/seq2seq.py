@@ -102,8 +102,9 @@ def _load_tokenizer(path: str | Path) -> Any:
     try:
         return AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError) as err:
-        raise ModelError(f"{path}: cannot load a tokenizer ({err}); a seq2seq model folder needs its tokenizer files"
-                         ) from err
+        raise ModelError(
+            f"{path}: cannot load a tokenizer ({err}); a seq2seq model folder needs its tokenizer files"
+        ) from err
 
 
 class Seq2SeqEncoder:
@@ -116,8 +117,9 @@ class Seq2SeqEncoder:
         device: ``cuda``/``cpu``; default cuda when available.
     """
 
-    def __init__(self, model: str | Path, *, layer: int | None = None, max_length: int | None = None,
-                 device: str | None = None) -> None:
+    def __init__(
+        self, model: str | Path, *, layer: int | None = None, max_length: int | None = None, device: str | None = None
+    ) -> None:
         from transformers import AutoConfig
 
         self.model_name = str(model)
@@ -129,8 +131,10 @@ class Seq2SeqEncoder:
         self.config = config
         self.model_type: str = config.model_type
         if self.model_type not in SEQ2SEQ_TYPES and not getattr(config, "is_encoder_decoder", False):
-            raise ModelError(f"{model}: model type {self.model_type!r} is not an encoder-decoder; "
-                             f"use the sentence-transformers encoder instead")
+            raise ModelError(
+                f"{model}: model type {self.model_type!r} is not an encoder-decoder; "
+                f"use the sentence-transformers encoder instead"
+            )
         self.device = device
         self.layer = layer
         positions = _max_positions(config)
@@ -168,8 +172,14 @@ class Seq2SeqEncoder:
         return self._encoder
 
     def _settings(self) -> dict[str, Any]:
-        return {"kind": "seq2seq-encoder", "pooling": "mean-incl-eos", "layer": self.layer,
-                "max_length": self.max_length, "lang_token": "stripped", "dtype": "float32"}
+        return {
+            "kind": "seq2seq-encoder",
+            "pooling": "mean-incl-eos",
+            "layer": self.layer,
+            "max_length": self.max_length,
+            "lang_token": "stripped",
+            "dtype": "float32",
+        }
 
     @property
     def fingerprint(self) -> str:
@@ -192,11 +202,17 @@ class Seq2SeqEncoder:
 
     def describe(self) -> dict[str, object]:
         described: dict[str, object] = {
-            "model": self.model_name, "model_type": self.model_type, "encoder": "seq2seq",
+            "model": self.model_name,
+            "model_type": self.model_type,
+            "encoder": "seq2seq",
             "pooling": "mean over non-pad positions incl. </s>, language token stripped",
-            "layer": "last" if self.layer is None else self.layer, "max_length": self.max_length,
-            "query_prefix": self.query_prefix, "passage_prefix": self.passage_prefix, "dim": self.dim,
-            "dtype": "float32", "fingerprint": self.fingerprint,
+            "layer": "last" if self.layer is None else self.layer,
+            "max_length": self.max_length,
+            "query_prefix": self.query_prefix,
+            "passage_prefix": self.passage_prefix,
+            "dim": self.dim,
+            "dtype": "float32",
+            "fingerprint": self.fingerprint,
         }
         if self.sidecar.get("base_model"):
             described["base_model"] = self.sidecar["base_model"]
@@ -240,8 +256,9 @@ class Seq2SeqEncoder:
         input_ids, mask = self._pad(batch)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         with torch.inference_mode():
-            output = encoder(input_ids=input_ids, attention_mask=mask,
-                                  output_hidden_states=self.layer is not None, return_dict=True)
+            output = encoder(
+                input_ids=input_ids, attention_mask=mask, output_hidden_states=self.layer is not None, return_dict=True
+            )
             hidden = output.last_hidden_state if self.layer is None else output.hidden_states[self.layer]
             hidden = hidden.float()
             weights = mask.unsqueeze(-1).to(hidden.dtype)
@@ -249,8 +266,15 @@ class Seq2SeqEncoder:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
         return pooled.cpu().numpy().astype(np.float32)
 
-    def encode(self, texts: Sequence[str], *, prefix: str = "", max_length: int | None = None,
-               batch_size: int = 32, show_progress: bool = True) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        prefix: str = "",
+        max_length: int | None = None,
+        batch_size: int = 32,
+        show_progress: bool = True,
+    ) -> np.ndarray:
         """Vectors of ``prefix + text`` for each text, in input order, shape ``(len(texts), dim)``.
 
         Batched longest first by :func:`polyret.encode.encoder.encode_length_sorted`, the loop shared with the
@@ -258,8 +282,9 @@ class Seq2SeqEncoder:
         """
         from polyret.encode.encoder import encode_length_sorted
 
-        return encode_length_sorted(self, texts, prefix=prefix, max_length=max_length, batch_size=batch_size,
-                                    show_progress=show_progress)
+        return encode_length_sorted(
+            self, texts, prefix=prefix, max_length=max_length, batch_size=batch_size, show_progress=show_progress
+        )
 
 
 def _max_positions(config: Any) -> int | None:
@@ -271,8 +296,9 @@ def _max_positions(config: Any) -> int | None:
     return _max_positions(encoder) if encoder is not None else None
 
 
-def load_seq2seq_encoder(model: str | Path, *, max_length: int | None = None, layer: int | None = None,
-                         device: str | None = None, **_: Any) -> Seq2SeqEncoder:
+def load_seq2seq_encoder(
+    model: str | Path, *, max_length: int | None = None, layer: int | None = None, device: str | None = None, **_: Any
+) -> Seq2SeqEncoder:
     """Factory with the keyword shape of ``polyret.encode.encoder.load_encoder`` (pooling is fixed: mean)."""
     return Seq2SeqEncoder(model, layer=layer, max_length=max_length, device=device)
 
@@ -310,8 +336,9 @@ class LanguageTokens:
         for candidate in candidates:
             if candidate in vocab or f"__{candidate}__" in vocab:
                 return candidate
-        raise PolyretError(f"the {self.model_type} tokenizer has no language token for {lang!r} "
-                           f"(tried {', '.join(candidates)})")
+        raise PolyretError(
+            f"the {self.model_type} tokenizer has no language token for {lang!r} (tried {', '.join(candidates)})"
+        )
 
     def token_id(self, lang: str) -> int:
         code = self.code(lang)
@@ -332,12 +359,15 @@ class LanguageTokens:
     def label_ids(self, texts: Sequence[str], lang: str, max_length: int) -> list[list[int]]:
         if self.scheme == "native":
             self.tokenizer.tgt_lang = self.code(lang)  # the tokenizer switches to target mode for text_target
-            return [list(ids) for ids in self.tokenizer(text_target=list(texts), truncation=True,
-                                                         max_length=max_length)["input_ids"]]
+            return [
+                list(ids)
+                for ids in self.tokenizer(text_target=list(texts), truncation=True, max_length=max_length)["input_ids"]
+            ]
         tag = self.token_id(lang)
         eos = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.tokenizer.sep_token_id
-        body = self.tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                              max_length=max_length - 2)["input_ids"]
+        body = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - 2)[
+            "input_ids"
+        ]
         return [[tag, *ids, eos] for ids in body]
 
     def generate_kwargs(self, lang: str) -> dict[str, int]:
@@ -389,8 +419,9 @@ def _st_prompts(model_dir: Path) -> dict[str, str]:
     return dict(json.loads(config.read_text(encoding="utf-8")).get("prompts") or {})
 
 
-def build_standin(encoder_model: str | Path, target: str | Path, languages: Iterable[str] = (),
-                  *, force: bool = False) -> Path:
+def build_standin(
+    encoder_model: str | Path, target: str | Path, languages: Iterable[str] = (), *, force: bool = False
+) -> Path:
     """Warm-start an ``EncoderDecoderModel`` from a BERT-type sentence encoder (both sides) and save it.
 
     The decoder gets cross-attention (random) and a language-model head tied to its input embeddings; ``<2xx>``
@@ -405,8 +436,10 @@ def build_standin(encoder_model: str | Path, target: str | Path, languages: Iter
         return destination
     source = Path(encoder_model)
     if not source.is_dir():
-        raise ModelError(f"{encoder_model}: the CRISS stand-in needs a local BERT-type model folder "
-                         "(run `polyret models prepare multilingual-e5-small`)")
+        raise ModelError(
+            f"{encoder_model}: the CRISS stand-in needs a local BERT-type model folder "
+            "(run `polyret models prepare multilingual-e5-small`)"
+        )
     hf = _hf_dir(source)
     tokenizer = _load_tokenizer(hf)
     model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(hf), str(hf), dtype=torch.float32)
@@ -422,9 +455,16 @@ def build_standin(encoder_model: str | Path, target: str | Path, languages: Iter
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        write_sidecar(staging, {"stand_in": True, "label": STAND_IN_LABEL, "base_model": str(source),
-                                "query_prefix": prompts.get("query", ""),
-                                "passage_prefix": prompts.get("passage", prompts.get("document", ""))})
+        write_sidecar(
+            staging,
+            {
+                "stand_in": True,
+                "label": STAND_IN_LABEL,
+                "base_model": str(source),
+                "query_prefix": prompts.get("query", ""),
+                "passage_prefix": prompts.get("passage", prompts.get("document", "")),
+            },
+        )
         if destination.exists():
             shutil.rmtree(destination)
         staging.rename(destination)

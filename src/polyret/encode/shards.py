@@ -78,14 +78,19 @@ def _check_unique(out_dir: Path, hashes: np.ndarray, n_shards: int) -> None:
     if not repeated.size:
         return
     target = int(repeated[0])
-    places = [(index, item_id) for index in range(n_shards)
-              for item_id in json.loads(shard_paths(out_dir, index)[1].read_text(encoding="utf-8"))
-              if _id_hash(item_id) == target]
+    places = [
+        (index, item_id)
+        for index in range(n_shards)
+        for item_id in json.loads(shard_paths(out_dir, index)[1].read_text(encoding="utf-8"))
+        if _id_hash(item_id) == target
+    ]
     if len({item_id for _, item_id in places}) > 1:  # a 64-bit hash collision between distinct ids: harmless
         return
-    raise DataError(f"{out_dir}: text id {places[0][1]!r} appears {len(places)} times (shards "
-                    f"{sorted({index for index, _ in places})}); ids must be unique: fix the input and start again in "
-                    f"an empty folder")
+    raise DataError(
+        f"{out_dir}: text id {places[0][1]!r} appears {len(places)} times (shards "
+        f"{sorted({index for index, _ in places})}); ids must be unique: fix the input and start again in "
+        f"an empty folder"
+    )
 
 
 def _shard_done(out_dir: Path, index: int, count: int) -> list[str] | None:
@@ -118,24 +123,45 @@ def _finish(out_dir: Path, manifest: dict[str, Any], counts: list[int], describe
             vectors_path, ids_path = shard_paths(out_dir, index)
             ids = _shard_done(out_dir, index, count)
             if ids is None:
-                raise DataError.at(ids_path, None, f"shard {index} does not hold {count} rows; delete its two files "
-                                                   f"and run again to re-encode it")
+                raise DataError.at(
+                    ids_path,
+                    None,
+                    f"shard {index} does not hold {count} rows; delete its two files and run again to re-encode it",
+                )
             handle.writelines(f"{item_id}\n" for item_id in ids)
             hashes.append(np.fromiter((_id_hash(item_id) for item_id in ids), dtype=np.uint64, count=len(ids)))
             dim = int(np.load(vectors_path, mmap_mode="r").shape[1])
-            shards.append({"index": index, "file": vectors_path.name, "ids": ids_path.name, "count": count,
-                           "dim": dim})
+            shards.append({"index": index, "file": vectors_path.name, "ids": ids_path.name, "count": count, "dim": dim})
         _check_unique(out_dir, np.concatenate(hashes) if hashes else np.empty(0, np.uint64), len(counts))
-    write_json(out_dir / MANIFEST, {**manifest, "encoder": describe, "shards": shards, "complete": True,
-                                    "count": sum(counts), "n_shards": len(counts),
-                                    "dim": shards[0]["dim"] if shards else None})
+    write_json(
+        out_dir / MANIFEST,
+        {
+            **manifest,
+            "encoder": describe,
+            "shards": shards,
+            "complete": True,
+            "count": sum(counts),
+            "n_shards": len(counts),
+            "dim": shards[0]["dim"] if shards else None,
+        },
+    )
     return True
 
 
-def encode_to_shards(encoder: Encoder, texts: Iterable[str | tuple[str, str]], out_dir: str | Path,
-                     shard_size: int = 100_000, dtype: str = "float16", *, prefix: str = "",
-                     max_length: int | None = None, batch_size: int = 32, show_progress: bool = True,
-                     rank: int = 0, world_size: int = 1) -> ShardRun:
+def encode_to_shards(
+    encoder: Encoder,
+    texts: Iterable[str | tuple[str, str]],
+    out_dir: str | Path,
+    shard_size: int = 100_000,
+    dtype: str = "float16",
+    *,
+    prefix: str = "",
+    max_length: int | None = None,
+    batch_size: int = 32,
+    show_progress: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
+) -> ShardRun:
     """Encode ``texts`` (strings, or ``(id, text)`` pairs; a string's id is its position) into ``out_dir``.
 
     A finished directory is returned at once; a partial one is resumed; one written with other settings
@@ -153,15 +179,22 @@ def encode_to_shards(encoder: Encoder, texts: Iterable[str | tuple[str, str]], o
         raise ConfigError(f"rank {rank} is outside world size {world_size}")
     out = Path(out_dir)
     worker = encoder.inner if isinstance(encoder, CachedEncoder) else encoder
-    settings = {"fingerprint": encoder.fingerprint, "prefix": prefix, "max_length": max_length,
-                "shard_size": shard_size, "dtype": dtype}
+    settings = {
+        "fingerprint": encoder.fingerprint,
+        "prefix": prefix,
+        "max_length": max_length,
+        "shard_size": shard_size,
+        "dtype": dtype,
+    }
     manifest_path = out / MANIFEST
     manifest: dict[str, Any] = {"settings": settings, "complete": False}
     if manifest_path.is_file():
         previous = read_json(manifest_path)
         if previous.get("settings") != settings:
-            raise ConfigError(f"{out} holds shards written with other settings ({previous.get('settings')}); "
-                              f"use another folder or delete it to start again")
+            raise ConfigError(
+                f"{out} holds shards written with other settings ({previous.get('settings')}); "
+                f"use another folder or delete it to start again"
+            )
         if previous.get("complete"):
             return ShardRun(out, 0, previous["n_shards"], True, previous["count"])
     if world_size == 1:  # with several ranks another one may be writing a temp file now: each cleans its shards
@@ -184,13 +217,22 @@ def encode_to_shards(encoder: Encoder, texts: Iterable[str | tuple[str, str]], o
         done = _shard_done(out, index, len(chunk))
         if done is not None:
             if done != ids:
-                raise DataError(f"{shard_paths(out, index)[1]}: the input changed since this shard was written "
-                                f"(ids differ); use another folder or delete it to start again")
+                raise DataError(
+                    f"{shard_paths(out, index)[1]}: the input changed since this shard was written "
+                    f"(ids differ); use another folder or delete it to start again"
+                )
             reused += 1
             continue
         _remove_stale_temps(out, f".shard-{index:05d}.*.tmp")
-        vectors = np.asarray(worker.encode([text for _, text in chunk], prefix=prefix, max_length=max_length,
-                                           batch_size=batch_size, show_progress=show_progress))
+        vectors = np.asarray(
+            worker.encode(
+                [text for _, text in chunk],
+                prefix=prefix,
+                max_length=max_length,
+                batch_size=batch_size,
+                show_progress=show_progress,
+            )
+        )
         vectors_path, ids_path = shard_paths(out, index)
         with atomic_write(vectors_path, "wb") as handle:
             np.save(handle, vectors.astype(dtype, copy=False))

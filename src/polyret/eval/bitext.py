@@ -19,8 +19,9 @@ from polyret.mining.knn import exact_topk
 TIE_RULE = "exact cosine (faiss IndexFlatIP), ties to the lowest candidate index"
 
 
-def encode_unique(encoder: Encoder, texts: Sequence[str], *, prefix: str, batch_size: int = 32,
-                  show_progress: bool = True) -> np.ndarray:
+def encode_unique(
+    encoder: Encoder, texts: Sequence[str], *, prefix: str, batch_size: int = 32, show_progress: bool = True
+) -> np.ndarray:
     """Encode ``texts`` in one call (so length-sorted batching spans all languages), each distinct text once."""
     unique = list(dict.fromkeys(texts))
     vectors = encoder.encode(unique, prefix=prefix, batch_size=batch_size, show_progress=show_progress)
@@ -34,8 +35,9 @@ def top1_predictions(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return indices[:, 0]
 
 
-def score_pair(xx: np.ndarray, en: np.ndarray, metric: str = "accuracy") -> tuple[dict[str, float],
-                                                                                  dict[str, np.ndarray]]:
+def score_pair(
+    xx: np.ndarray, en: np.ndarray, metric: str = "accuracy"
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Top-1 ``metric`` (x100) xx→en, en→xx, their mean and n for one aligned pair, plus per-query correctness."""
     gold = np.arange(len(xx))
     predicted = {f"xx2en.{metric}": top1_predictions(xx, en), f"en2xx.{metric}": top1_predictions(en, xx)}
@@ -45,8 +47,9 @@ def score_pair(xx: np.ndarray, en: np.ndarray, metric: str = "accuracy") -> tupl
     return scores, {key: (pred == gold).astype(np.uint8) for key, pred in predicted.items()}
 
 
-def language_aggregates(languages: Mapping[str, Mapping[str, float]],
-                        metrics: Sequence[str]) -> dict[str, dict[str, float]]:
+def language_aggregates(
+    languages: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
+) -> dict[str, dict[str, float]]:
     """Macro means of ``metrics`` over 'all', 'low-resource' and 'other' languages (with their counts)."""
     groups = {"all": list(languages), **low_resource_group(languages)}
     aggregates: dict[str, dict[str, float]] = {}

@@ -61,8 +61,7 @@ def result_path(output_dir: str | Path, task: str) -> Path:
     return Path(output_dir) / f"{task}.json"
 
 
-def write_result(output_dir: str | Path, result: TaskResult,
-                 per_query: dict[str, np.ndarray] | None = None) -> Path:
+def write_result(output_dir: str | Path, result: TaskResult, per_query: dict[str, np.ndarray] | None = None) -> Path:
     """Write ``per_query`` arrays (if any) and then the JSON, each atomically; return the JSON path."""
     target = result_path(output_dir, result.task)
     if per_query:

@@ -26,9 +26,15 @@ TASK = "tatoeba"
 METRICS = ("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy")
 
 
-def evaluate_tatoeba(encoder: Encoder, languages: Sequence[str] = TATOEBA_XTREME36, root: str | Path | None = None,
-                     output_dir: str | Path | None = None, max_sentences: int | None = None,
-                     batch_size: int = 32, show_progress: bool = True) -> TaskResult:
+def evaluate_tatoeba(
+    encoder: Encoder,
+    languages: Sequence[str] = TATOEBA_XTREME36,
+    root: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    max_sentences: int | None = None,
+    batch_size: int = 32,
+    show_progress: bool = True,
+) -> TaskResult:
     """Score ``encoder`` on Tatoeba for ``languages`` (any codes; default the 36 XTREME ones).
 
     ``max_sentences`` keeps the first N lines of each pair (quick runs; recorded in the config). With ``output_dir``
@@ -39,8 +45,9 @@ def evaluate_tatoeba(encoder: Encoder, languages: Sequence[str] = TATOEBA_XTREME
     if max_sentences is not None:
         pairs = [replace(pair, xx=pair.xx[:max_sentences], en=pair.en[:max_sentences]) for pair in pairs]
     texts = [text for pair in pairs for text in (*pair.xx, *pair.en)]
-    vectors = encode_unique(encoder, texts, prefix=encoder.query_prefix, batch_size=batch_size,
-                            show_progress=show_progress)
+    vectors = encode_unique(
+        encoder, texts, prefix=encoder.query_prefix, batch_size=batch_size, show_progress=show_progress
+    )
     per_language: dict[str, dict[str, float]] = {}
     per_query: dict[str, np.ndarray] = {}
     offset = 0
@@ -57,12 +64,20 @@ def evaluate_tatoeba(encoder: Encoder, languages: Sequence[str] = TATOEBA_XTREME
         main_score=MainScore(metric="xx2en.accuracy", value=aggregates["all"]["xx2en.accuracy"]),
         languages=per_language,
         aggregates=aggregates,
-        extra={"files": {pair.lang: pair.path.name for pair in pairs},
-               "low_resource": {code: get_language(code).low_resource for code in per_language}},
+        extra={
+            "files": {pair.lang: pair.path.name for pair in pairs},
+            "low_resource": {code: get_language(code).low_resource for code in per_language},
+        },
         model=encoder.describe(),
-        config={"languages": [pair.lang for pair in pairs], "max_sentences": max_sentences,
-                "data": str(tatoeba_dir(root)), "prefix": {"xx": encoder.query_prefix, "en": encoder.query_prefix},
-                "directions": ["xx2en", "en2xx"], "search": TIE_RULE, "gold": "identity (raw, unsorted files)"},
+        config={
+            "languages": [pair.lang for pair in pairs],
+            "max_sentences": max_sentences,
+            "data": str(tatoeba_dir(root)),
+            "prefix": {"xx": encoder.query_prefix, "en": encoder.query_prefix},
+            "directions": ["xx2en", "en2xx"],
+            "search": TIE_RULE,
+            "gold": "identity (raw, unsorted files)",
+        },
         duration_s=time.perf_counter() - started,
     )
     if output_dir is not None:

@@ -26,8 +26,11 @@ from polyret.eval.results import MainScore, TaskResult, write_result
 TASK = "udhr"
 ENGLISH = "eng"
 METRICS = ("xx2en.p@1", "en2xx.p@1", "mean.p@1")
-ARTICLE_SETS = {"all": tuple(range(1, N_ARTICLES + 1)), "even": tuple(range(2, N_ARTICLES + 1, 2)),
-                "odd": tuple(range(1, N_ARTICLES + 1, 2))}
+ARTICLE_SETS = {
+    "all": tuple(range(1, N_ARTICLES + 1)),
+    "even": tuple(range(2, N_ARTICLES + 1, 2)),
+    "odd": tuple(range(1, N_ARTICLES + 1, 2)),
+}
 
 
 def article_set(articles: str | Sequence[int]) -> tuple[int, ...]:
@@ -45,8 +48,11 @@ def article_set(articles: str | Sequence[int]) -> tuple[int, ...]:
 def coverage(per_version: dict[str, dict[str, float]], metric: str) -> dict[str, float]:
     """How many versions reach P@1 >= 0.9 and how many stay below 0.5 on ``metric``."""
     values = [scores[metric] for scores in per_version.values()]
-    return {"at_least_0.9": float(sum(value >= 90.0 for value in values)),
-            "below_0.5": float(sum(value < 50.0 for value in values)), "versions": float(len(values))}
+    return {
+        "at_least_0.9": float(sum(value >= 90.0 for value in values)),
+        "below_0.5": float(sum(value < 50.0 for value in values)),
+        "versions": float(len(values)),
+    }
 
 
 def select_versions(corpus: UdhrCorpus, codes: Sequence[str] | None) -> list[str]:
@@ -58,8 +64,9 @@ def select_versions(corpus: UdhrCorpus, codes: Sequence[str] | None) -> list[str
             matches = [code]
         else:
             language = get_language(code)
-            matches = [version for version in corpus.versions
-                       if version != ENGLISH and get_language(version) == language]
+            matches = [
+                version for version in corpus.versions if version != ENGLISH and get_language(version) == language
+            ]
         if not matches:
             raise UnknownNameError("complete UDHR version", code, list(corpus.versions))
         chosen.extend(match for match in matches if match not in chosen)
@@ -68,9 +75,15 @@ def select_versions(corpus: UdhrCorpus, codes: Sequence[str] | None) -> list[str
     return chosen
 
 
-def evaluate_udhr(encoder: Encoder, languages: Sequence[str] | None = None, articles: str | Sequence[int] = "all",
-                  corpus: UdhrCorpus | None = None, output_dir: str | Path | None = None, batch_size: int = 32,
-                  show_progress: bool = True) -> TaskResult:
+def evaluate_udhr(
+    encoder: Encoder,
+    languages: Sequence[str] | None = None,
+    articles: str | Sequence[int] = "all",
+    corpus: UdhrCorpus | None = None,
+    output_dir: str | Path | None = None,
+    batch_size: int = 32,
+    show_progress: bool = True,
+) -> TaskResult:
     """Score ``encoder`` on UDHR against ``eng``: every complete version, or those :func:`select_versions` picks.
 
     Needs ``polyret data prepare udhr`` (or pass ``corpus``). The main score is the mean ``xx2en.p@1``.
@@ -82,8 +95,9 @@ def evaluate_udhr(encoder: Encoder, languages: Sequence[str] | None = None, arti
         raise UnknownNameError("UDHR version (English reference missing)", ENGLISH, list(corpus.versions))
     codes = select_versions(corpus, languages)
     texts = [corpus.versions[code].articles[number] for code in (ENGLISH, *codes) for number in chosen]
-    vectors = encode_unique(encoder, texts, prefix=encoder.query_prefix, batch_size=batch_size,
-                            show_progress=show_progress)
+    vectors = encode_unique(
+        encoder, texts, prefix=encoder.query_prefix, batch_size=batch_size, show_progress=show_progress
+    )
     size = len(chosen)
     english = vectors[:size]
     per_version: dict[str, dict[str, float]] = {}
@@ -98,15 +112,30 @@ def evaluate_udhr(encoder: Encoder, languages: Sequence[str] | None = None, arti
         main_score=MainScore(metric="xx2en.p@1", value=aggregates["all"]["xx2en.p@1"]),
         languages=per_version,
         aggregates=aggregates,
-        extra={"coverage": {"xx2en": coverage(per_version, "xx2en.p@1"), "en2xx": coverage(per_version, "en2xx.p@1")},
-               "versions": {code: {"iso6393": corpus.versions[code].iso6393, "name": corpus.versions[code].name,
-                                   "language": get_language(code).code,
-                                   "low_resource": get_language(code).low_resource} for code in codes},
-               "chance": 100.0 / size},
+        extra={
+            "coverage": {"xx2en": coverage(per_version, "xx2en.p@1"), "en2xx": coverage(per_version, "en2xx.p@1")},
+            "versions": {
+                code: {
+                    "iso6393": corpus.versions[code].iso6393,
+                    "name": corpus.versions[code].name,
+                    "language": get_language(code).code,
+                    "low_resource": get_language(code).low_resource,
+                }
+                for code in codes
+            },
+            "chance": 100.0 / size,
+        },
         model=encoder.describe(),
-        config={"versions": codes, "articles": list(chosen), "n_articles": size, "reference": ENGLISH,
-                "source": str(corpus.path), "prefix": {"xx": encoder.query_prefix, "en": encoder.query_prefix},
-                "directions": ["xx2en", "en2xx"], "search": TIE_RULE},
+        config={
+            "versions": codes,
+            "articles": list(chosen),
+            "n_articles": size,
+            "reference": ENGLISH,
+            "source": str(corpus.path),
+            "prefix": {"xx": encoder.query_prefix, "en": encoder.query_prefix},
+            "directions": ["xx2en", "en2xx"],
+            "search": TIE_RULE,
+        },
         duration_s=time.perf_counter() - started,
     )
     if output_dir is not None:

@@ -242,21 +242,24 @@ def corpus_index(shards_dir: str | Path, spec: IndexSpec) -> faiss.Index:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as err:
-            raise DataError.at(path, None, f"unreadable faiss index ({str(err).splitlines()[0]}); delete it to "
-                                           f"rebuild") from None
+            raise DataError.at(
+                path, None, f"unreadable faiss index ({str(err).splitlines()[0]}); delete it to rebuild"
+            ) from None
         index = _to_gpu(index, spec)
     else:
         index = build_index(shards, spec, n_total=shards.count)
         with atomic_write(path, "wb") as handle:
-            faiss.write_index(faiss.index_gpu_to_cpu(index) if _is_gpu(index) else index,
-                              faiss.PyCallbackIOWriter(handle.write))
+            faiss.write_index(
+                faiss.index_gpu_to_cpu(index) if _is_gpu(index) else index, faiss.PyCallbackIOWriter(handle.write)
+            )
         log.info("saved the %s index over %d vectors to %s", spec.kind, shards.count, path)
     set_search_params(index, spec)
     return index
 
 
-def search_corpus(queries: np.ndarray, shards_dir: str | Path, k: int, spec: IndexSpec | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+def search_corpus(
+    queries: np.ndarray, shards_dir: str | Path, k: int, spec: IndexSpec | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Top-``k`` passages of a sharded encoding for every query: ``(scores, row indices, {row: passage id})``.
 
     ``flat`` streams the shards through exact search (one shard in memory, PROTOCOLS' tie rule); the other kinds

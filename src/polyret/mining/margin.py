@@ -318,14 +318,19 @@ def mine_shard_folders(
     src_path, tgt_path, out_path = Path(src_dir), Path(tgt_dir), Path(output)
     src_ids, src_shards = load_shards(src_path)
     tgt_ids, tgt_shards = load_shards(tgt_path)
-    settings = [{key: read_json(folder / MANIFEST)["settings"][key] for key in ("fingerprint", "prefix", "max_length")}
-                for folder in (src_path, tgt_path)]
+    settings = [
+        {key: read_json(folder / MANIFEST)["settings"][key] for key in ("fingerprint", "prefix", "max_length")}
+        for folder in (src_path, tgt_path)
+    ]
     if settings[0] != settings[1]:
-        raise ConfigError(f"{src_path} and {tgt_path} were encoded differently ({settings[0]} vs {settings[1]}); "
-                          f"encode both sides with the same model, --prefix and --max-length")
+        raise ConfigError(
+            f"{src_path} and {tgt_path} were encoded differently ({settings[0]} vs {settings[1]}); "
+            f"encode both sides with the same model, --prefix and --max-length"
+        )
     started = time.perf_counter()
     pairs = options.mine(src_shards, tgt_shards)
     mined = time.perf_counter()
     _write_pairs(out_path, pairs, src_ids, tgt_ids)
-    return MineSummary(out_path, len(src_ids), len(tgt_ids), len(src_ids), len(tgt_ids), len(pairs), 0.0,
-                       round(mined - started, 3))
+    return MineSummary(
+        out_path, len(src_ids), len(tgt_ids), len(src_ids), len(tgt_ids), len(pairs), 0.0, round(mined - started, 3)
+    )

@@ -21,8 +21,7 @@ from polyret.report.tables import Stat
 
 LOW_COLOR = "#c0392b"
 LOW_SHADE = "#fdecea"
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
-           "#d62728")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#d62728")
 ABSENT_GIB = 0.05  # where languages absent from CC-100 are drawn on the log axis
 
 
@@ -58,8 +57,16 @@ def _legend_columns(labels: Sequence[str], width_in: float) -> int:
     return max(1, min(len(labels), int(width_in // (0.6 + 0.075 * widest))))
 
 
-def language_bars(series: Mapping[str, Mapping[str, Stat]], languages: Sequence[str], low_resource: set[str],
-                  *, title: str, ylabel: str, stem: Path, caption: str = "") -> FigureFiles:
+def language_bars(
+    series: Mapping[str, Mapping[str, Stat]],
+    languages: Sequence[str],
+    low_resource: set[str],
+    *,
+    title: str,
+    ylabel: str,
+    stem: Path,
+    caption: str = "",
+) -> FigureFiles:
     """Grouped bars: one group per language, one bar per series (method), error bars = std over seeds."""
     width_in = min(18.0, max(6.0, 0.5 + 0.32 * len(languages) * max(1, len(series)) ** 0.5))
     figure = Figure(figsize=(width_in, 4.2), layout="constrained")
@@ -72,8 +79,16 @@ def language_bars(series: Mapping[str, Mapping[str, Stat]], languages: Sequence[
     for j, (label, stats) in enumerate(series.items()):
         means = [stats[lang].mean if lang in stats else math.nan for lang in languages]
         errors = [(stats[lang].std or 0.0) if lang in stats else 0.0 for lang in languages]
-        axes.bar(x - 0.4 + bar_w * (j + 0.5), means, bar_w, yerr=errors if any(errors) else None, label=label,
-                 color=_color(j), zorder=2, capsize=2)
+        axes.bar(
+            x - 0.4 + bar_w * (j + 0.5),
+            means,
+            bar_w,
+            yerr=errors if any(errors) else None,
+            label=label,
+            color=_color(j),
+            zorder=2,
+            capsize=2,
+        )
     axes.set_xticks(x, languages, rotation=60 if len(languages) > 14 else 0)
     for tick, lang in zip(axes.get_xticklabels(), languages, strict=True):
         if lang in low_resource:
@@ -83,13 +98,13 @@ def language_bars(series: Mapping[str, Mapping[str, Stat]], languages: Sequence[
     axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.grid(axis="y", alpha=0.3, zorder=1)
-    figure.legend(fontsize=8, ncol=_legend_columns(list(series), width_in), loc="outside lower center",
-                  frameon=False)
+    figure.legend(fontsize=8, ncol=_legend_columns(list(series), width_in), loc="outside lower center", frameon=False)
     return _save(figure, stem, title, caption or "Shaded, red labels: low-resource languages (CC-100 < 10 GiB).")
 
 
-def alpha_sweep(curves: Mapping[str, Sequence[tuple[float, Stat]]], *, title: str, ylabel: str, stem: Path,
-                caption: str = "") -> FigureFiles:
+def alpha_sweep(
+    curves: Mapping[str, Sequence[tuple[float, Stat]]], *, title: str, ylabel: str, stem: Path, caption: str = ""
+) -> FigureFiles:
     """One line per backbone: the metric against α (X-Y is α = 0, X-X-mono is α = 1), std as error bars."""
     figure = Figure(figsize=(6.0, 4.0), layout="constrained")
     axes = figure.add_subplot()
@@ -98,8 +113,7 @@ def alpha_sweep(curves: Mapping[str, Sequence[tuple[float, Stat]]], *, title: st
         xs = [p[0] for p in ordered]
         ys = [p[1].mean for p in ordered]
         errors = [p[1].std or 0.0 for p in ordered]
-        axes.errorbar(xs, ys, yerr=errors if any(errors) else None, marker="o", label=label, color=_color(j),
-                      capsize=3)
+        axes.errorbar(xs, ys, yerr=errors if any(errors) else None, marker="o", label=label, color=_color(j), capsize=3)
     axes.set_xlim(-0.05, 1.05)
     axes.set_xlabel("α (share of X-X-mono batches; 0 = X-Y, 1 = mono)")
     axes.set_ylabel(ylabel)
@@ -109,8 +123,15 @@ def alpha_sweep(curves: Mapping[str, Sequence[tuple[float, Stat]]], *, title: st
     return _save(figure, stem, title, caption)
 
 
-def accuracy_vs_cc100(series: Mapping[str, Mapping[str, float]], sizes: Mapping[str, float | None], *,
-                      title: str, ylabel: str, stem: Path, caption: str = "") -> FigureFiles:
+def accuracy_vs_cc100(
+    series: Mapping[str, Mapping[str, float]],
+    sizes: Mapping[str, float | None],
+    *,
+    title: str,
+    ylabel: str,
+    stem: Path,
+    caption: str = "",
+) -> FigureFiles:
     """Scatter of a per-language score against CC-100 size (log x); absent languages drawn at the left edge."""
     figure = Figure(figsize=(7.0, 4.4), layout="constrained")
     axes = figure.add_subplot()
@@ -119,17 +140,26 @@ def accuracy_vs_cc100(series: Mapping[str, Mapping[str, float]], sizes: Mapping[
         langs = [lang for lang in values if lang in sizes]
         xs = [sizes[lang] if sizes[lang] is not None else ABSENT_GIB for lang in langs]
         ys = [values[lang] for lang in langs]
-        axes.scatter(xs, ys, label=label, color=_color(j), marker=MARKERS[j % len(MARKERS)], zorder=3, s=26,
-                     alpha=0.8)
+        axes.scatter(xs, ys, label=label, color=_color(j), marker=MARKERS[j % len(MARKERS)], zorder=3, s=26, alpha=0.8)
         if j == 0:
             for lang, x_value, y_value in zip(langs, xs, ys, strict=True):
-                axes.annotate(lang, (x_value, y_value), fontsize=7, xytext=(3, 2), textcoords="offset points",
-                              color=LOW_COLOR if (sizes[lang] is None or sizes[lang] < 10) else "#333333")
+                axes.annotate(
+                    lang,
+                    (x_value, y_value),
+                    fontsize=7,
+                    xytext=(3, 2),
+                    textcoords="offset points",
+                    color=LOW_COLOR if (sizes[lang] is None or sizes[lang] < 10) else "#333333",
+                )
     axes.set_xscale("log")
     axes.set_xlabel("CC-100 size (GiB, log scale; absent languages at the left edge)")
     axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    figure.legend(fontsize=8, ncol=_legend_columns(["low-resource (< 10 GiB)", *series], 7.0),
-                  loc="outside lower center", frameon=False)
+    figure.legend(
+        fontsize=8,
+        ncol=_legend_columns(["low-resource (< 10 GiB)", *series], 7.0),
+        loc="outside lower center",
+        frameon=False,
+    )
     return _save(figure, stem, title, caption)

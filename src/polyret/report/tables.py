@@ -91,8 +91,9 @@ class RunRecord:
         """The task's per-query arrays (read once, then kept)."""
         if task not in self._per_query:
             result = self.results.get(task)
-            self._per_query[task] = {} if result is None else read_per_query(
-                result_path(self.run_dir / "results", task), result)
+            self._per_query[task] = (
+                {} if result is None else read_per_query(result_path(self.run_dir / "results", task), result)
+            )
         return self._per_query[task]
 
 
@@ -145,9 +146,17 @@ def load_study(study_dir: str | Path) -> Study:
     runs: list[RunRecord] = []
     for spec in meta.get("runs", []):
         run_dir = root / "runs" / spec["name"]
-        record = RunRecord(name=spec["name"], backbone=spec["backbone"], label=spec["label"], method=spec["method"],
-                           seed=int(spec.get("seed") or 0), alpha=spec.get("alpha"), model=str(spec.get("model")),
-                           run_dir=run_dir, done=_done(run_dir, spec.get("fingerprint")))
+        record = RunRecord(
+            name=spec["name"],
+            backbone=spec["backbone"],
+            label=spec["label"],
+            method=spec["method"],
+            seed=int(spec.get("seed") or 0),
+            alpha=spec.get("alpha"),
+            model=str(spec.get("model")),
+            run_dir=run_dir,
+            done=_done(run_dir, spec.get("fingerprint")),
+        )
         for task in spec.get("tasks", {}):
             path = result_path(run_dir / "results", task)
             marker = run_dir / "results" / f"{task}.done.json"
@@ -285,8 +294,9 @@ def per_query_key(arrays: dict[str, np.ndarray], lang: str, metric: str) -> str 
     return candidates[0] if len(candidates) == 1 else None
 
 
-def group_per_query(study: Study, key: GroupKey, task: str, metric: str,
-                    languages: Sequence[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def group_per_query(
+    study: Study, key: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per language: (query ids, values averaged over the group's seeds), seeds aligned by query id.
 
     Languages missing from any seed, or without per-query arrays, are left out.
@@ -314,8 +324,9 @@ def group_per_query(study: Study, key: GroupKey, task: str, metric: str,
     return out
 
 
-def paired_arrays(study: Study, key: GroupKey, reference: GroupKey, task: str, metric: str,
-                  languages: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def paired_arrays(
+    study: Study, key: GroupKey, reference: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-query values of ``key`` and ``reference`` on the queries both have, concatenated over languages."""
     mine = group_per_query(study, key, task, metric, languages)
     theirs = group_per_query(study, reference, task, metric, languages)

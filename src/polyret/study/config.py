@@ -179,11 +179,16 @@ class StudyConfig(_Strict):
             raise ValueError(f"reference {self.reference!r} is not one of the methods {labels}")
         if self.reference_backbone is not None:
             reference = self.reference_label()
-            runs_it = [spec for spec in self.methods if reference in method_labels(spec)
-                       and self.reference_backbone in (spec.backbones or list(self.backbones))]
+            runs_it = [
+                spec
+                for spec in self.methods
+                if reference in method_labels(spec)
+                and self.reference_backbone in (spec.backbones or list(self.backbones))
+            ]
             if not runs_it:
-                raise ValueError(f"reference_backbone {self.reference_backbone!r} does not run the reference method "
-                                 f"{reference!r}")
+                raise ValueError(
+                    f"reference_backbone {self.reference_backbone!r} does not run the reference method {reference!r}"
+                )
         return self
 
     def reference_label(self) -> str:
@@ -229,10 +234,20 @@ class RunSpec:
         return _hash({"train": self.train_fingerprint, "eval": self.eval_fingerprints})
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "backbone": self.backbone, "model": self.model, "method": self.method,
-                "label": self.label, "seed": self.seed, "alpha": self.alpha, "train": self.train,
-                "tasks": self.tasks, "train_fingerprint": self.train_fingerprint,
-                "eval_fingerprints": self.eval_fingerprints, "fingerprint": self.fingerprint}
+        return {
+            "name": self.name,
+            "backbone": self.backbone,
+            "model": self.model,
+            "method": self.method,
+            "label": self.label,
+            "seed": self.seed,
+            "alpha": self.alpha,
+            "train": self.train,
+            "tasks": self.tasks,
+            "train_fingerprint": self.train_fingerprint,
+            "eval_fingerprints": self.eval_fingerprints,
+            "fingerprint": self.fingerprint,
+        }
 
 
 def _hash(payload: Any) -> str:
@@ -254,8 +269,9 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 CONTRASTIVE = ("mono", "xy", "hybrid")
 
 
-def train_settings(config: StudyConfig, backbone: str, spec: MethodSpec, seed: int,
-                   alpha: float | None) -> dict[str, Any]:
+def train_settings(
+    config: StudyConfig, backbone: str, spec: MethodSpec, seed: int, alpha: float | None
+) -> dict[str, Any]:
     """The training config of one run (a ``polyret train`` config as a mapping), before the trainer validates it.
 
     Keys: ``method``, ``model``, ``seed``; for the contrastive methods (mono, xy, hybrid) also ``data``,
@@ -300,12 +316,25 @@ def expand_runs(config: StudyConfig) -> list[RunSpec]:
                     else:
                         train = train_settings(config, backbone, spec, seed, alpha)
                         train_fp = _hash(train)
-                    eval_fps = {task: _hash({"train": train_fp, "task": task, "options": options})
-                                for task, options in config.eval.tasks.items()}
-                    runs.append(RunSpec(name=name, backbone=backbone, model=model, method=spec.method, label=label,
-                                        seed=0 if seed is None else seed, alpha=alpha, train=train,
-                                        tasks=dict(config.eval.tasks), train_fingerprint=train_fp,
-                                        eval_fingerprints=eval_fps))
+                    eval_fps = {
+                        task: _hash({"train": train_fp, "task": task, "options": options})
+                        for task, options in config.eval.tasks.items()
+                    }
+                    runs.append(
+                        RunSpec(
+                            name=name,
+                            backbone=backbone,
+                            model=model,
+                            method=spec.method,
+                            label=label,
+                            seed=0 if seed is None else seed,
+                            alpha=alpha,
+                            train=train,
+                            tasks=dict(config.eval.tasks),
+                            train_fingerprint=train_fp,
+                            eval_fingerprints=eval_fps,
+                        )
+                    )
     return runs
 
 

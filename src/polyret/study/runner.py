@@ -189,8 +189,10 @@ def check_task_options(config: StudyConfig, source: Path) -> None:
         _, ignored = accepted_options(function, {k: v for k, v in options.items() if k not in ENCODER_OPTIONS})
         unknown = sorted(ignored)
         if unknown:
-            raise ConfigError(f"{source}: eval.tasks.{task}: unknown option {unknown[0]!r} "
-                              f"(not an argument of {function.__name__} nor an encoder option)")
+            raise ConfigError(
+                f"{source}: eval.tasks.{task}: unknown option {unknown[0]!r} "
+                f"(not an argument of {function.__name__} nor an encoder option)"
+            )
 
 
 def default_evaluator(model: str, tasks: list[str], output_dir: Path, options: dict[str, Any]) -> Any:
@@ -268,8 +270,13 @@ def _remove_checkpoints(train_dir: Path, keep: Path) -> None:
 
     keep = keep.resolve()
     for path in sorted(train_dir.rglob("checkpoint-*")):
-        if (path.is_dir() and path.name.removeprefix("checkpoint-").isdigit() and path.exists()
-                and keep != path.resolve() and path.resolve() not in keep.parents):
+        if (
+            path.is_dir()
+            and path.name.removeprefix("checkpoint-").isdigit()
+            and path.exists()
+            and keep != path.resolve()
+            and path.resolve() not in keep.parents
+        ):
             shutil.rmtree(path, ignore_errors=True)
             log.info("removed resume checkpoint %s (training is done; set train.keep_checkpoints to keep them)", path)
 
@@ -308,8 +315,7 @@ def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints
     return str(model_dir)
 
 
-def _eval_stage(run: RunSpec, run_dir: Path, model: str, evaluator: Evaluator,
-                on_task: Callable[[str], None]) -> None:
+def _eval_stage(run: RunSpec, run_dir: Path, model: str, evaluator: Evaluator, on_task: Callable[[str], None]) -> None:
     results_dir = run_dir / "results"
     for task, options in run.tasks.items():
         fingerprint = run.eval_fingerprints[task]
@@ -323,8 +329,9 @@ def _eval_stage(run: RunSpec, run_dir: Path, model: str, evaluator: Evaluator,
         evaluator(model, [task], results_dir, dict(options))
         if not (results_dir / f"{task}.json").is_file():
             raise PolyretError(f"evaluating {task} wrote no {results_dir / (task + '.json')}")
-        write_json(marker, {"fingerprint": fingerprint, "seconds": round(time.monotonic() - started, 3),
-                            "finished": _now()})
+        write_json(
+            marker, {"fingerprint": fingerprint, "seconds": round(time.monotonic() - started, 3), "finished": _now()}
+        )
 
 
 def _write_card(run: RunSpec, run_dir: Path, model: str) -> None:
@@ -340,8 +347,15 @@ def _write_card(run: RunSpec, run_dir: Path, model: str) -> None:
         log.warning("could not write the model card into %s: %s", model, err)
 
 
-def execute_run(run: RunSpec, run_dir: Path, trainer: Trainer, evaluator: Evaluator,
-                on_stage: Callable[[str], None] = lambda stage: None, *, keep_checkpoints: bool = False) -> bool:
+def execute_run(
+    run: RunSpec,
+    run_dir: Path,
+    trainer: Trainer,
+    evaluator: Evaluator,
+    on_stage: Callable[[str], None] = lambda stage: None,
+    *,
+    keep_checkpoints: bool = False,
+) -> bool:
     """Train and evaluate one run unless its done marker matches; return False when it was already done."""
     done = run_dir / "done.json"
     if _marker_matches(done, run.fingerprint):
@@ -357,8 +371,16 @@ def execute_run(run: RunSpec, run_dir: Path, trainer: Trainer, evaluator: Evalua
     _eval_stage(run, run_dir, model, evaluator, lambda task: on_stage(f"evaluating {task}"))
     _write_card(run, run_dir, model)
     total_s = time.monotonic() - started
-    write_json(run_dir / "run.json", {**info, "model_used": model, "finished": _now(),
-                                      "train_seconds": round(trained_s, 3), "seconds": round(total_s, 3)})
+    write_json(
+        run_dir / "run.json",
+        {
+            **info,
+            "model_used": model,
+            "finished": _now(),
+            "train_seconds": round(trained_s, 3),
+            "seconds": round(total_s, 3),
+        },
+    )
     write_json(done, {"fingerprint": run.fingerprint, "finished": _now()})
     return True
 
@@ -395,8 +417,9 @@ def _view(progress: Progress, outcomes: list[RunOutcome], stages: dict[str, str]
     return Group(table, progress)
 
 
-def write_study_metadata(config_path: Path, config: StudyConfig, runs: list[RunSpec], study_dir: Path,
-                         command: str | None) -> None:
+def write_study_metadata(
+    config_path: Path, config: StudyConfig, runs: list[RunSpec], study_dir: Path, command: str | None
+) -> None:
     text = config_path.read_text(encoding="utf-8")
     study_dir.mkdir(parents=True, exist_ok=True)
     from polyret.io import atomic_write
@@ -407,18 +430,35 @@ def write_study_metadata(config_path: Path, config: StudyConfig, runs: list[RunS
     with contextlib.suppress(PolyretError):
         previous = read_json(study_dir / "study.json") if (study_dir / "study.json").is_file() else {}
     commands = [c for c in previous.get("commands", []) if c != command] + ([command] if command else [])
-    write_json(study_dir / "study.json", {
-        "name": config.name, "description": config.description, "config_path": str(config_path),
-        "config": config.model_dump(mode="json"), "reference": config.reference_label(),
-        "reference_backbone": config.reference_backbone,
-        "demo_data": config.demo_data, "runs": [run.to_json() for run in runs], "commands": commands[-20:],
-        "updated": _now(), "environment": environment_info()})
+    write_json(
+        study_dir / "study.json",
+        {
+            "name": config.name,
+            "description": config.description,
+            "config_path": str(config_path),
+            "config": config.model_dump(mode="json"),
+            "reference": config.reference_label(),
+            "reference_backbone": config.reference_backbone,
+            "demo_data": config.demo_data,
+            "runs": [run.to_json() for run in runs],
+            "commands": commands[-20:],
+            "updated": _now(),
+            "environment": environment_info(),
+        },
+    )
 
 
-def run_study(config_path: str | Path, study_dir: str | Path, only: list[str] | None = None, *,
-              trainer: Trainer | None = None, evaluator: Evaluator | None = None,
-              console: Console | None = None, show_progress: bool = True,
-              command: str | None = None) -> StudyStatus:
+def run_study(
+    config_path: str | Path,
+    study_dir: str | Path,
+    only: list[str] | None = None,
+    *,
+    trainer: Trainer | None = None,
+    evaluator: Evaluator | None = None,
+    console: Console | None = None,
+    show_progress: bool = True,
+    command: str | None = None,
+) -> StudyStatus:
     """Run (or finish) every run of a study; see the module docstring for what is skipped and resumed.
 
     ``only`` restricts the study to some runs (names or patterns). ``command`` is the command line
@@ -430,8 +470,14 @@ def run_study(config_path: str | Path, study_dir: str | Path, only: list[str] | 
     runs = expand_runs(config)
     selected = select_runs(runs, only)
     if trainer is None:
-        check_train_settings([run for run in selected if not _marker_matches(
-            run_dir_of(study_dir, run.name) / "train.done.json", run.train_fingerprint)], config_path)
+        check_train_settings(
+            [
+                run
+                for run in selected
+                if not _marker_matches(run_dir_of(study_dir, run.name) / "train.done.json", run.train_fingerprint)
+            ],
+            config_path,
+        )
     if evaluator is None:
         check_task_options(config, config_path)
     write_study_metadata(config_path, config, runs, study_dir, command or _default_command(config_path, study_dir))
@@ -446,15 +492,38 @@ def run_study(config_path: str | Path, study_dir: str | Path, only: list[str] | 
             terminal.close()
 
 
-def _run_all(config: StudyConfig, selected: list[RunSpec], study_dir: Path, trainer: Trainer, evaluator: Evaluator,
-             console: Console, show_progress: bool) -> StudyStatus:
+def _run_all(
+    config: StudyConfig,
+    selected: list[RunSpec],
+    study_dir: Path,
+    trainer: Trainer,
+    evaluator: Evaluator,
+    console: Console,
+    show_progress: bool,
+) -> StudyStatus:
     status = StudyStatus(study_dir=study_dir, runs=[RunOutcome(run.name) for run in selected])
     stages: dict[str, str] = {}
-    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
     overall = progress.add_task(f"study {config.name}", total=len(selected))
-    live = Live(_view(progress, status.runs, stages), console=console, refresh_per_second=4, transient=False,
-                redirect_stdout=False, redirect_stderr=False) if show_progress else contextlib.nullcontext()
+    live = (
+        Live(
+            _view(progress, status.runs, stages),
+            console=console,
+            refresh_per_second=4,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        if show_progress
+        else contextlib.nullcontext()
+    )
 
     def refresh() -> None:
         if isinstance(live, Live):
@@ -482,8 +551,9 @@ def _run_all(config: StudyConfig, selected: list[RunSpec], study_dir: Path, trai
                 with _captured_output(outcome.log):
                     log.info("=== %s: run %s (fingerprint %s)", _now(), run.name, run.fingerprint)
                     try:
-                        execute_run(run, run_dir, trainer, evaluator, on_stage,
-                                    keep_checkpoints=config.train.keep_checkpoints)
+                        execute_run(
+                            run, run_dir, trainer, evaluator, on_stage, keep_checkpoints=config.train.keep_checkpoints
+                        )
                     except Exception:
                         log.error("run %s failed:\n%s", run.name, traceback.format_exc())
                         raise

@@ -287,8 +287,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def load_train_config(path: str | Path | None = None, *, method: str | None = None,
-                      overrides: dict[str, Any] | None = None) -> tuple[str, Any]:
+def load_train_config(
+    path: str | Path | None = None, *, method: str | None = None, overrides: dict[str, Any] | None = None
+) -> tuple[str, Any]:
     """(method, config) for ``polyret train``: a validated :class:`ContrastiveConfig` for mono/xy/hybrid, else the
     raw mapping (with ``method`` set) for the CRISS and TLI runners, which validate their own keys."""
     payload = read_yaml(path) if path is not None else {}

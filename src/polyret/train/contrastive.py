@@ -141,8 +141,17 @@ def _unsharded(loader: Any, args: Any) -> Any:
     resumable skipping, but no ``BatchSamplerShard`` — our samplers already yield this rank's slice."""
     from accelerate.data_loader import prepare_data_loader
 
-    return prepare_data_loader(loader, device=args.device, num_processes=1, process_index=0, split_batches=False,
-                               put_on_device=True, rng_types=None, dispatch_batches=False, even_batches=False)
+    return prepare_data_loader(
+        loader,
+        device=args.device,
+        num_processes=1,
+        process_index=0,
+        split_batches=False,
+        put_on_device=True,
+        rng_types=None,
+        dispatch_batches=False,
+        even_batches=False,
+    )
 
 
 class PolyretTrainer(SentenceTransformerTrainer):
@@ -176,18 +185,22 @@ class PolyretTrainer(SentenceTransformerTrainer):
         loader = self._build_dataloader(dataset, self.args.eval_batch_size, dataset_kind="eval")
         return _unsharded(loader, self.args)
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         meta = inputs.pop(META_KEY, None)
         if meta is not None and self._batch_log is not None and self.model.training:
-            record = {"step": self.state.global_step, "rank": self.args.process_index,
-                      **{k: v for k, v in meta.items() if k not in ("items", "pairs")}, "n": len(meta["items"])}
+            record = {
+                "step": self.state.global_step,
+                "rank": self.args.process_index,
+                **{k: v for k, v in meta.items() if k not in ("items", "pairs")},
+                "n": len(meta["items"]),
+            }
             if self._log_items:
                 record["items"] = meta["items"]
                 record["pairs"] = meta["pairs"]
             self._batch_log.write(record)
-        return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                    num_items_in_batch=num_items_in_batch)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
 
 class _LogToFile(TrainerCallback):
@@ -213,16 +226,26 @@ def load_sources(sources: Sequence[DataSource]) -> list[TrainingSet]:
         if source.format == "jsonl":
             sets.append(pairs_io.read_jsonl(source.path, source.name))
         elif source.format == "lareqa":
-            data = pairs_io.from_lareqa(source.dataset, source.languages, source.root,
-                                        candidate_text=source.candidate_text, articles=source.articles)
+            data = pairs_io.from_lareqa(
+                source.dataset,
+                source.languages,
+                source.root,
+                candidate_text=source.candidate_text,
+                articles=source.articles,
+            )
             data.name = source.name or source.dataset
             sets.append(data)
         elif source.format == "tsv":
             files = {k: str(v) for k, v in (source.files or {}).items()} or None
-            sets.append(pairs_io.read_tsv(files, name=source.name or "tsv",
-                                          queries={k: str(v) for k, v in (source.queries or {}).items()} or None,
-                                          passages={k: str(v) for k, v in (source.passages or {}).items()} or None,
-                                          pairs=source.pairs))
+            sets.append(
+                pairs_io.read_tsv(
+                    files,
+                    name=source.name or "tsv",
+                    queries={k: str(v) for k, v in (source.queries or {}).items()} or None,
+                    passages={k: str(v) for k, v in (source.passages or {}).items()} or None,
+                    pairs=source.pairs,
+                )
+            )
         elif source.format == "hf":
             sets.append(pairs_io.load_hf_dataset(source.path, source.name, source.split, source.subset))
         else:  # pragma: no cover - the config union is closed
@@ -241,8 +264,10 @@ def _as_training_sets(pairs: Any) -> tuple[list[TrainingSet], bool]:
         raise DataError("no training pairs given")
     first = pairs[0]
     if isinstance(first, tuple | list) and len(first) == 2:
-        items = [pairs_io.TrainItem(str(k), {"src": pairs_io.LangEntry(x, x), "tgt": pairs_io.LangEntry(y, y)})
-                 for k, (x, y) in enumerate(pairs)]
+        items = [
+            pairs_io.TrainItem(str(k), {"src": pairs_io.LangEntry(x, x), "tgt": pairs_io.LangEntry(y, y)})
+            for k, (x, y) in enumerate(pairs)
+        ]
         return [TrainingSet("bitext", items, "bitext")], True
     if isinstance(first, tuple | list) and len(first) == 4:
         return [pairs_io.items_from_bitext(pairs)], True
@@ -272,21 +297,32 @@ def _prefixes(model: SentenceTransformer, config: ContrastiveConfig, symmetric: 
 
 
 # --------------------------------------------------------------------------------------------------- training
-def train_contrastive(config: ContrastiveConfig | dict[str, Any], run_dir: str | Path, resume: bool = False, *,
-                      callbacks: Sequence[TrainerCallback] = ()) -> Path:
+def train_contrastive(
+    config: ContrastiveConfig | dict[str, Any],
+    run_dir: str | Path,
+    resume: bool = False,
+    *,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> Path:
     """Train a dual encoder with the configured batching policy; return the final model folder (``run_dir/model``)."""
     config = parse_contrastive_config(config)
     if not config.data:
         raise ConfigError("data: give at least one training data set")
     sets = load_sources(config.data)
     validation = load_sources(config.validation.data) if config.validation.data else None
-    return _train(config.model.name, sets, config, Path(run_dir), resume, validation=validation,
-                  callbacks=callbacks)
+    return _train(config.model.name, sets, config, Path(run_dir), resume, validation=validation, callbacks=callbacks)
 
 
-def train_on_pairs(model_path: str | Path, pairs: Any, config: ContrastiveConfig | dict[str, Any] | None,
-                   run_dir: str | Path, resume: bool = False, *, validation: Any = None,
-                   callbacks: Sequence[TrainerCallback] = ()) -> Path:
+def train_on_pairs(
+    model_path: str | Path,
+    pairs: Any,
+    config: ContrastiveConfig | dict[str, Any] | None,
+    run_dir: str | Path,
+    resume: bool = False,
+    *,
+    validation: Any = None,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> Path:
     """Train ``model_path`` on in-memory data; return the final model folder (``run_dir/model``).
 
     ``pairs``: one or more :class:`TrainingSet` (trained with ``config.method``, default hybrid), or aligned
@@ -305,13 +341,29 @@ def train_on_pairs(model_path: str | Path, pairs: Any, config: ContrastiveConfig
     payload.setdefault("method", "xy" if bitext else "hybrid")
     resolved = parse_contrastive_config(payload, "train_on_pairs config")
     validation_sets = _as_training_sets(validation)[0] if validation is not None else None
-    return _train(str(model_path), sets, resolved, Path(run_dir), resume, validation=validation_sets,
-                  callbacks=callbacks, symmetric=bitext)
+    return _train(
+        str(model_path),
+        sets,
+        resolved,
+        Path(run_dir),
+        resume,
+        validation=validation_sets,
+        callbacks=callbacks,
+        symmetric=bitext,
+    )
 
 
-def _train(model_name: str, sets: list[TrainingSet], config: ContrastiveConfig, run_dir: Path, resume: bool, *,
-           validation: list[TrainingSet] | None, callbacks: Sequence[TrainerCallback],
-           symmetric: bool = False) -> Path:
+def _train(
+    model_name: str,
+    sets: list[TrainingSet],
+    config: ContrastiveConfig,
+    run_dir: Path,
+    resume: bool,
+    *,
+    validation: list[TrainingSet] | None,
+    callbacks: Sequence[TrainerCallback],
+    symmetric: bool = False,
+) -> Path:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainingArguments
     from transformers import EarlyStoppingCallback
@@ -322,8 +374,9 @@ def _train(model_name: str, sets: list[TrainingSet], config: ContrastiveConfig, 
     is_main = rank == 0
     B = config.batch_size
     if B % world_size:
-        raise ConfigError(f"batch_size {B} (the global batch) must be divisible by the number of processes "
-                          f"{world_size}")
+        raise ConfigError(
+            f"batch_size {B} (the global batch) must be divisible by the number of processes {world_size}"
+        )
     resolved = config.model_dump(mode="json")
     if is_main:  # other ranks would see the config rank 0 just wrote; the launcher stops them if this fails
         runs.prepare_run_dir(run_dir, resolved, resume)
@@ -346,11 +399,22 @@ def _train(model_name: str, sets: list[TrainingSet], config: ContrastiveConfig, 
     query_prefix, passage_prefix = _prefixes(model, config, symmetric)
     m = config.loss.hard_negatives
     train_index = TripletIndex(sets, languages, query_prefix, passage_prefix, hard_negatives=m)
-    options = {"alpha": config.alpha, "language_sampling": config.batching.language_sampling,
-               "language_temperature": config.batching.language_temperature, "xy_pairs": config.batching.xy_pairs,
-               "steps_per_epoch": config.batching.steps_per_epoch}
-    probe = SAMPLERS[config.method](range(train_index.num_rows), train_index, B // world_size, seed=config.seed,
-                                    world_size=world_size, rank=rank, **options)
+    options = {
+        "alpha": config.alpha,
+        "language_sampling": config.batching.language_sampling,
+        "language_temperature": config.batching.language_temperature,
+        "xy_pairs": config.batching.xy_pairs,
+        "steps_per_epoch": config.batching.steps_per_epoch,
+    }
+    probe = SAMPLERS[config.method](
+        range(train_index.num_rows),
+        train_index,
+        B // world_size,
+        seed=config.seed,
+        world_size=world_size,
+        rank=rank,
+        **options,
+    )
     steps_per_epoch = probe.steps_per_epoch
     total_steps = config.max_steps or max(1, math.ceil((config.epochs or 1.0) * steps_per_epoch))
 
@@ -359,26 +423,32 @@ def _train(model_name: str, sets: list[TrainingSet], config: ContrastiveConfig, 
     B_val = config.validation.batch_size or B
     if validation:
         if B_val % world_size:
-            raise ConfigError(f"validation.batch_size {B_val} must be divisible by the number of processes "
-                              f"{world_size}")
+            raise ConfigError(
+                f"validation.batch_size {B_val} must be divisible by the number of processes {world_size}"
+            )
         val_languages = tuple(lang for lang in languages if any(lang in v.languages for v in validation))
         try:
             val_index = TripletIndex(validation, val_languages, query_prefix, passage_prefix, hard_negatives=m)
-            val_sampler = SAMPLERS[config.method](range(val_index.num_rows), val_index, B_val, seed=config.seed + 1,
-                                                  world_size=1, rank=0, **options)
-            validation_batches = [plan.rows for plan in
-                                  val_sampler.global_batches(epoch=0, steps=config.validation.batches)]
+            val_sampler = SAMPLERS[config.method](
+                range(val_index.num_rows), val_index, B_val, seed=config.seed + 1, world_size=1, rank=0, **options
+            )
+            validation_batches = [
+                plan.rows for plan in val_sampler.global_batches(epoch=0, steps=config.validation.batches)
+            ]
         except (DataError, ConfigError) as err:
-            raise type(err)(f"validation: {err} (set validation.batch_size, validation.fraction or "
-                            "validation.data)") from None
+            raise type(err)(
+                f"validation: {err} (set validation.batch_size, validation.fraction or validation.data)"
+            ) from None
 
     # ---- trainer
     eval_steps = config.validation.eval_steps
     save_steps = config.save_steps or (eval_steps if validation else 500)
     early_stop = bool(validation) and config.validation.patience is not None
     if early_stop and save_steps % eval_steps:
-        raise ConfigError(f"save_steps {save_steps} must be a multiple of validation.eval_steps {eval_steps} "
-                          "(checkpoints are the early-stopping candidates)")
+        raise ConfigError(
+            f"save_steps {save_steps} must be a multiple of validation.eval_steps {eval_steps} "
+            "(checkpoints are the early-stopping candidates)"
+        )
     factory = SamplerFactory(train_index, config.method, validation_batches=validation_batches, **options)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(run_dir / runs.CHECKPOINTS),
@@ -412,9 +482,13 @@ def _train(model_name: str, sets: list[TrainingSet], config: ContrastiveConfig, 
     )
     train_dataset = Dataset.from_dict({"row": np.arange(train_index.num_rows, dtype=np.int64)})
     eval_dataset = Dataset.from_dict({"val_row": np.arange(val_index.num_rows, dtype=np.int64)}) if val_index else None
-    collator = TripletCollator(preprocess_fn=model.preprocess, train_index=train_index, val_index=val_index,
-                               max_query_length=min(config.model.max_query_length, model.max_seq_length),
-                               max_passage_length=min(config.model.max_passage_length, model.max_seq_length))
+    collator = TripletCollator(
+        preprocess_fn=model.preprocess,
+        train_index=train_index,
+        val_index=val_index,
+        max_query_length=min(config.model.max_query_length, model.max_seq_length),
+        max_passage_length=min(config.model.max_passage_length, model.max_seq_length),
+    )
     checkpoint = runs.last_checkpoint(run_dir) if resume else None
     resumed_step = runs.checkpoint_step(checkpoint)
     batch_log = runs.batch_log_path(run_dir, rank)
@@ -431,27 +505,60 @@ def _train(model_name: str, sets: list[TrainingSet], config: ContrastiveConfig, 
     if early_stop:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.validation.patience))
     all_callbacks.extend(callbacks)
-    trainer = PolyretTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                             loss=build_loss(model, config, world_size), data_collator=collator,
-                             callbacks=all_callbacks, batch_log=batch_log)
+    trainer = PolyretTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        loss=build_loss(model, config, world_size),
+        data_collator=collator,
+        callbacks=all_callbacks,
+        batch_log=batch_log,
+    )
     if is_main:
         runs.update_run_file(
-            run_dir, status="running", method=config.method, seed=config.seed, model=str(resolved_model),
-            query_prefix=query_prefix, passage_prefix=passage_prefix, languages=list(languages),
-            datasets={s.name: len(s) for s in sets}, validation={s.name: len(s) for s in validation or []},
-            global_batch_size=B, world_size=world_size, steps_per_epoch=steps_per_epoch, max_steps=total_steps,
-            triplet_rows=train_index.num_rows, resumed_from=checkpoint, versions=runs.versions(),
-            started=runs.now())
-    log.info("training %s on %d items (%s), %d steps of %d triplets, policy %s%s", model_name,
-             train_index.num_items, ", ".join(languages), total_steps, B, config.method,
-             f" (alpha {config.alpha})" if config.method == "hybrid" else "")
+            run_dir,
+            status="running",
+            method=config.method,
+            seed=config.seed,
+            model=str(resolved_model),
+            query_prefix=query_prefix,
+            passage_prefix=passage_prefix,
+            languages=list(languages),
+            datasets={s.name: len(s) for s in sets},
+            validation={s.name: len(s) for s in validation or []},
+            global_batch_size=B,
+            world_size=world_size,
+            steps_per_epoch=steps_per_epoch,
+            max_steps=total_steps,
+            triplet_rows=train_index.num_rows,
+            resumed_from=checkpoint,
+            versions=runs.versions(),
+            started=runs.now(),
+        )
+    log.info(
+        "training %s on %d items (%s), %d steps of %d triplets, policy %s%s",
+        model_name,
+        train_index.num_items,
+        ", ".join(languages),
+        total_steps,
+        B,
+        config.method,
+        f" (alpha {config.alpha})" if config.method == "hybrid" else "",
+    )
     result = trainer.train(resume_from_checkpoint=checkpoint)
 
     if is_main:
         model.prompts = {**(model.prompts or {}), "query": query_prefix, "passage": passage_prefix}
-        trained_on = {"method": config.method, "alpha": config.alpha if config.method == "hybrid" else None,
-                      "datasets": [s.name for s in sets], "languages": list(languages), "seed": config.seed,
-                      "query_prefix": query_prefix, "passage_prefix": passage_prefix}
+        trained_on = {
+            "method": config.method,
+            "alpha": config.alpha if config.method == "hybrid" else None,
+            "datasets": [s.name for s in sets],
+            "languages": list(languages),
+            "seed": config.seed,
+            "query_prefix": query_prefix,
+            "passage_prefix": passage_prefix,
+        }
 
         def save(path: str) -> None:
             trainer.model.save(path)
@@ -459,9 +566,15 @@ def _train(model_name: str, sets: list[TrainingSet], config: ContrastiveConfig, 
 
         runs.save_model_atomically(save, model_dir)
         runs.update_run_file(
-            run_dir, status="finished", finished=runs.now(), global_step=trainer.state.global_step,
-            best_checkpoint=trainer.state.best_model_checkpoint, best_eval_loss=trainer.state.best_metric,
-            train_loss=result.training_loss, metrics=result.metrics)
+            run_dir,
+            status="finished",
+            finished=runs.now(),
+            global_step=trainer.state.global_step,
+            best_checkpoint=trainer.state.best_model_checkpoint,
+            best_eval_loss=trainer.state.best_metric,
+            train_loss=result.training_loss,
+            metrics=result.metrics,
+        )
     if world_size > 1 and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return model_dir

@@ -118,8 +118,11 @@ class CrissConfig(_Strict):
 
     method: Method = "criss"
     model: str = "facebook/mbart-large-cc25"
-    stand_in: bool | None = Field(None, description="build the EncoderDecoder stand-in from a sentence encoder; "
-                                                    "default: when `model` is not a seq2seq model and method=criss")
+    stand_in: bool | None = Field(
+        None,
+        description="build the EncoderDecoder stand-in from a sentence encoder; "
+        "default: when `model` is not a seq2seq model and method=criss",
+    )
     corpora: dict[str, Path] = Field(default_factory=dict, description="language -> text file, one sentence a line")
     max_sentences: int | None = Field(None, ge=2, description="cap on sentences read per corpus file")
     tatoeba: TatoebaSource | None = None
@@ -129,8 +132,9 @@ class CrissConfig(_Strict):
     data: Literal["fresh", "cumulative"] = "fresh"
     mining: CrissMining = Field(default_factory=CrissMining)
     train: CrissTraining = Field(default_factory=CrissTraining)
-    contrastive: dict[str, Any] = Field(default_factory=dict,
-                                        description="options passed to train_on_pairs (criss-contrastive)")
+    contrastive: dict[str, Any] = Field(
+        default_factory=dict, description="options passed to train_on_pairs (criss-contrastive)"
+    )
     eval: CrissEval | None = None
     keep_embeddings: bool = False
     seed: int = 0
@@ -183,8 +187,9 @@ class CrissConfig(_Strict):
         return self
 
 
-def load_criss_config(source: CrissConfig | BaseModel | dict[str, Any] | str | Path,
-                      origin: str | Path = "<criss config>") -> CrissConfig:
+def load_criss_config(
+    source: CrissConfig | BaseModel | dict[str, Any] | str | Path, origin: str | Path = "<criss config>"
+) -> CrissConfig:
     """Validate a config given as the model itself, another pydantic model, a mapping or a YAML file."""
     from polyret.train.config import read_yaml, validation_error
 
@@ -316,8 +321,9 @@ def _make_encoder(config: CrissConfig, model_dir: Path | str) -> Any:
 
 
 def _encode(encoder: Any, texts: Sequence[str], config: CrissConfig) -> np.ndarray:
-    return encoder.encode(list(texts), prefix=encoder.query_prefix, batch_size=config.mining.batch_size,
-                          show_progress=False)
+    return encoder.encode(
+        list(texts), prefix=encoder.query_prefix, batch_size=config.mining.batch_size, show_progress=False
+    )
 
 
 def resolve_base_model(config: CrissConfig, run_dir: Path) -> Path | str:
@@ -333,17 +339,26 @@ def resolve_base_model(config: CrissConfig, run_dir: Path) -> Path | str:
         stand_in = isinstance(resolved, Path) and not is_seq2seq_model(resolved)
     if not stand_in:
         if isinstance(resolved, Path) and not is_seq2seq_model(resolved):
-            raise ConfigError(f"criss config: model: {config.model} is not a seq2seq model; use an mBART/NLLB/mT5 "
-                              f"model, set stand_in: true, or method: criss-contrastive")
+            raise ConfigError(
+                f"criss config: model: {config.model} is not a seq2seq model; use an mBART/NLLB/mT5 "
+                f"model, set stand_in: true, or method: criss-contrastive"
+            )
         return resolved
     languages = sorted({lang for job in build_jobs(config)[1] for lang in (job.src_lang, job.tgt_lang)})
-    log.warning("CRISS with an EncoderDecoder stand-in built from %s: results are stand-in, not comparable with "
-                "CRISS", resolved)
+    log.warning(
+        "CRISS with an EncoderDecoder stand-in built from %s: results are stand-in, not comparable with CRISS", resolved
+    )
     return build_standin(resolved, run_dir / "base_model", languages)
 
 
-def mine_iteration(config: CrissConfig, encoder: Any, corpora: dict[str, list[str]], jobs: Sequence[MiningJob],
-                   out_dir: Path, embeddings_dir: Path | None = None) -> dict[str, Any]:
+def mine_iteration(
+    config: CrissConfig,
+    encoder: Any,
+    corpora: dict[str, list[str]],
+    jobs: Sequence[MiningJob],
+    out_dir: Path,
+    embeddings_dir: Path | None = None,
+) -> dict[str, Any]:
     """Encode every corpus with ``encoder``, mine every job, write the pair files and return the summary."""
     from polyret.eval.metrics import precision_recall_f1
     from polyret.mining.margin import mine_pairs
@@ -361,11 +376,19 @@ def mine_iteration(config: CrissConfig, encoder: Any, corpora: dict[str, list[st
     rng = random.Random(config.seed)
     for job in jobs:
         src_texts, tgt_texts = corpora[job.src_corpus], corpora[job.tgt_corpus]
-        mined = mine_pairs(vectors[job.src_corpus], vectors[job.tgt_corpus], k=config.mining.k,
-                           margin=config.mining.margin, threshold=config.mining.threshold,
-                           min_count=config.mining.min_count, one_to_one=True)
-        accepted = [MinedPair(job.src_lang, job.tgt_lang, src_texts[int(i)], tgt_texts[int(j)], float(s))
-                    for i, j, s in zip(mined.src_index, mined.tgt_index, mined.score, strict=True)]
+        mined = mine_pairs(
+            vectors[job.src_corpus],
+            vectors[job.tgt_corpus],
+            k=config.mining.k,
+            margin=config.mining.margin,
+            threshold=config.mining.threshold,
+            min_count=config.mining.min_count,
+            one_to_one=True,
+        )
+        accepted = [
+            MinedPair(job.src_lang, job.tgt_lang, src_texts[int(i)], tgt_texts[int(j)], float(s))
+            for i, j, s in zip(mined.src_index, mined.tgt_index, mined.score, strict=True)
+        ]
         valid_size = min(config.mining.valid_size, len(accepted) // 2)
         if config.mining.valid_sampling == "top":
             valid_rows = set(range(valid_size))
@@ -374,16 +397,28 @@ def mine_iteration(config: CrissConfig, encoder: Any, corpora: dict[str, list[st
         valid = [pair for row, pair in enumerate(accepted) if row in valid_rows]
         write_pairs_tsv(out_dir / f"{job.name}.tsv", accepted)
         write_pairs_tsv(out_dir / f"{job.name}.valid.tsv", valid)
-        entry: dict[str, Any] = {"src_sentences": len(src_texts), "tgt_sentences": len(tgt_texts),
-                                 "accepted": len(accepted), "valid": len(valid), "train": len(accepted) - len(valid),
-                                 "above_threshold": int(np.sum(mined.score > config.mining.threshold))
-                                 if config.mining.threshold is not None else len(accepted),
-                                 "min_score": float(mined.score.min()) if len(accepted) else None}
+        entry: dict[str, Any] = {
+            "src_sentences": len(src_texts),
+            "tgt_sentences": len(tgt_texts),
+            "accepted": len(accepted),
+            "valid": len(valid),
+            "train": len(accepted) - len(valid),
+            "above_threshold": int(np.sum(mined.score > config.mining.threshold))
+            if config.mining.threshold is not None
+            else len(accepted),
+            "min_score": float(mined.score.min()) if len(accepted) else None,
+        }
         if job.gold is not None:
             predicted = {(pair.src, pair.tgt) for pair in accepted}
             precision, recall, f1 = precision_recall_f1(predicted, job.gold)
-            entry.update({"gold": len(job.gold), "precision": round(100 * precision, 2),
-                          "recall": round(100 * recall, 2), "f1": round(100 * f1, 2)})
+            entry.update(
+                {
+                    "gold": len(job.gold),
+                    "precision": round(100 * precision, 2),
+                    "recall": round(100 * recall, 2),
+                    "f1": round(100 * f1, 2),
+                }
+            )
         summary["pairs"][job.name] = entry
     summary["duration_s"] = round(time.perf_counter() - started, 2)
     return summary
@@ -402,8 +437,13 @@ def load_mined(iter_dir: Path, jobs: Sequence[MiningJob]) -> tuple[list[MinedPai
     return train, valid
 
 
-def retrieval_scores(config: CrissConfig, encoder: Any, corpora: dict[str, list[str]], jobs: Sequence[MiningJob],
-                     valid: Sequence[MinedPair]) -> dict[str, Any]:
+def retrieval_scores(
+    config: CrissConfig,
+    encoder: Any,
+    corpora: dict[str, list[str]],
+    jobs: Sequence[MiningJob],
+    valid: Sequence[MinedPair],
+) -> dict[str, Any]:
     """Cosine top-1 accuracy (x100, both directions) on each pair's validation split and gold alignment."""
     scores: dict[str, Any] = {"model": encoder.describe(), "valid": {}, "gold": {}}
     for job in jobs:
@@ -414,8 +454,9 @@ def retrieval_scores(config: CrissConfig, encoder: Any, corpora: dict[str, list[
             src, tgt = zip(*sorted(job.gold), strict=True)
             scores["gold"][job.name] = _top1_both(encoder, list(src), list(tgt), config)
     if scores["gold"]:
-        scores["gold_note"] = ("transductive: the gold alignment of the very sentences mined from; "
-                               "not a zero-shot benchmark number")
+        scores["gold_note"] = (
+            "transductive: the gold alignment of the very sentences mined from; not a zero-shot benchmark number"
+        )
     return scores
 
 
@@ -427,12 +468,16 @@ def _top1_both(encoder: Any, src: list[str], tgt: list[str], config: CrissConfig
     gold = np.arange(len(src))
     forward = exact_topk(a, b, 1)[1][:, 0]
     backward = exact_topk(b, a, 1)[1][:, 0]
-    return {"src2tgt.accuracy": round(100 * top1_accuracy(forward, gold), 2),
-            "tgt2src.accuracy": round(100 * top1_accuracy(backward, gold), 2), "n": len(src)}
+    return {
+        "src2tgt.accuracy": round(100 * top1_accuracy(forward, gold), 2),
+        "tgt2src.accuracy": round(100 * top1_accuracy(backward, gold), 2),
+        "n": len(src),
+    }
 
 
-def run_criss(config: CrissConfig | BaseModel | dict[str, Any] | str | Path, run_dir: Path,
-              resume: bool = False) -> Path:
+def run_criss(
+    config: CrissConfig | BaseModel | dict[str, Any] | str | Path, run_dir: Path, resume: bool = False
+) -> Path:
     """Run (or resume) the CRISS loop in ``run_dir``; return the last iteration's model folder."""
     from polyret.train.runs import prepare_run_dir, update_run_file, versions
 
@@ -455,8 +500,9 @@ def run_criss(config: CrissConfig | BaseModel | dict[str, Any] | str | Path, run
         if not (mined_dir / "summary.json").exists():
             log.info("CRISS iteration %d/%d: mining with %s", t, config.iterations, previous_model)
             encoder = _make_encoder(config, Path(previous_model))
-            summary = mine_iteration(config, encoder, corpora, jobs, mined_dir,
-                                     iter_dir / "embeddings" if config.keep_embeddings else None)
+            summary = mine_iteration(
+                config, encoder, corpora, jobs, mined_dir, iter_dir / "embeddings" if config.keep_embeddings else None
+            )
             summary["mined_with"] = str(previous_model)
             write_json(mined_dir / "summary.json", summary)
             del encoder
@@ -467,11 +513,17 @@ def run_criss(config: CrissConfig | BaseModel | dict[str, Any] | str | Path, run
         model_dir = iter_dir / "model"
         if not model_dir.exists():
             init = base if (t == 1 or config.init_from == "base") else previous_model
-            log.info("CRISS iteration %d/%d: training on %d mined pairs from %s", t, config.iterations,
-                     len(train_pairs), init)
+            log.info(
+                "CRISS iteration %d/%d: training on %d mined pairs from %s",
+                t,
+                config.iterations,
+                len(train_pairs),
+                init,
+            )
             if not train_pairs:
-                raise PolyretError(f"iteration {t} mined no training pairs; lower mining.threshold or raise "
-                                   f"mining.min_count")
+                raise PolyretError(
+                    f"iteration {t} mined no training pairs; lower mining.threshold or raise mining.min_count"
+                )
             if config.method == "criss":
                 train_translation(Path(init), train_pairs, valid_pairs, iter_dir, config, resume=resume)
             else:
@@ -483,8 +535,9 @@ def run_criss(config: CrissConfig | BaseModel | dict[str, Any] | str | Path, run
             write_json(iter_dir / "scores.json", scores)
             del encoder
         previous_model = model_dir
-    write_json(run_dir / "final.json", {"model": str(previous_model), "iterations": config.iterations,
-                                        "method": config.method})
+    write_json(
+        run_dir / "final.json", {"model": str(previous_model), "iterations": config.iterations, "method": config.method}
+    )
     update_run_file(run_dir, status="finished", model=str(previous_model))
     return Path(previous_model)
 
@@ -551,8 +604,15 @@ def _update_steps(n_examples: int, train: CrissTraining) -> int:
     return steps
 
 
-def train_translation(init: Path, train_pairs: Sequence[MinedPair], valid_pairs: Sequence[MinedPair],
-                      iter_dir: Path, config: CrissConfig, *, resume: bool) -> Path:
+def train_translation(
+    init: Path,
+    train_pairs: Sequence[MinedPair],
+    valid_pairs: Sequence[MinedPair],
+    iter_dir: Path,
+    config: CrissConfig,
+    *,
+    resume: bool,
+) -> Path:
     """Fine-tune ``init`` for multilingual translation on the pairs (both directions); save ``iter_dir/model``."""
     import torch
     from datasets import Dataset
@@ -606,20 +666,43 @@ def train_translation(init: Path, train_pairs: Sequence[MinedPair], valid_pairs:
     trainer_dir = iter_dir / "trainer"
     eval_steps = train_cfg.eval_steps or train_cfg.save_steps
     args = Seq2SeqTrainingArguments(
-        output_dir=str(trainer_dir), max_steps=steps, per_device_train_batch_size=train_cfg.batch_size,
+        output_dir=str(trainer_dir),
+        max_steps=steps,
+        per_device_train_batch_size=train_cfg.batch_size,
         per_device_eval_batch_size=train_cfg.batch_size,
-        gradient_accumulation_steps=train_cfg.gradient_accumulation_steps, learning_rate=train_cfg.learning_rate,
-        warmup_steps=warmup, weight_decay=train_cfg.weight_decay, lr_scheduler_type=train_cfg.lr_scheduler,
-        label_smoothing_factor=train_cfg.label_smoothing, logging_steps=train_cfg.logging_steps,
-        save_strategy="steps", save_steps=train_cfg.save_steps, save_total_limit=1,
-        eval_strategy="steps" if valid_set is not None else "no", eval_steps=eval_steps,
-        bf16=train_cfg.precision == "bf16", fp16=train_cfg.precision == "fp16", seed=config.seed,
-        data_seed=config.seed, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
-        remove_unused_columns=False, predict_with_generate=False, logging_first_step=True,
-        dataloader_pin_memory=torch.cuda.is_available())
+        gradient_accumulation_steps=train_cfg.gradient_accumulation_steps,
+        learning_rate=train_cfg.learning_rate,
+        warmup_steps=warmup,
+        weight_decay=train_cfg.weight_decay,
+        lr_scheduler_type=train_cfg.lr_scheduler,
+        label_smoothing_factor=train_cfg.label_smoothing,
+        logging_steps=train_cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=train_cfg.save_steps,
+        save_total_limit=1,
+        eval_strategy="steps" if valid_set is not None else "no",
+        eval_steps=eval_steps,
+        bf16=train_cfg.precision == "bf16",
+        fp16=train_cfg.precision == "fp16",
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        predict_with_generate=False,
+        logging_first_step=True,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
     collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
-                             data_collator=collator, processing_class=tokenizer)
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=valid_set,
+        data_collator=collator,
+        processing_class=tokenizer,
+    )
     checkpoint = _last_checkpoint(trainer_dir) if resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
     if valid_set is not None and steps % eval_steps:  # the final validation loss, unless the last step had one
@@ -633,9 +716,15 @@ def train_translation(init: Path, train_pairs: Sequence[MinedPair], valid_pairs:
         write_sidecar(folder, {**sidecar, "trained_from": str(init), "method": "criss"})
 
     target = save_model_atomically(save, iter_dir / "model")
-    write_json(iter_dir / "train_log.json", {"updates": steps, "examples": len(train_set),
-                                             "valid_examples": 0 if valid_set is None else len(valid_set),
-                                             "log_history": log_history})
+    write_json(
+        iter_dir / "train_log.json",
+        {
+            "updates": steps,
+            "examples": len(train_set),
+            "valid_examples": 0 if valid_set is None else len(valid_set),
+            "log_history": log_history,
+        },
+    )
     shutil.rmtree(trainer_dir, ignore_errors=True)
     return target
 
@@ -645,17 +734,31 @@ def _restore_dropout(model_config: Any, init: Path) -> None:
     from transformers import AutoConfig
 
     original = AutoConfig.from_pretrained(str(init))
-    for attribute in ("dropout", "attention_dropout", "dropout_rate", "hidden_dropout_prob",
-                      "attention_probs_dropout_prob"):
-        for ours, theirs in ((model_config, original),
-                             (getattr(model_config, "encoder", None), getattr(original, "encoder", None)),
-                             (getattr(model_config, "decoder", None), getattr(original, "decoder", None))):
+    for attribute in (
+        "dropout",
+        "attention_dropout",
+        "dropout_rate",
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+    ):
+        for ours, theirs in (
+            (model_config, original),
+            (getattr(model_config, "encoder", None), getattr(original, "encoder", None)),
+            (getattr(model_config, "decoder", None), getattr(original, "decoder", None)),
+        ):
             if ours is not None and theirs is not None and hasattr(theirs, attribute):
                 setattr(ours, attribute, getattr(theirs, attribute))
 
 
-def train_dual_encoder(init: Path, train_pairs: Sequence[MinedPair], valid_pairs: Sequence[MinedPair],
-                       iter_dir: Path, config: CrissConfig, *, resume: bool) -> Path:
+def train_dual_encoder(
+    init: Path,
+    train_pairs: Sequence[MinedPair],
+    valid_pairs: Sequence[MinedPair],
+    iter_dir: Path,
+    config: CrissConfig,
+    *,
+    resume: bool,
+) -> Path:
     """``criss-contrastive``: InfoNCE on the mined pairs through the shared contrastive trainer."""
     from polyret.train.contrastive import train_on_pairs
 
@@ -664,7 +767,13 @@ def train_dual_encoder(init: Path, train_pairs: Sequence[MinedPair], valid_pairs
 
     # train_on_pairs lays its run out in iter_dir (config.yaml, run.json, checkpoints/, train_log.jsonl) and renames
     # the finished model into iter_dir/model, the stage marker this loop checks.
-    trained = train_on_pairs(str(init), tuples(train_pairs), config.contrastive, iter_dir, resume,
-                             validation=tuples(valid_pairs) if len(valid_pairs) >= 2 else None)
+    trained = train_on_pairs(
+        str(init),
+        tuples(train_pairs),
+        config.contrastive,
+        iter_dir,
+        resume,
+        validation=tuples(valid_pairs) if len(valid_pairs) >= 2 else None,
+    )
     shutil.rmtree(iter_dir / "checkpoints", ignore_errors=True)
     return Path(trained)

@@ -68,8 +68,12 @@ def versions() -> dict[str, Any]:
         out["device"] = "unknown"
     checkout = Path(__file__).resolve().parents[3]
     try:
-        out["git_commit"] = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True,
-                                           text=True, timeout=5, check=True).stdout.strip() or None
+        out["git_commit"] = (
+            subprocess.run(
+                ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         out["git_commit"] = None
     return out
@@ -87,13 +91,16 @@ def prepare_run_dir(run_dir: Path, resolved: dict[str, Any], resume: bool) -> No
     config_file = run_dir / CONFIG_FILE
     if config_file.exists():
         if not resume:
-            raise PolyretError(f"{run_dir} already holds a run; pass --resume to continue it or choose another "
-                               "run directory")
+            raise PolyretError(
+                f"{run_dir} already holds a run; pass --resume to continue it or choose another run directory"
+            )
         previous = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
         changed = _differences(previous, resolved)
         if changed:
-            raise ConfigError(f"{config_file}: the run was started with a different config ({', '.join(changed[:5])}"
-                              " changed); resume with the same config or start a new run directory")
+            raise ConfigError(
+                f"{config_file}: the run was started with a different config ({', '.join(changed[:5])}"
+                " changed); resume with the same config or start a new run directory"
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(config_file) as handle:
         yaml.safe_dump(resolved, handle, allow_unicode=True, sort_keys=False)
@@ -183,8 +190,14 @@ def default_run_dir(config_path: str | Path | None, method: str, seed: Any) -> P
     return Path("runs") / f"{stem}-{method}-s{seed if seed is not None else 0}"
 
 
-def run_training(config_path: str | Path | None, *, method: str | None = None, run_dir: str | Path | None = None,
-                 resume: bool = False, overrides: dict[str, Any] | None = None) -> Path:
+def run_training(
+    config_path: str | Path | None,
+    *,
+    method: str | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> Path:
     """``polyret train``: load the config, dispatch on ``method`` and return the final model folder.
 
     ``mono|xy|hybrid`` → :func:`polyret.train.contrastive.train_contrastive`; ``criss|criss-contrastive`` →

@@ -68,8 +68,14 @@ class TripletIndex:
     first m negatives of its passage language.
     """
 
-    def __init__(self, sets: Sequence[TrainingSet], languages: Sequence[str], query_prefix: str = "",
-                 passage_prefix: str = "", hard_negatives: int = 0) -> None:
+    def __init__(
+        self,
+        sets: Sequence[TrainingSet],
+        languages: Sequence[str],
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        hard_negatives: int = 0,
+    ) -> None:
         if not sets:
             raise ConfigError("no training data sets")
         names = [s.name for s in sets]
@@ -98,8 +104,11 @@ class TripletIndex:
         slot_neg: list[tuple[int, ...]] = []
         for d, training_set in enumerate(sets):
             for item in training_set.items:
-                langs = [lang for lang in sorted(item.langs, key=lambda code: lang_ix.get(code, -1))
-                         if lang in lang_ix and len(item.langs[lang].negatives) >= hard_negatives]
+                langs = [
+                    lang
+                    for lang in sorted(item.langs, key=lambda code: lang_ix.get(code, -1))
+                    if lang in lang_ix and len(item.langs[lang].negatives) >= hard_negatives
+                ]
                 if not langs:
                     continue
                 item_dataset.append(d)
@@ -112,12 +121,14 @@ class TripletIndex:
                     slot_p.append(intern(passage_prefix + entry.passage))
                     slot_neg.append(tuple(intern(passage_prefix + n) for n in entry.negatives[:hard_negatives]))
         if not counts:
-            raise DataError(f"no training item has any of the languages {list(self.languages)}"
-                            + (f" with {hard_negatives} hard negatives" if hard_negatives else ""))
+            raise DataError(
+                f"no training item has any of the languages {list(self.languages)}"
+                + (f" with {hard_negatives} hard negatives" if hard_negatives else "")
+            )
         self.item_dataset = np.asarray(item_dataset, dtype=np.int32)
         self.item_langs = np.asarray(counts, dtype=np.int64)
         self.slot_start = np.concatenate([[0], np.cumsum(self.item_langs)]).astype(np.int64)
-        self.row_start = np.concatenate([[0], np.cumsum(self.item_langs ** 2)]).astype(np.int64)
+        self.row_start = np.concatenate([[0], np.cumsum(self.item_langs**2)]).astype(np.int64)
         self.slot_lang = np.asarray(slot_lang, dtype=np.int16)
         self.slot_query = np.asarray(slot_q, dtype=np.int64)
         self.slot_passage = np.asarray(slot_p, dtype=np.int64)
@@ -133,7 +144,7 @@ class TripletIndex:
 
     def item_languages(self, g: int) -> np.ndarray:
         """Language indexes of item g's slots, in slot order."""
-        return self.slot_lang[int(self.slot_start[g]):int(self.slot_start[g + 1])]
+        return self.slot_lang[int(self.slot_start[g]) : int(self.slot_start[g + 1])]
 
     def row(self, g: int, a: int, b: int) -> int:
         """The row of item g with query slot a and passage slot b (slot = position among the item's languages)."""
@@ -171,10 +182,14 @@ class TripletIndex:
         datasets = sorted({self.dataset_names[d] for d in self.item_dataset[g].tolist()})
         langs = sorted({self.languages[i] for i in np.concatenate([lq, lp]).tolist()})
         names = self.languages
-        return {"kind": kind, "dataset": datasets[0] if len(datasets) == 1 else datasets,
-                "lang": langs[0] if mono and len(langs) == 1 else None, "langs": langs,
-                "items": [self.item_ids[i] for i in g.tolist()],
-                "pairs": [f"{names[a]}-{names[b]}" for a, b in zip(lq.tolist(), lp.tolist(), strict=True)]}
+        return {
+            "kind": kind,
+            "dataset": datasets[0] if len(datasets) == 1 else datasets,
+            "lang": langs[0] if mono and len(langs) == 1 else None,
+            "langs": langs,
+            "items": [self.item_ids[i] for i in g.tolist()],
+            "pairs": [f"{names[a]}-{names[b]}" for a, b in zip(lq.tolist(), lp.tolist(), strict=True)],
+        }
 
 
 class _ItemPool:
@@ -211,9 +226,11 @@ class _ItemPool:
                 self.pos += 1
             tried += 1
             if tried > limit:
-                raise DataError(f"{what}: cannot fill a batch of {count} triplets with distinct items and texts "
-                                f"({len(self.items)} items, {len(chosen)} fit); lower batch_size or deduplicate "
-                                "the data")
+                raise DataError(
+                    f"{what}: cannot fill a batch of {count} triplets with distinct items and texts "
+                    f"({len(self.items)} items, {len(chosen)} fit); lower batch_size or deduplicate "
+                    "the data"
+                )
             row = accept(g)
             if row is None:
                 skipped.append(g)
@@ -252,14 +269,32 @@ class PolicyBatchSampler(DefaultBatchSampler):
 
     policy: Policy = "hybrid"
 
-    def __init__(self, dataset: Any, index: TripletIndex, batch_size: int, *, seed: int = 0, alpha: float = 0.5,
-                 world_size: int | None = None, rank: int | None = None,
-                 language_sampling: LanguageSampling = "uniform", language_temperature: float = 1.0,
-                 xy_pairs: PairSampling = "uniform", steps_per_epoch: int | None = None,
-                 drop_last: bool = False, valid_label_columns: list[str] | None = None,
-                 generator: Any = None) -> None:
-        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
-                         valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+    def __init__(
+        self,
+        dataset: Any,
+        index: TripletIndex,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        alpha: float = 0.5,
+        world_size: int | None = None,
+        rank: int | None = None,
+        language_sampling: LanguageSampling = "uniform",
+        language_temperature: float = 1.0,
+        xy_pairs: PairSampling = "uniform",
+        steps_per_epoch: int | None = None,
+        drop_last: bool = False,
+        valid_label_columns: list[str] | None = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__(
+            dataset,
+            batch_size=batch_size,
+            drop_last=drop_last,
+            valid_label_columns=valid_label_columns,
+            generator=generator,
+            seed=seed,
+        )
         if world_size is None or rank is None:
             world_size, rank = distributed_layout()
         if not 0 <= rank < world_size:
@@ -307,11 +342,15 @@ class PolicyBatchSampler(DefaultBatchSampler):
             have = {lang for _, lang in self.mono_pools}
             missing = [code for i, code in enumerate(index.languages) if i not in have]
             if missing:
-                raise DataError(f"mono batches: no data set has {B} items (one global batch) in {missing}; "
-                                "lower batch_size or drop these languages")
+                raise DataError(
+                    f"mono batches: no data set has {B} items (one global batch) in {missing}; "
+                    "lower batch_size or drop these languages"
+                )
         if self._uses(XY) and not self.xy_pools:
-            raise DataError(f"X-Y batches: no data set has {B} items in at least two of the languages "
-                            f"{list(index.languages)}; lower batch_size")
+            raise DataError(
+                f"X-Y batches: no data set has {B} items in at least two of the languages "
+                f"{list(index.languages)}; lower batch_size"
+            )
         counts = np.bincount(index.slot_lang, minlength=n_langs).astype(np.float64)
         if language_sampling == "uniform":
             weights = np.ones(n_langs)
@@ -425,15 +464,25 @@ class HybridBatchSampler(PolicyBatchSampler):
     policy: Policy = "hybrid"
 
 
-SAMPLERS: dict[str, type[PolicyBatchSampler]] = {"mono": MonoBatchSampler, "xy": XYBatchSampler,
-                                                 "hybrid": HybridBatchSampler}
+SAMPLERS: dict[str, type[PolicyBatchSampler]] = {
+    "mono": MonoBatchSampler,
+    "xy": XYBatchSampler,
+    "hybrid": HybridBatchSampler,
+}
 
 
 class FixedBatchSampler(DefaultBatchSampler):
     """Replays fixed global batches (e.g. seeded validation batches), yielding this rank's slice of each."""
 
-    def __init__(self, dataset: Any, batches: Sequence[Sequence[int]], batch_size: int, *,
-                 world_size: int | None = None, rank: int | None = None) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        batches: Sequence[Sequence[int]],
+        batch_size: int,
+        *,
+        world_size: int | None = None,
+        rank: int | None = None,
+    ) -> None:
         super().__init__(dataset, batch_size=batch_size, drop_last=False)
         if world_size is None or rank is None:
             world_size, rank = distributed_layout()
@@ -458,20 +507,34 @@ class SamplerFactory:
     description (the trainer saves its arguments with every checkpoint).
     """
 
-    def __init__(self, index: TripletIndex, policy: Policy, *, validation_batches: Sequence[Sequence[int]] = (),
-                 **options: Any) -> None:
+    def __init__(
+        self, index: TripletIndex, policy: Policy, *, validation_batches: Sequence[Sequence[int]] = (), **options: Any
+    ) -> None:
         self.index, self.policy, self.options = index, policy, options
         self.validation_batches = validation_batches
         self.last_sampler: PolicyBatchSampler | None = None
 
-    def __call__(self, dataset: Any, batch_size: int, drop_last: bool = False,
-                 valid_label_columns: list[str] | None = None, generator: Any = None,
-                 seed: int = 0) -> DefaultBatchSampler:
+    def __call__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool = False,
+        valid_label_columns: list[str] | None = None,
+        generator: Any = None,
+        seed: int = 0,
+    ) -> DefaultBatchSampler:
         if "val_row" in (getattr(dataset, "column_names", None) or ()):
             return FixedBatchSampler(dataset, self.validation_batches, batch_size)
         options = {"seed": seed, **self.options}
-        sampler = SAMPLERS[self.policy](dataset, self.index, batch_size, drop_last=drop_last,
-                                        valid_label_columns=valid_label_columns, generator=generator, **options)
+        sampler = SAMPLERS[self.policy](
+            dataset,
+            self.index,
+            batch_size,
+            drop_last=drop_last,
+            valid_label_columns=valid_label_columns,
+            generator=generator,
+            **options,
+        )
         self.last_sampler = sampler
         return sampler
 
