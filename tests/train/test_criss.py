@@ -11,7 +11,7 @@ import pytest
 
 from helpers.tiny_mbart import build_tiny_mbart
 from polyret.errors import ConfigError, PolyretError
-from polyret.train.criss import CrissConfig, load_criss_config, read_pairs_tsv, run_criss
+from polyret.train.criss.loop import CrissConfig, load_criss_config, read_pairs_tsv, run_criss
 
 PARALLEL = [
     ("the cat sleeps", "die Katze schläft"),

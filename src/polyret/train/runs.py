@@ -213,7 +213,7 @@ def run_training(
 
         return train_contrastive(config, target, resume)
     if chosen in ("criss", "criss-contrastive"):
-        from polyret.train.criss import run_criss
+        from polyret.train.criss.loop import run_criss
 
         return Path(run_criss(config, target, resume))
     from pydantic import ValidationError
