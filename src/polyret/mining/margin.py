@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from polyret.mining.knn import exact_topk
+from polyret.mining.pairfile import ScoredPair, write_scored_pairs
 
 if TYPE_CHECKING:
     from polyret.encode.base import Encoder
@@ -238,11 +239,8 @@ class MiningOptions:
 
 
 def _write_pairs(path: Path, pairs: MinedPairs, src_labels: Sequence[str], tgt_labels: Sequence[str]) -> None:
-    from polyret.io import atomic_write
-
-    with atomic_write(path) as handle:
-        for i, j, score in zip(pairs.src_index.tolist(), pairs.tgt_index.tolist(), pairs.score.tolist(), strict=True):
-            handle.write(f"{score:.6f}\t{src_labels[i]}\t{tgt_labels[j]}\n")
+    rows = zip(pairs.src_index.tolist(), pairs.tgt_index.tolist(), pairs.score.tolist(), strict=True)
+    write_scored_pairs(path, (ScoredPair(score, src_labels[i], tgt_labels[j]) for i, j, score in rows))
 
 
 def mine_files(

@@ -154,7 +154,7 @@ def check_train_settings(runs: Sequence[RunSpec], source: Path) -> None:
             if run.method in CONTRASTIVE_METHODS:
                 load_train_config(None, method=run.method, overrides=dict(run.train or {}))
             elif run.method in ("criss", "criss-contrastive"):
-                from polyret.train.criss.loop import load_criss_config
+                from polyret.train.criss.config import load_criss_config
 
                 load_criss_config(dict(run.train or {}))
             elif run.method == "tli":
