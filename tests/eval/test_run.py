@@ -175,7 +175,8 @@ def test_cli_eval_prints_table_and_fails_non_zero(tiny_data, tmp_path, monkeypat
         cli.main()
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
-    assert "failed" in captured.out and "mlqa-r data not found" in captured.err
+    assert "xquad-r" in captured.out and "mlqa-r" not in captured.out  # the table holds the finished tasks only
+    assert "failed mlqa-r: mlqa-r data not found" in captured.err and "1 of 2 tasks failed (mlqa-r)" in captured.err
 
     monkeypatch.setattr("sys.argv", ["polyret", "eval", "--model", "fake", "--task", "nope"])
     with pytest.raises(SystemExit) as exit_info:

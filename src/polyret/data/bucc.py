@@ -74,6 +74,18 @@ def _file(root: Path, lang: str, split: str, suffix: str) -> Path:
     )
 
 
+def has_language(lang: str, root: str | Path | None = None) -> bool:
+    """Whether every file of both splits of ``lang`` is there."""
+    folder = bucc_dir(root)
+    try:
+        for split in SPLITS:
+            for suffix in (lang, "en", "gold"):
+                _file(folder, lang, split, suffix)
+    except DataError:
+        return False
+    return True
+
+
 def _read_tsv(path: Path, columns: int) -> list[tuple[int, list[str]]]:
     """(line number, fields) of the non-blank lines of ``path``, split on the first ``columns - 1`` tabs; a malformed
     line raises DataError with its number."""

@@ -14,8 +14,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from polyret.data import udhr
+from polyret.data import bucc, miracl, udhr
 from polyret.data.languages import LAREQA_MLQA_R, LAREQA_XQUAD_R, MIRACL_LANGS, TATOEBA_V1_CODES, XQUAD_LANGS
 from polyret.errors import DataError, UnknownNameError
 from polyret.io import atomic_write, data_dir
@@ -30,6 +31,18 @@ _MINTAKA = f"{_GITHUB_RAW}/amazon-science/mintaka/cbb87072c9e0c92a2baf585f1d67b5
 _ANSERINI = f"{_GITHUB_RAW}/castorini/anserini-tools/5b819c1a45c8a0a3ec9426f476694f44a29dfaf3/topics-and-qrels"
 FREEDICT_DIR = Path("/usr/share/dictd")
 
+State = Literal["present", "partial", "missing"]
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """One line of ``polyret data list``: ``missing_note`` says what a partial data set lacks."""
+
+    name: str
+    state: State
+    location: Path
+    missing_note: str = ""
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -42,6 +55,8 @@ class DatasetSpec:
     files: tuple[tuple[str, str], ...] = ()
     preparer: Callable[[bool], Path] | None = None
     location_fn: Callable[[], Path] | None = None
+    #: ``(state, what is missing)`` where presence is more than "every listed file exists"
+    status_fn: Callable[[], tuple[State, str]] | None = None
 
     def location(self) -> Path:
         return self.location_fn() if self.location_fn else data_dir() / self.folder
@@ -52,9 +67,28 @@ class DatasetSpec:
         root = data_dir()
         return all((root / relative).exists() for relative, _ in self.files)
 
+    def status(self) -> DatasetStatus:
+        if self.status_fn is not None:
+            state, note = self.status_fn()
+        elif self.location_fn is not None or not self.files:
+            state, note = ("present" if self.present() else "missing"), ""
+        else:
+            root = data_dir()
+            absent = [relative for relative, _ in self.files if not (root / relative).exists()]
+            state = "present" if not absent else "missing" if len(absent) == len(self.files) else "partial"
+            note = f"{len(absent)} of {len(self.files)} files missing, e.g. {absent[0]}" if state == "partial" else ""
+        return DatasetStatus(self.name, state, self.location(), note)
+
 
 def _freedict_index() -> Path:
     return FREEDICT_DIR / "freedict-swh-eng.index"
+
+
+def _explain_bucc(force: bool) -> Path:
+    del force  # the archives come from the shared task's site, by hand
+    if _bucc_status()[0] != "present":
+        raise DataError(bucc.DOWNLOAD_HINT.format(xx="{de,fr,ru,zh}", root=bucc.bucc_dir()))
+    return bucc.bucc_dir()
 
 
 def _check_freedict(force: bool) -> Path:
@@ -65,6 +99,42 @@ def _check_freedict(force: bool) -> Path:
             "(other pairs: `apt-cache search freedict`)"
         )
     return _freedict_index()
+
+
+def _state(present: int, total: int) -> State:
+    return "present" if present == total else "missing" if present == 0 else "partial"
+
+
+def _miracl_status() -> tuple[State, str]:
+    """Evaluating a language needs its topics and qrels (shared data) and its passage corpus (downloaded apart)."""
+    languages = [lang for lang in MIRACL_LANGS if lang != "en"]
+    with_topics = [lang for lang in languages if _has(lambda lang=lang: miracl.read_miracl_topics(lang))]
+    with_corpus = [lang for lang in languages if _has(lambda lang=lang: miracl.corpus_files(lang))]
+    notes = []
+    if len(with_topics) < len(languages):
+        notes.append(f"topics/qrels for {len(with_topics)} of {len(languages)} languages ({', '.join(with_topics)})")
+    if not with_corpus:
+        notes.append(f"no passage corpus under {miracl.corpus_root()}")
+    elif len(with_corpus) < len(languages):
+        notes.append(f"passage corpus for {', '.join(with_corpus)} only")
+    complete = sum(lang in with_corpus for lang in with_topics)
+    state = "present" if complete == len(languages) else "partial" if with_topics or with_corpus else "missing"
+    return state, "; ".join(notes)
+
+
+def _bucc_status() -> tuple[State, str]:
+    complete = [lang for lang in bucc.BUCC_LANGS if bucc.has_language(lang)]
+    state = _state(len(complete), len(bucc.BUCC_LANGS))
+    absent = [lang for lang in bucc.BUCC_LANGS if lang not in complete]
+    return state, f"no sample/training files for {', '.join(absent)}" if state == "partial" else ""
+
+
+def _has(read: Callable[[], object]) -> bool:
+    try:
+        read()
+    except DataError:
+        return False
+    return True
 
 
 def _tatoeba_files() -> tuple[tuple[str, str], ...]:
@@ -133,6 +203,16 @@ DATASETS: dict[str, DatasetSpec] = {
                 if lang != "en"
                 for kind in ("topics", "qrels")
             ),
+            status_fn=_miracl_status,
+        ),
+        DatasetSpec(
+            "bucc",
+            "BUCC 2018 comparable corpora, de/fr/ru/zh-en sample and training splits (downloaded by hand)",
+            "BUCC 2018 shared task terms",
+            "bucc2018",
+            preparer=_explain_bucc,
+            location_fn=bucc.bucc_dir,
+            status_fn=_bucc_status,
         ),
         DatasetSpec(
             "udhr",
@@ -194,6 +274,6 @@ def prepare_dataset(name: str, force: bool = False) -> Path:
     return spec.location()
 
 
-def dataset_status() -> list[tuple[str, bool, Path]]:
-    """``(name, present, location)`` for every known data set, for ``polyret data list``."""
-    return [(spec.name, spec.present(), spec.location()) for spec in DATASETS.values()]
+def dataset_status() -> list[DatasetStatus]:
+    """Presence of every known data set, for ``polyret data list``."""
+    return [spec.status() for spec in DATASETS.values()]

@@ -29,6 +29,7 @@ import numpy as np
 
 from polyret.encode.base import Encoder
 from polyret.errors import ConfigError, ModelError
+from polyret.progress import LineProgress
 
 log = logging.getLogger(__name__)
 
@@ -446,35 +447,41 @@ def encode_length_sorted(
     order = np.argsort(-lengths, kind="stable")
     out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     starts = range(0, len(order), batch_size)
-    with progress_bar(
-        show_progress and len(order) > batch_size, f"encoding {len(texts)} texts", len(starts)
-    ) as advance:
+    with progress_bar(show_progress and len(order) > batch_size, "encoding", len(texts), "texts") as advance:
         for start in starts:
             rows = order[start : start + batch_size]
             out[rows] = encoder.embed_ids([token_ids[i] for i in rows])
-            advance()
+            advance(len(rows))
     return out
 
 
 @contextlib.contextmanager
-def progress_bar(show: bool, description: str, total: int) -> Iterator[Callable[[], None]]:
-    """A rich progress bar on stderr over ``total`` steps; yields ``advance()`` (a no-op when ``show`` is false)."""
+def progress_bar(show: bool, description: str, total: int, unit: str) -> Iterator[Callable[[int], None]]:
+    """Progress on stderr over ``total`` units; yields ``advance(units)`` (a no-op when ``show`` is false).
+
+    A rich bar on a terminal; plain lines (done/total, rate, ETA about every 10 s) when stderr is a log or a pipe,
+    where a live bar would print nothing until the end.
+    """
     if not show:
-        yield lambda: None
+        yield lambda units: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield LineProgress(f"{description} {total} {unit}", total, unit).advance
+        return
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task)
+        task = bar.add_task(f"{description} {total} {unit}", total=total)
+        yield lambda units: bar.advance(task, units)
 
 
 # -------------------------------------------------------------------------------------------- kinds and factory

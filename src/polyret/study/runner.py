@@ -44,6 +44,7 @@ from rich.table import Table
 
 from polyret.errors import ConfigError, PolyretError, UnknownNameError
 from polyret.io import read_json, write_json
+from polyret.progress import LineProgress
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
 
 log = logging.getLogger(__name__)
@@ -525,9 +526,27 @@ def _run_all(
         else contextlib.nullcontext()
     )
 
+    # a live view on a log file or pipe stays blank until the study ends: write plain progress lines there instead
+    lines = (
+        LineProgress(
+            f"study {config.name}",
+            len(selected),
+            "runs",
+            write=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
+        )
+        if show_progress and not console.is_terminal
+        else None
+    )
+
     def refresh() -> None:
         if isinstance(live, Live):
             live.update(_view(progress, status.runs, stages))
+
+    def finished_one() -> None:
+        progress.advance(overall)
+        if lines is not None:
+            lines.advance()
+        refresh()
 
     with live:
         for run, outcome in zip(selected, status.runs, strict=True):
@@ -535,8 +554,7 @@ def _run_all(
             outcome.log = run_dir / "log.txt"
             if _marker_matches(run_dir / "done.json", run.fingerprint):
                 outcome.state = "skipped"
-                progress.advance(overall)
-                refresh()
+                finished_one()
                 continue
             outcome.state = "running"
             stages[run.name] = "starting"
@@ -544,6 +562,8 @@ def _run_all(
 
             def on_stage(stage: str, name: str = run.name) -> None:
                 stages[name] = stage
+                if lines is not None:
+                    lines.write(f"{lines.line()}; {name}: {stage}")
                 refresh()
 
             started = time.monotonic()
@@ -563,8 +583,7 @@ def _run_all(
             else:
                 outcome.state = "done"
             outcome.seconds = time.monotonic() - started
-            progress.advance(overall)
-            refresh()
+            finished_one()
     return status
 
 
