@@ -117,7 +117,21 @@ def eval_command(
         ),
     ],
     output: Annotated[Path | None, typer.Option(help="Result folder (default runs/eval/<model>).")] = None,
-    languages: Annotated[str | None, typer.Option(help="Comma-separated language codes (task default: all).")] = None,
+    languages: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Comma-separated language codes, for every task (each task takes those it has; one that has none "
+            "of them is skipped), or TASK=CODES for one task; repeatable. Default: each task's own."
+        ),
+    ] = None,
+    task_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task-option",
+            help="TASK.KEY=VALUE, one option of one task (e.g. tatoeba.max_sentences=50, xquad-r.settings=mul); "
+            "repeatable; checked against the task's options.",
+        ),
+    ] = None,
     candidate_text: Annotated[
         CandidateText | None, typer.Option(help="LAReQA candidates (task default: sentence+context).")
     ] = None,
@@ -135,14 +149,16 @@ def eval_command(
     from rich.table import Table
     from rich.text import Text
 
+    from polyret.eval.overrides import plan_tasks
     from polyret.eval.run import EvalFailedError, EvalOptions, run_eval
     from polyret.eval.tasks import parse_tasks
 
-    names = parse_tasks(task)
+    plan = plan_tasks(parse_tasks(task), task_option or [], languages or [])
+    for name, why in plan.skipped.items():
+        console.print(Text.assemble(("skipped", "yellow"), f" {name}: {why}"), soft_wrap=True)
     slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.strip("/")).strip("_.") or "model"
     out = output or Path("runs") / "eval" / slug
     options = EvalOptions(
-        languages=[code.strip() for code in languages.split(",") if code.strip()] if languages else None,
         candidate_text=candidate_text,
         max_length=max_length,
         batch_size=batch_size,
@@ -150,10 +166,11 @@ def eval_command(
         pooling=pooling,
         layer=layer,
         device=device,
+        task_options=plan.options,
     )
     failed: EvalFailedError | None = None
     try:
-        results = run_eval(model, names, out, options, keep_going=keep_going)
+        results = run_eval(model, plan.tasks, out, options, keep_going=keep_going)
     except EvalFailedError as err:
         failed, results = err, err.results
     table = Table(title=f"polyret eval: {model}")

@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from polyret.data.bucc import BUCC_LANGS
+from polyret.data.languages import LAREQA_MLQA_R, LAREQA_XQUAD_R, MIRACL_LANGS
 from polyret.encode.base import Encoder
 from polyret.errors import ConfigError, PolyretError, UnknownNameError
 from polyret.eval.results import TaskResult
@@ -140,6 +142,9 @@ class TaskMetadata:
     language_scheme: LanguageScheme = "iso639-1"
     #: how many languages the full benchmark has (a result on fewer is a subset)
     full_languages: int | None = None
+    #: the language codes it has; None when open (any code its data holds: Tatoeba's 112, UDHR's versions). A
+    #: language list shared by several tasks reaches each task as its part of this set (eval/overrides.py)
+    language_set: tuple[str, ...] | None = None
     options: type[TaskOptions] = TaskOptions
     #: arguments fixed by the registry entry (e.g. which LAReQA data set)
     fixed: Mapping[str, Any] = field(default_factory=dict)
@@ -208,6 +213,7 @@ for _task in (
             lower_is_better=frozenset({"mul.rank_distance"}),
             items=_LAREQA_ITEMS,
             full_languages=count,
+            language_set=languages,
             options=LareqaOptions,
             fixed={"name": name},
             figures=("per-language", "rank-distance", "alpha-sweep"),
@@ -216,7 +222,10 @@ for _task in (
             first_articles=True,
             protocol="PROTOCOLS §3.1",
         )
-        for name, title, count in (("xquad-r", "XQuAD-R", 11), ("mlqa-r", "MLQA-R", 7))
+        for name, title, count, languages in (
+            ("xquad-r", "XQuAD-R", 11, LAREQA_XQUAD_R),
+            ("mlqa-r", "MLQA-R", 7, LAREQA_MLQA_R),
+        )
     ),
     TaskMetadata(
         "tatoeba",
@@ -239,6 +248,7 @@ for _task in (
         "f1",
         headline=("f1", "oracle.f1"),
         full_languages=4,
+        language_set=BUCC_LANGS,
         options=BuccOptions,
         protocol="PROTOCOLS §3.3",
     ),
@@ -260,6 +270,7 @@ for _task in (
         headline=("ndcg@10", "r@100"),
         items=ItemRule("a query of one language", False, False),
         full_languages=18,
+        language_set=MIRACL_LANGS,
         options=MiraclOptions,
         length_sensitive=True,
         protocol="PROTOCOLS §3.4",
