@@ -492,20 +492,34 @@ def train_command(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Override the config's model.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override the config's step budget.")] = None,
+    keep_checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--keep-checkpoints",
+            help="Keep the resume checkpoints (optimizer state, GBs) in the run directory after the final model.",
+        ),
+    ] = False,
 ) -> None:
     """Train a retriever with one of the registered methods (contrastive batching, CRISS, TLI); prints the final model
     folder.
 
     Multi-GPU: launch the same command with torchrun (e.g. `torchrun --nproc_per_node 4 -m polyret.cli train ...`);
-    batch_size stays the global batch.
+    batch_size stays the global batch. The model folder gets a model card (base model, languages, method, data,
+    precision, training metrics); the resume checkpoints are removed at the end unless --keep-checkpoints.
     """
+    from polyret.distributed import distributed_layout
+    from polyret.eval.model_card import write_model_card
+
     path = run_training(
         config,
         method=method,
         run_dir=run_dir,
         resume=resume,
         overrides={"model": model, "seed": seed, "max_steps": max_steps},
+        keep_checkpoints=keep_checkpoints,
     )
+    if distributed_layout()[1] == 0:
+        write_model_card(path)
     console.print(f"[green]model:[/] {path}")
 
 

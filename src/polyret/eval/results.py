@@ -20,6 +20,7 @@ for each ``"{language}/{setting.metric}"`` key, the per-query values in a fixed 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,21 @@ def is_count(metric: str) -> bool:
     """Counts recorded beside scores (``n``, ``n_languages``, ``cross.n_settings``, ``languages``), not scores."""
     last = metric.split(".")[-1]
     return last in _COUNTS or last.startswith("n_")
+
+
+def readable_options(config: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """A result's recorded options as ``key: value`` lines, nested keys dotted (``eval_options.batch_size: 32``)
+    and lists comma-separated, whole: what a report or a model card shows under its tables."""
+    lines: list[str] = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            lines += readable_options(value, f"{name}.")
+        elif isinstance(value, list | tuple):
+            lines.append(f"{name}: {', '.join(str(item) for item in value) or '(none)'}")
+        else:
+            lines.append(f"{name}: {value}")
+    return lines
 
 
 def result_path(output_dir: str | Path, task: str) -> Path:

@@ -32,7 +32,6 @@ import fnmatch
 import logging
 import os
 import shlex
-import shutil
 import sys
 import time
 import traceback
@@ -56,7 +55,7 @@ from polyret.io import atomic_write, read_json, timestamp, write_json
 from polyret.progress import LineProgress
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
 from polyret.train.methods import run_method
-from polyret.train.runs import versions
+from polyret.train.runs import remove_checkpoints, versions
 
 log = logging.getLogger(__name__)
 
@@ -222,21 +221,6 @@ def _captured_output(log_path: Path) -> Iterator[None]:
 # --------------------------------------------------------------------------- one run
 
 
-def _remove_checkpoints(train_dir: Path, keep: Path) -> None:
-    """Delete the trainers' ``checkpoint-N`` folders (resume state) under ``train_dir``, never the model itself."""
-    keep = keep.resolve()
-    for path in sorted(train_dir.rglob("checkpoint-*")):
-        if (
-            path.is_dir()
-            and path.name.removeprefix("checkpoint-").isdigit()
-            and path.exists()
-            and keep != path.resolve()
-            and path.resolve() not in keep.parents
-        ):
-            shutil.rmtree(path, ignore_errors=True)
-            log.info("removed resume checkpoint %s (training is done; set train.keep_checkpoints to keep them)", path)
-
-
 def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints: bool = False) -> str:
     """Train (or find the finished training of) one run; return the model to evaluate."""
     if not run.trained:
@@ -262,7 +246,7 @@ def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints
     log.info("training %s (%s)%s", run.name, run.method, ", resuming" if resume else "")
     model_dir = Path(trainer(run, train_dir, resume))
     if not keep_checkpoints:
-        _remove_checkpoints(train_dir, keep=model_dir)
+        remove_checkpoints(train_dir, keep=model_dir, hint="set train.keep_checkpoints to keep them")
     try:
         stored = str(model_dir.resolve().relative_to(run_dir.resolve()))
     except ValueError:

@@ -23,9 +23,11 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from polyret.distributed import distributed_layout
 from polyret.errors import ConfigError, UnknownNameError
 from polyret.train.config import ContrastiveConfig, parse_contrastive_run, read_yaml
 from polyret.train.criss.config import CrissConfig, load_criss_config
+from polyret.train.runs import remove_checkpoints
 from polyret.train.tli import TliConfig, parse_tli_config, run_tli
 from polyret.validation import parse
 
@@ -267,8 +269,15 @@ def run_training(
     run_dir: str | Path | None = None,
     resume: bool = False,
     overrides: dict[str, Any] | None = None,
+    keep_checkpoints: bool = False,
 ) -> Path:
-    """``polyret train``: load and validate the config, train, return the final model folder."""
+    """``polyret train``: load and validate the config, train, return the final model folder.
+
+    The trainers' resume checkpoints are removed once the final model is written, unless ``keep_checkpoints``.
+    """
     config = load_train_config(config_path, method=method, overrides=overrides)
     target = Path(run_dir) if run_dir is not None else default_run_dir(config_path, config.method, config.seed)
-    return run_method(config, target, resume)
+    model_dir = run_method(config, target, resume)
+    if not keep_checkpoints and distributed_layout()[1] == 0:  # one rank cleans up; the run ended on every rank
+        remove_checkpoints(target, keep=model_dir, hint="pass --keep-checkpoints to keep them")
+    return model_dir

@@ -4,7 +4,8 @@ Layout (every JSON/YAML file written atomically)::
 
     config.yaml            the resolved config (defaults filled in); a resumed run must match it
     run.json               versions, seed, world size, resolved prefixes, status, best checkpoint, final metrics
-    checkpoints/           Hugging Face Trainer checkpoints (model, optimizer, scheduler, RNG, trainer state)
+    checkpoints/           Hugging Face Trainer checkpoints (model, optimizer, scheduler, RNG, trainer state);
+                           removed when training ends, unless ``polyret train --keep-checkpoints``
     train_log.jsonl        one line per Trainer log event (loss, learning rate, eval_loss, step, epoch)
     batches.rank{r}.jsonl  what each rank trained on at each step: kind, data set, language(s), item ids
     model/                 the final sentence-transformers model (best validation checkpoint when early stopping);
@@ -17,6 +18,7 @@ and step, and the Trainer replays the epoch's first batches), dropping log lines
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -113,6 +115,28 @@ def last_checkpoint(run_dir: Path) -> str | None:
     if not folder.is_dir():
         return None
     return get_last_checkpoint(str(folder))
+
+
+def remove_checkpoints(run_dir: Path, keep: Path, hint: str) -> int:
+    """Delete the trainers' ``checkpoint-N`` folders (resume state) under ``run_dir`` once training is done, never
+    the model ``keep`` itself, and ``checkpoints/`` folders left empty; returns how many were removed. ``hint`` says
+    how to keep them (a 2-step run of a small model leaves over 1 GB of optimizer state)."""
+    keep = keep.resolve()
+    removed = 0
+    for path in sorted(run_dir.rglob("checkpoint-*")):
+        if (
+            path.is_dir()
+            and path.name.removeprefix("checkpoint-").isdigit()
+            and keep != path.resolve()
+            and path.resolve() not in keep.parents
+        ):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+            log.info("removed resume checkpoint %s (training is done; %s)", path, hint)
+    for folder in sorted(run_dir.rglob(CHECKPOINTS), reverse=True):
+        with contextlib.suppress(OSError):  # only when empty
+            folder.rmdir()
+    return removed
 
 
 def checkpoint_step(checkpoint: str | None) -> int:
