@@ -353,7 +353,8 @@ def search_command(
     from polyret.encode.encoder import iter_records, load_encoder
     from polyret.encode.shards import MANIFEST
     from polyret.errors import ConfigError
-    from polyret.io import atomic_write, read_json
+    from polyret.eval.results import write_trec_run
+    from polyret.io import read_json
     from polyret.mining.index import IndexSpec, search_corpus
 
     params = dict(item.partition("=")[::2] for item in index_param or [])
@@ -383,13 +384,11 @@ def search_command(
     spaced = next((item_id for item_id in ids.values() if len(item_id.split()) != 1), None)
     if spaced is not None:
         raise ConfigError(f"{shards}: passage id {spaced!r} contains white space, which a TREC run cannot hold")
-    with atomic_write(output) as handle:
-        for (qid, _), score_row, id_row in zip(records, scores.tolist(), rows.tolist(), strict=True):
-            handle.writelines(
-                f"{qid} Q0 {ids[row]} {rank} {score:.6f} polyret-{index}\n"
-                for rank, (score, row) in enumerate(zip(score_row, id_row, strict=True), start=1)
-                if row >= 0
-            )
+    run = {
+        qid: [(ids[row], score) for score, row in zip(score_row, id_row, strict=True) if row >= 0]
+        for (qid, _), score_row, id_row in zip(records, scores.tolist(), rows.tolist(), strict=True)
+    }
+    write_trec_run(output, run, f"polyret-{index}")
     console.print(
         f"[green]wrote[/] {output}: top {k} passages for {len(records)} queries "
         f"({index}) in {time.perf_counter() - start:.1f} s",

@@ -26,6 +26,11 @@ def unit(*weights: float) -> list[float]:
 
 @pytest.fixture
 def miracl_root(tmp_path: Path) -> Path:
+    return write_miracl_root(tmp_path)
+
+
+def write_miracl_root(tmp_path: Path) -> Path:
+    """Five sw passages in two corpus files; topics q1-q3, qrels with q2's only relevant passage outside the corpus."""
     root = tmp_path / "miracl"
     corpus = root / "corpus" / "miracl-corpus-v1.0-sw"
     corpus.mkdir(parents=True)

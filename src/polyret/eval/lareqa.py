@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 
 from polyret.data.languages import PAPER_TRAIN_LANGS
-from polyret.data.lareqa import LareqaData, load_lareqa
+from polyret.data.lareqa import Candidate, LareqaData, load_lareqa
 from polyret.encode.base import Encoder
 from polyret.errors import UnknownNameError
 from polyret.eval.metrics import (
@@ -52,7 +52,15 @@ from polyret.eval.metrics import (
     recall_at_k_batch,
     score_block,
 )
-from polyret.eval.results import MainScore, TaskResult, result_path, write_result
+from polyret.eval.results import (
+    RUN_DEPTH,
+    MainScore,
+    TaskResult,
+    result_path,
+    write_result,
+    write_trec_qrels,
+    write_trec_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,9 @@ class LanguageScores:
     cross_langs: tuple[str, ...] = ()
     cross_map: np.ndarray | None = None  # (n_q, len(cross_langs)), NaN where the item lacks Lc
     cross_r1: np.ndarray | None = None
+    #: the Mul. pool's top candidates (canonical indexes, tie rule applied) and their scores, (n_q, run depth)
+    mul_top: np.ndarray | None = None
+    mul_top_scores: np.ndarray | None = None
 
 
 def candidate_texts(data: LareqaData, candidate_text: CandidateText = "sentence+context") -> list[str]:
@@ -110,8 +121,12 @@ def score_lareqa(
     data: LareqaData,
     settings: Sequence[str] = SETTINGS,
     block_size: int = 256,
+    run_depth: int = 0,
 ) -> dict[str, LanguageScores]:
-    """Per-query LAReQA metrics (fractions, not x100) for every query language; see the module docstring."""
+    """Per-query LAReQA metrics (fractions, not x100) for every query language; see the module docstring.
+
+    ``run_depth`` > 0 also keeps each query's top ``run_depth`` candidates of the Mul. pool (for a TREC run file).
+    """
     if len(query_vectors) != len(data.questions) or len(candidate_vectors) != len(data.candidates):
         raise ValueError("vectors do not match the data's questions and candidates")
     slices = data.candidate_slices()
@@ -136,6 +151,9 @@ def score_lareqa(
         if "mul" in settings:
             for key in _MUL_METRICS:
                 scores.values[key] = np.full(n, np.nan)
+            depth = min(run_depth, len(pool))
+            scores.mul_top = np.zeros((n, depth), dtype=np.int64)
+            scores.mul_top_scores = np.zeros((n, depth), dtype=np.float32)
         for start in range(0, n, block_size):
             block_rows = rows[start : start + block_size]
             block_questions = questions[start : start + block_size]
@@ -170,6 +188,10 @@ def score_lareqa(
                 scores.values["mul.ap@20_trec"][start:stop] = ap_at_k_batch(ranks, n_rel, 20, "trec")
                 scores.values["mul.r@10"][start:stop] = recall_at_k_batch(ranks, n_rel, 10)
                 scores.values["mul.rank_distance"][start:stop] = rank_distance_batch(ranks)
+                if depth:  # a stable sort keeps ties in canonical order, the tie rule of the ranks above
+                    top = np.argsort(-block, axis=1, kind="stable")[:, :depth]
+                    scores.mul_top[start:stop] = top  # type: ignore[index]
+                    scores.mul_top_scores[start:stop] = np.take_along_axis(block, top, axis=1)  # type: ignore[index]
         if others:
             with warnings.catch_warnings():  # rows without any Lc answer stay NaN on purpose
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -177,6 +199,38 @@ def score_lareqa(
                 scores.values["cross.r@1"] = np.nanmean(scores.cross_r1, axis=1)
         out[lang] = scores
     return out
+
+
+def candidate_id(candidate: Candidate) -> str:
+    """A candidate's document id in run and qrels files: ``lang-article-paragraph-sentence`` (file positions)."""
+    return f"{candidate.lang}-{candidate.article}-{candidate.paragraph}-{candidate.sentence}"
+
+
+def write_mul_run(
+    output_dir: str | Path, name: str, data: LareqaData, per_lang: dict[str, LanguageScores]
+) -> dict[str, str]:
+    """Write the Mul. pool's top-100 run and its qrels (every parallel answer) as TREC files beside the result.
+
+    Query ids are ``lang:question id`` (a question id is shared by its translations). trec_eval's AP on these
+    files is AP@100 (``mul.ap@100`` in trec_eval's normalisation); it equals ``mul.map`` for a question whose
+    answers all rank in the top 100. Tied scores (identical candidate texts) are ordered by trec_eval's own rule.
+    """
+    ids = [candidate_id(candidate) for candidate in data.candidates]
+    items = data.answers_by_item()
+    run: dict[str, list[tuple[str, float]]] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for lang, scores in per_lang.items():
+        if scores.mul_top is None or scores.mul_top_scores is None:
+            continue
+        for qid, top, values in zip(scores.query_ids, scores.mul_top, scores.mul_top_scores.tolist(), strict=True):
+            key = f"{lang}:{qid}"
+            run[key] = [(ids[index], value) for index, value in zip(top.tolist(), values, strict=True)]
+            qrels[key] = {ids[index]: 1 for answers in items[qid].values() for index in answers}
+    folder = Path(output_dir)
+    run_file, qrels_file = folder / f"{name}.mul.run.trec", folder / f"{name}.mul.qrels.trec"
+    write_trec_run(run_file, run, f"polyret-{name}-mul")
+    write_trec_qrels(qrels_file, qrels)
+    return {"run": run_file.name, "qrels": qrels_file.name}
 
 
 def _scale(metric: str, value: float) -> float:
@@ -323,7 +377,9 @@ def evaluate_lareqa(
         encoder, candidate_texts(data, candidate_text), encoder.passage_prefix, max_length, batch_size, show_progress
     )
     encoded = time.perf_counter()
-    per_lang = score_lareqa(query_vectors, candidate_vectors, data, settings, block_size)
+    per_lang = score_lareqa(
+        query_vectors, candidate_vectors, data, settings, block_size, RUN_DEPTH if output_dir is not None else 0
+    )
     scored = time.perf_counter()
     langs, aggregates, extra, per_query = summarise(per_lang, settings)
     main_metric = MAIN_METRIC if "mul" in settings else ("mono.map" if "mono" in settings else "cross.map")
@@ -376,6 +432,9 @@ def evaluate_lareqa(
         duration_s=round(time.perf_counter() - started, 3),
     )
     if output_dir is not None:
+        if "mul" in settings:
+            files = write_mul_run(output_dir, name, data, per_lang)
+            result = result.model_copy(update={"extra": {**result.extra, "run_files": {"mul": files}}})
         result = write_result(output_dir, result, per_query)
         log.info("wrote %s", result_path(output_dir, name))
     log.info(

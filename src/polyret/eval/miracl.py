@@ -25,7 +25,7 @@ from polyret.encode.base import Encoder
 from polyret.encode.shards import encode_to_shards, load_shards
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import ir_measures_scores
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.results import MainScore, TaskResult, write_result, write_trec_run
 from polyret.io import polyret_home
 from polyret.mining.index import search_shards
 
@@ -110,6 +110,7 @@ def evaluate_miracl(
     per_language: dict[str, dict[str, float]] = {}
     per_query: dict[str, np.ndarray] = {}
     counts: dict[str, dict[str, int]] = {}
+    run_files: dict[str, str] = {}
     for lang, (topics, files) in inputs.items():
         judged = [qid for qid in topics.queries if any(rel > 0 for rel in topics.qrels.get(qid, {}).values())]
         out_dir = (
@@ -126,6 +127,10 @@ def evaluate_miracl(
             show_progress=show_progress,
         )
         values = ir_measures_scores(run, {qid: topics.qrels[qid] for qid in judged}, tuple(MEASURES))
+        if output_dir is not None:  # official query and passage ids: re-scorable against MIRACL's own qrels
+            run_file = Path(output_dir) / f"miracl.{lang}.run.trec"
+            write_trec_run(run_file, {qid: list(docs.items()) for qid, docs in run.items()}, "polyret-miracl")
+            run_files[lang] = run_file.name
         metrics = {
             key: 100.0 * float(np.mean([values[name][qid] for qid in judged])) if judged else 0.0
             for name, key in MEASURES.items()
@@ -152,6 +157,7 @@ def evaluate_miracl(
             "counts": counts,
             "low_resource": {code: get_language(code).low_resource for code in per_language},
             "caveat": "multilingual-e5 was trained on MIRACL: its scores are not zero-shot",
+            **({"run_files": run_files} if run_files else {}),
         },
         model=encoder.describe(),
         config={

@@ -20,7 +20,7 @@ for each ``"{language}/{setting.metric}"`` key, the per-query values in a fixed 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,35 @@ def write_result(
         result = result.model_copy(update={"per_query": name})
     write_json(target, result.model_dump(mode="json"))
     return result
+
+
+#: how many passages per query a task's TREC run file keeps
+RUN_DEPTH = 100
+
+
+def write_trec_run(path: str | Path, run: Mapping[str, Sequence[tuple[str, float]]], tag: str) -> Path:
+    """Write ``{qid: [(docid, score), ...] best first}`` as a TREC run (``qid Q0 docid rank score tag``), atomically.
+
+    ir_measures reads these (``ir_measures.read_trec_run``) but has no writer. Scores keep float32 precision
+    (9 significant digits), so re-scoring orders them as polyret did wherever scores differ.
+    """
+    for name, value in (("tag", tag), *(("query id", qid) for qid in run)):
+        if not value or len(value.split()) != 1:
+            raise DataError(f"{path}: {name} {value!r} is empty or contains white space, which a TREC run cannot hold")
+    with atomic_write(Path(path)) as handle:
+        for qid, ranked in run.items():
+            handle.writelines(
+                f"{qid} Q0 {docid} {rank} {score:.9g} {tag}\n" for rank, (docid, score) in enumerate(ranked, start=1)
+            )
+    return Path(path)
+
+
+def write_trec_qrels(path: str | Path, qrels: Mapping[str, Mapping[str, int]]) -> Path:
+    """Write ``{qid: {docid: relevance}}`` as TREC qrels (``qid 0 docid relevance``), atomically."""
+    with atomic_write(Path(path)) as handle:
+        for qid, docs in qrels.items():
+            handle.writelines(f"{qid} 0 {docid} {relevance}\n" for docid, relevance in docs.items())
+    return Path(path)
 
 
 def read_result(path: str | Path) -> TaskResult:
