@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import ir_measures
@@ -36,11 +37,12 @@ def test_lareqa_mul_run_rescores_to_mul_map(tmp_path: Path):
         encoder, "mlqa-r", candidate_text="sentence", root=root, output_dir=out, show_progress=False
     )
     files = read_result(out / "mlqa-r.json").extra["run_files"]["mul"]
-    assert files == {"run": "mlqa-r.mul.run.trec", "qrels": "mlqa-r.mul.qrels.trec"}
-    lines = (out / files["run"]).read_text().splitlines()
+    assert files == {"run": "mlqa-r.mul.run.trec.gz", "qrels": "mlqa-r.mul.qrels.trec.gz"}
+    lines = gzip.decompress((out / files["run"]).read_bytes()).decode().splitlines()
     fields = lines[0].split()
     assert len(lines) == 5 * 5 and fields[1] == "Q0" and fields[3] == "1" and fields[5] == "polyret-mlqa-r-mul"
-    assert (out / files["qrels"]).read_text().splitlines()[:2] == ["de:q1 0 de-0-0-1 1", "de:q1 0 en-0-0-1 1"]
+    qrels = gzip.decompress((out / files["qrels"]).read_bytes()).decode().splitlines()
+    assert qrels[:2] == ["de:q1 0 de-0-0-1 1", "de:q1 0 en-0-0-1 1"]
     ap = _per_query(out / files["qrels"], out / files["run"], "AP")
     arrays = read_per_query(out / "mlqa-r.json", result)
     for lang in ("de", "en"):
@@ -73,8 +75,8 @@ def test_miracl_runs_rescore_against_the_official_qrels(tmp_path: Path):
         embeddings_dir=tmp_path / "emb",
         show_progress=False,
     )
-    assert result.extra["run_files"] == {"sw": "miracl.sw.run.trec"}
-    ndcg = _per_query(root / "qrels.miracl-v1.0-sw-dev.tsv", tmp_path / "out" / "miracl.sw.run.trec", "nDCG@10")
+    assert result.extra["run_files"] == {"sw": "miracl.sw.run.trec.gz"}
+    ndcg = _per_query(root / "qrels.miracl-v1.0-sw-dev.tsv", tmp_path / "out" / "miracl.sw.run.trec.gz", "nDCG@10")
     assert np.mean([ndcg.get(q, 0.0) for q in ("q1", "q2")]) * 100 == pytest.approx(result.languages["sw"]["ndcg@10"])
 
 

@@ -227,7 +227,7 @@ def write_mul_run(
             run[key] = [(ids[index], value) for index, value in zip(top.tolist(), values, strict=True)]
             qrels[key] = {ids[index]: 1 for answers in items[qid].values() for index in answers}
     folder = Path(output_dir)
-    run_file, qrels_file = folder / f"{name}.mul.run.trec", folder / f"{name}.mul.qrels.trec"
+    run_file, qrels_file = folder / f"{name}.mul.run.trec.gz", folder / f"{name}.mul.qrels.trec.gz"
     write_trec_run(run_file, run, f"polyret-{name}-mul")
     write_trec_qrels(qrels_file, qrels)
     return {"run": run_file.name, "qrels": qrels_file.name}

@@ -128,7 +128,7 @@ def evaluate_miracl(
         )
         values = ir_measures_scores(run, {qid: topics.qrels[qid] for qid in judged}, tuple(MEASURES))
         if output_dir is not None:  # official query and passage ids: re-scorable against MIRACL's own qrels
-            run_file = Path(output_dir) / f"miracl.{lang}.run.trec"
+            run_file = Path(output_dir) / f"miracl.{lang}.run.trec.gz"
             write_trec_run(run_file, {qid: list(docs.items()) for qid, docs in run.items()}, "polyret-miracl")
             run_files[lang] = run_file.name
         metrics = {

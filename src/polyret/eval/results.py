@@ -19,10 +19,12 @@ for each ``"{language}/{setting.metric}"`` key, the per-query values in a fixed 
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -104,8 +106,24 @@ def write_result(
 RUN_DEPTH = 100
 
 
+@contextlib.contextmanager
+def _text_file(path: Path) -> Iterator[IO[str]]:
+    """An atomically written text file, gzip-compressed when ``path`` ends in ``.gz``."""
+    if path.suffix != ".gz":
+        with atomic_write(path) as handle:
+            yield handle
+        return
+    with (
+        atomic_write(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed,
+        io.TextIOWrapper(packed, encoding="utf-8") as handle,
+    ):
+        yield handle
+
+
 def write_trec_run(path: str | Path, run: Mapping[str, Sequence[tuple[str, float]]], tag: str) -> Path:
-    """Write ``{qid: [(docid, score), ...] best first}`` as a TREC run (``qid Q0 docid rank score tag``), atomically.
+    """Write ``{qid: [(docid, score), ...] best first}`` as a TREC run (``qid Q0 docid rank score tag``), atomically;
+    gzip-compressed for a ``.gz`` path (ir_measures reads both).
 
     ir_measures reads these (``ir_measures.read_trec_run``) but has no writer. Scores keep float32 precision
     (9 significant digits), so re-scoring orders them as polyret did wherever scores differ.
@@ -113,7 +131,7 @@ def write_trec_run(path: str | Path, run: Mapping[str, Sequence[tuple[str, float
     for name, value in (("tag", tag), *(("query id", qid) for qid in run)):
         if not value or len(value.split()) != 1:
             raise DataError(f"{path}: {name} {value!r} is empty or contains white space, which a TREC run cannot hold")
-    with atomic_write(Path(path)) as handle:
+    with _text_file(Path(path)) as handle:
         for qid, ranked in run.items():
             handle.writelines(
                 f"{qid} Q0 {docid} {rank} {score:.9g} {tag}\n" for rank, (docid, score) in enumerate(ranked, start=1)
@@ -122,8 +140,8 @@ def write_trec_run(path: str | Path, run: Mapping[str, Sequence[tuple[str, float
 
 
 def write_trec_qrels(path: str | Path, qrels: Mapping[str, Mapping[str, int]]) -> Path:
-    """Write ``{qid: {docid: relevance}}`` as TREC qrels (``qid 0 docid relevance``), atomically."""
-    with atomic_write(Path(path)) as handle:
+    """Write ``{qid: {docid: relevance}}`` as TREC qrels (``qid 0 docid relevance``), atomically (gzip for ``.gz``)."""
+    with _text_file(Path(path)) as handle:
         for qid, docs in qrels.items():
             handle.writelines(f"{qid} 0 {docid} {relevance}\n" for docid, relevance in docs.items())
     return Path(path)
