@@ -101,7 +101,7 @@ def test_line_progress_reports_count_rate_and_eta_every_interval():
 
 
 def test_encoding_writes_progress_lines_when_stderr_is_not_a_terminal(capsys):
-    from polyret.encode.encoder import progress_bar
+    from polyret.encode.batching import progress_bar
 
     with progress_bar(True, "encoding", 64, "texts") as advance:
         for _ in range(2):

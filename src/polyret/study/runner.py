@@ -48,9 +48,9 @@ from rich.table import Table
 
 from polyret.errors import PolyretError, UnknownNameError
 from polyret.eval.model_card import write_model_card
+from polyret.eval.options import ENCODER_OPTIONS
 from polyret.eval.results import read_result
 from polyret.eval.run import EvalOptions, run_eval
-from polyret.eval.tasks import ENCODER_OPTIONS
 from polyret.io import atomic_write, read_json, timestamp, write_json
 from polyret.progress import LineProgress
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
@@ -417,6 +417,69 @@ def run_study(
             terminal.close()
 
 
+class _Display:
+    """A study's progress: a live view of the runs on a terminal, also plain lines (done/total, rate, ETA) on a log
+    file or pipe, where a live view stays blank until the study ends; nothing without ``show``."""
+
+    def __init__(self, name: str, outcomes: list[RunOutcome], console: Console, show: bool) -> None:
+        self.outcomes, self.console = outcomes, console
+        self.stages: dict[str, str] = {}
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.overall = self.progress.add_task(f"study {name}", total=len(outcomes))
+        self.live = (
+            Live(
+                _view(self.progress, outcomes, self.stages),
+                console=console,
+                refresh_per_second=4,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            if show
+            else None
+        )
+        self.lines = (
+            LineProgress(f"study {name}", len(outcomes), "runs", write=self._write_line)
+            if show and not console.is_terminal
+            else None
+        )
+
+    def _write_line(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def __enter__(self) -> _Display:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(_view(self.progress, self.outcomes, self.stages))
+
+    def stage(self, name: str, stage: str) -> None:
+        self.stages[name] = stage
+        if self.lines is not None:
+            self.lines.write(f"{self.lines.line()}; {name}: {stage}")
+        self.refresh()
+
+    def finished_one(self) -> None:
+        self.progress.advance(self.overall)
+        if self.lines is not None:
+            self.lines.advance()
+        self.refresh()
+
+
 def _run_all(
     config: StudyConfig,
     selected: list[RunSpec],
@@ -427,68 +490,20 @@ def _run_all(
     show_progress: bool,
 ) -> StudyStatus:
     status = StudyStatus(study_dir=study_dir, runs=[RunOutcome(run.name) for run in selected])
-    stages: dict[str, str] = {}
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-    overall = progress.add_task(f"study {config.name}", total=len(selected))
-    live = (
-        Live(
-            _view(progress, status.runs, stages),
-            console=console,
-            refresh_per_second=4,
-            transient=False,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        )
-        if show_progress
-        else contextlib.nullcontext()
-    )
-
-    # a live view on a log file or pipe stays blank until the study ends: write plain progress lines there instead
-    lines = (
-        LineProgress(
-            f"study {config.name}",
-            len(selected),
-            "runs",
-            write=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
-        )
-        if show_progress and not console.is_terminal
-        else None
-    )
-
-    def refresh() -> None:
-        if isinstance(live, Live):
-            live.update(_view(progress, status.runs, stages))
-
-    def finished_one() -> None:
-        progress.advance(overall)
-        if lines is not None:
-            lines.advance()
-        refresh()
-
-    with live:
+    with _Display(config.name, status.runs, console, show_progress) as display:
         for run, outcome in zip(selected, status.runs, strict=True):
             run_dir = run_dir_of(study_dir, run.name)
             outcome.log = run_dir / "log.txt"
             if _marker_matches(run_dir / "done.json", run.fingerprint):
                 outcome.state = "skipped"
-                finished_one()
+                display.finished_one()
                 continue
             outcome.state = "running"
-            stages[run.name] = "starting"
-            refresh()
+            display.stages[run.name] = "starting"
+            display.refresh()
 
             def on_stage(stage: str, name: str = run.name) -> None:
-                stages[name] = stage
-                if lines is not None:
-                    lines.write(f"{lines.line()}; {name}: {stage}")
-                refresh()
+                display.stage(name, stage)
 
             started = time.monotonic()
             try:
@@ -507,7 +522,7 @@ def _run_all(
             else:
                 outcome.state = "done"
             outcome.seconds = time.monotonic() - started
-            finished_one()
+            display.finished_one()
     return status
 
 
