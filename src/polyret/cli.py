@@ -562,7 +562,7 @@ def compare_command(
         from polyret.report.render import write_report
 
         files = write_report(target)
-        console.print(f"[green]report:[/] {files.markdown} and {files.html}", highlight=False)
+        console.print(f"[green]report:[/] {files.markdown}, {files.html} and {files.latex}", highlight=False)
     if not status.ok:
         raise typer.Exit(1)
 
@@ -575,7 +575,7 @@ def report_command(
     correction: Annotated[Correction, typer.Option(help="Multiple-comparison correction.")] = "holm",
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Draw the figures.")] = True,
 ) -> None:
-    """Write report.md and a self-contained report.html (tables, significance tests, figures) for a study."""
+    """Write report.md, a self-contained report.html and report.tex (tables, significance tests, figures)."""
     # matplotlib, numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.report.render import write_report
 
@@ -589,7 +589,8 @@ def report_command(
         figures=figures,
     )
     console.print(
-        f"[green]report:[/] {files.markdown} and {files.html} ({len(files.figures) // 2} figures)", highlight=False
+        f"[green]report:[/] {files.markdown}, {files.html} and {files.latex} ({len(files.figures) // 2} figures)",
+        highlight=False,
     )
 
 

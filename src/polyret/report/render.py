@@ -1,10 +1,11 @@
-"""The study report: ``report.md`` and a self-contained ``report.html`` (inline CSS, base64 PNG figures).
+"""The study report: ``report.md``, a self-contained ``report.html`` (inline CSS, base64 PNG figures) and
+``report.tex`` (booktabs tables, :mod:`polyret.report.latex`).
 
 :func:`write_report` reads a study directory (see :mod:`polyret.study.runner`), builds one document —
 banners, headline table, significance tests against the reference method, per-language tables, figures,
-published numbers, and how it was produced (:mod:`polyret.report.sections`) — and renders it twice, as Markdown and
-as HTML, from the same blocks (:mod:`polyret.report.blocks`). Figures are also written as SVG and PNG under
-``figures/``; long per-language tables as CSV under ``tables/``.
+published numbers, and how it was produced (:mod:`polyret.report.sections`) — and renders it three times, as
+Markdown, HTML and LaTeX, from the same blocks (:mod:`polyret.report.blocks`). Figures are also written as SVG and
+PNG under ``figures/``; long per-language tables as CSV under ``tables/``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from polyret.io import atomic_write
 from polyret.report.blocks import FigureBlock, render_html, render_markdown
 from polyret.report.comparisons import Tests
+from polyret.report.latex import render_latex
 from polyret.report.sections import Settings, build_report
 from polyret.report.significance import N_RESAMPLES, Correction
 from polyret.report.tables import load_study
@@ -25,6 +27,7 @@ class ReportFiles:
     markdown: Path
     html: Path
     figures: list[Path]
+    latex: Path | None = None
 
 
 def write_report(
@@ -35,7 +38,8 @@ def write_report(
     correction: Correction = "holm",
     figures: bool = True,
 ) -> ReportFiles:
-    """Write ``report.md``, ``report.html``, ``figures/*.{png,svg}`` (and long tables as CSV) into the study dir."""
+    """Write ``report.md``, ``report.html``, ``report.tex``, ``figures/*.{png,svg}`` (and long tables as CSV) into
+    the study dir."""
     study = load_study(study_dir)
     blocks = build_report(study, Settings(Tests(n_resamples, seed, correction), draw_figures=figures))
     root = study.study_dir
@@ -45,5 +49,8 @@ def write_report(
         handle.write(render_markdown(blocks, root))
     with atomic_write(html_path) as handle:
         handle.write(render_html(blocks, f"polyret study report: {study.name}", root))
+    latex = root / "report.tex"
+    with atomic_write(latex) as handle:
+        handle.write(render_latex(blocks, f"polyret study report: {study.name}", root))
     paths = [path for block in blocks if isinstance(block, FigureBlock) for path in (block.files.png, block.files.svg)]
-    return ReportFiles(markdown=markdown, html=html_path, figures=paths)
+    return ReportFiles(markdown=markdown, html=html_path, figures=paths, latex=latex)

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from polyret.eval.results import readable_options
 from polyret.eval.tasks import find_task
 from polyret.io import atomic_write, timestamp
 from polyret.report import figures as figs
@@ -32,7 +33,6 @@ from polyret.report.tables import (
     Stat,
     Study,
     alpha_curves,
-    compact,
     group_stat,
     headline_metrics,
     is_stand_in,
@@ -188,7 +188,7 @@ def headline(study: Study) -> list[Block]:
             TableBlock(
                 ["backbone", "method", *(metric_label(task, m) for m in metrics)],
                 rows,
-                notes=[f"task options: `{compact(config)}`"] if config else [],
+                notes=[f"task options: {'; '.join(readable_options(config))}"] if config else [],
             ),
         ]
     return blocks
