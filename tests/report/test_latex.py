@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import get_args
 
@@ -71,3 +73,19 @@ def test_special_characters_and_spans_are_escaped():
 def test_every_block_type_has_a_latex_renderer(tmp_path: Path):
     assert set(LATEX) == set(get_args(Block))
     assert r"\title{x\_y}" in render_latex([], "x_y", tmp_path)
+
+
+def test_report_tex_compiles_with_pdflatex_when_installed(written):
+    """Every symbol the report uses must be one pdflatex knows (apt-get install texlive-latex-recommended)."""
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        pytest.skip("pdflatex not installed (apt-get install texlive-latex-recommended)")
+    folder = written.latex.parent
+    done = subprocess.run(
+        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-output-directory", str(folder), written.latex.name],
+        cwd=folder,
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:].decode(errors="replace")
+    assert (folder / "report.pdf").stat().st_size > 0

@@ -52,6 +52,14 @@ _SYMBOLS = {
     "–": "--",
     "…": r"\ldots{}",
     "✓": r"\checkmark{}",
+    "Δ": r"$\Delta$",
+    "Σ": r"$\Sigma$",
+    "∩": r"$\cap$",
+    "·": r"$\cdot$",
+    "▲": r"$\blacktriangle$",
+    "▼": r"$\blacktriangledown$",
+    "†": r"\textdagger{}",
+    "§": r"\S{}",
     "|": r"\textbar{}",
 }
 _ESCAPES = str.maketrans({**_SPECIAL, **_SYMBOLS})
