@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from helpers.synthetic_study import CallLog, FakeEvaluator, FakeTrainer, write_study_config
 from polyret import cli
 from polyret.progress import LineProgress
+from polyret.train.methods import method_names
 
 runner = CliRunner()
 
@@ -35,6 +36,7 @@ def _help(*command: str) -> str:
         (("mine",), "--margin", "ratio|distance|absolute"),
         (("mine",), "--index", "flat|ivf-flat|ivf-pq|hnsw"),
         (("report",), "--correction", "holm|bh"),
+        (("train", "x.yaml"), "--method", "|".join(method_names(trained=True))),
     ],
 )
 def test_choice_options_list_their_values_and_refuse_others(command, option, choices):

@@ -58,6 +58,7 @@ MarginKind = Literal["ratio", "distance", "absolute"]  # polyret.mining.margin.M
 Correction = Literal["holm", "bh"]  # polyret.report.significance.Correction
 CandidateText = Literal["sentence", "sentence+context"]  # polyret.eval.lareqa.CandidateText
 ShardDtype = Literal["float16", "float32"]  # polyret.encode.shards.DTYPES
+TrainedMethod = Literal[method_names(trained=True)]  # type: ignore[valid-type]  # read from the method registry
 
 
 @app.callback()
@@ -479,10 +480,7 @@ def train_command(
     config: Annotated[
         str, typer.Argument(metavar="CONFIG", help="Training config YAML (e.g. configs/train_hybrid_mlqa.yaml).")
     ],
-    method: Annotated[
-        str | None,
-        typer.Option("--method", help=f"{' | '.join(method_names(trained=True))} (overrides the config)."),
-    ] = None,
+    method: Annotated[TrainedMethod | None, typer.Option("--method", help="Overrides the config's method.")] = None,
     run_dir: Annotated[
         str | None, typer.Option("--run-dir", help="Run directory (default: runs/<config name>-<method>-s<seed>).")
     ] = None,
