@@ -1,7 +1,8 @@
 """The ``polyret`` command line: the only module that knows about argv.
 
-Each command parses options and calls one library function; library modules are imported inside the
-commands so that ``polyret --help`` stays fast (torch is not imported for it).
+Each command parses options and calls one library function. The help texts read the method and task registries
+(names only); library modules that load numpy, pydantic, torch or faiss are imported inside the commands, so
+``polyret --help`` loads none of them.
 """
 
 from __future__ import annotations
@@ -356,20 +357,14 @@ def search_command(
 ) -> None:
     """Retrieve the top-k passages of a sharded corpus for every query (exact or through a faiss index)."""
     # faiss, numpy, pydantic load when the command runs, not for `polyret --help`
-    from pydantic import ValidationError
-
     from polyret.encode.encoder import iter_records, load_encoder
     from polyret.encode.shards import MANIFEST
     from polyret.eval.results import write_trec_run
     from polyret.mining.index import IndexSpec, search_corpus
+    from polyret.validation import parse
 
     params = dict(item.partition("=")[::2] for item in index_param or [])
-    try:
-        spec = IndexSpec(kind=index, **params)  # type: ignore[arg-type]
-    except ValidationError as err:
-        problem = err.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "index"
-        raise ConfigError(f"--index/--index-param {where}: {problem['msg']}") from None
+    spec = parse(IndexSpec, {"kind": index, **params}, "--index/--index-param")
     if k < 1:
         raise ConfigError("--k must be >= 1")
     records = list(iter_records(queries))

@@ -20,22 +20,23 @@ from typing import Literal
 
 import faiss
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from polyret.encode.shards import MANIFEST, open_shards
 from polyret.errors import ConfigError, DataError
 from polyret.io import atomic_write, read_json
 from polyret.mining.knn import as_unit_float32, exact_topk, merge_topk, search_index, sort_rows
+from polyret.validation import StrictModel
 
 log = logging.getLogger(__name__)
 
 IndexKind = Literal["flat", "ivf-flat", "ivf-pq", "hnsw"]
 
 
-class IndexSpec(BaseModel):
+class IndexSpec(StrictModel):
     """How to build a search index (a config block; every field has a working default)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     kind: IndexKind = "flat"
     nlist: int | None = Field(default=None, ge=1, description="IVF cells; default about 4·sqrt(n), capped by n/39")
