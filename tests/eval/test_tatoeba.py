@@ -47,20 +47,33 @@ def test_hand_computed_accuracies_with_ties(tmp_path: Path) -> None:
     result = evaluate_tatoeba(
         encoder, languages=["sw", "de"], root=tmp_path, output_dir=tmp_path / "out", show_progress=False
     )
-    assert result.languages["sw"] == {"xx2en.accuracy": 50.0, "en2xx.accuracy": 50.0, "mean.accuracy": 50.0, "n": 4.0}
+    # MTEB's weighted scores by hand. xx→en predicts [0, 2, 2, 0] for gold [0, 1, 2, 3]: labels 0 and 2 are right
+    # and each chosen twice, so P = (1/2 + 1/2)/4, R = 2/4, F1 = (2/3 + 2/3)/4. en→xx predicts [0, 0, 1, 3]: label 0
+    # right and chosen twice, label 3 right and chosen once: P = (1/2 + 1)/4, F1 = (2/3 + 1)/4.
+    assert result.languages["sw"] == pytest.approx(
+        {
+            "xx2en.accuracy": 50.0,
+            "en2xx.accuracy": 50.0,
+            "mean.accuracy": 50.0,
+            "xx2en.precision": 25.0,
+            "xx2en.recall": 50.0,
+            "xx2en.f1": 100 / 3,
+            "en2xx.precision": 37.5,
+            "en2xx.recall": 50.0,
+            "en2xx.f1": 500 / 12,
+            "n": 4.0,
+        }
+    )
     assert result.languages["de"] == {
         "xx2en.accuracy": 100.0,
         "en2xx.accuracy": 100.0,
         "mean.accuracy": 100.0,
+        **{f"{d}.{m}": 100.0 for d in ("xx2en", "en2xx") for m in ("f1", "precision", "recall")},
         "n": 2.0,
     }
     assert result.main_score.metric == "xx2en.accuracy" and result.main_score.value == 75.0
-    assert result.aggregates["low-resource"] == {
-        "languages": 1.0,
-        "xx2en.accuracy": 50.0,
-        "en2xx.accuracy": 50.0,
-        "mean.accuracy": 50.0,
-    }
+    low = result.aggregates["low-resource"]
+    assert low == pytest.approx({"languages": 1.0, **{k: v for k, v in result.languages["sw"].items() if k != "n"}})
     assert result.aggregates["other"]["xx2en.accuracy"] == 100.0 and result.aggregates["all"]["languages"] == 2.0
     assert {prefix for prefix, _ in encoder.calls} == {encoder.query_prefix}  # query prefix on both sides
     saved = read_result(tmp_path / "out" / "tatoeba.json")

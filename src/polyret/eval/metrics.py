@@ -44,6 +44,7 @@ __all__ = [
     "score_block",
     "success_at_k",
     "top1_accuracy",
+    "weighted_precision_recall_f1",
 ]
 
 APNormalization = Literal["xtreme-r", "trec"]
@@ -320,6 +321,38 @@ def top1_accuracy(predicted: np.ndarray, gold: np.ndarray) -> float:
     if len(gold) == 0:
         raise ValueError("accuracy of an empty set")
     return float((predicted == gold).mean())
+
+
+def weighted_precision_recall_f1(predicted: np.ndarray, gold: np.ndarray) -> tuple[float, float, float]:
+    """Support-weighted precision, recall and F1 of label predictions: MTEB's bitext-mining scores.
+
+    MTEB (embeddings-benchmark/mteb, ``mteb/evaluation/evaluators/BitextMiningEvaluator.py``,
+    ``_compute_metrics``) takes each query's top-1 candidate index as its predicted label and the gold candidate
+    index as its true label, and reports scikit-learn's ``precision_score``/``recall_score``/``f1_score`` with
+    ``average="weighted", zero_division=0``. Per label l (over gold and predicted labels): P_l = tp_l/pred_l,
+    R_l = tp_l/support_l, F1_l = 2·tp_l/(pred_l + support_l), 0 where a denominator is 0; each is averaged with
+    weights support_l/n, so labels only ever predicted weigh nothing. With one query per gold label (Tatoeba)
+    recall equals accuracy, and a correct query whose candidate c other queries also chose scores
+    F1 = 2/(2 + c). Written with bincounts rather than by calling scikit-learn, which polyret neither declares
+    nor pins (it arrives only through sentence-transformers); tests cross-check it against scikit-learn.
+    """
+    predicted, gold = np.asarray(predicted).reshape(-1), np.asarray(gold).reshape(-1)
+    if predicted.shape != gold.shape:
+        raise ValueError(f"{len(predicted)} predictions for {len(gold)} gold labels")
+    if len(gold) == 0:
+        raise ValueError("precision/recall/F1 of an empty set")
+    _, codes = np.unique(np.concatenate([gold, predicted]), return_inverse=True)
+    gold_codes, predicted_codes = codes[: len(gold)], codes[len(gold) :]
+    size = int(codes.max()) + 1
+    support = np.bincount(gold_codes, minlength=size).astype(np.float64)
+    chosen = np.bincount(predicted_codes, minlength=size).astype(np.float64)
+    hits = np.bincount(gold_codes[gold_codes == predicted_codes], minlength=size).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(chosen > 0, hits / chosen, 0.0)
+        recall = np.where(support > 0, hits / support, 0.0)
+        f1 = np.where(chosen + support > 0, 2 * hits / (chosen + support), 0.0)
+    weights = support / len(gold)
+    return float(weights @ precision), float(weights @ recall), float(weights @ f1)
 
 
 def precision_recall_f1(predicted: set, gold: set) -> tuple[float, float, float]:

@@ -4,7 +4,9 @@ For each language the candidates are the n sentences on the other side of the sa
 encoder's query prefix (a symmetric task), the prediction is the exact cosine argmax with ties to the lowest line,
 and gold is the identity (the raw files are read, unsorted). Reported per language (x100, with n): ``xx2en.accuracy``
 (as MTEB scores it), ``en2xx.accuracy`` (as XTREME's script does) and ``mean.accuracy``; aggregates are macro means
-over all, low-resource and other languages. The main score is the mean ``xx2en.accuracy``.
+over all, low-resource and other languages. The main score is the mean ``xx2en.accuracy``. MTEB's bitext-mining
+``f1``/``precision``/``recall`` (its main score is ``f1``, xx→en) are reported per direction too
+(``xx2en.f1`` ...; :func:`polyret.eval.metrics.weighted_precision_recall_f1`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, sc
 from polyret.eval.results import MainScore, TaskResult, write_result
 
 TASK = "tatoeba"
-METRICS = ("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy")
+METRICS = (
+    "xx2en.accuracy",
+    "en2xx.accuracy",
+    "mean.accuracy",
+    *(f"{direction}.{name}" for direction in ("xx2en", "en2xx") for name in ("f1", "precision", "recall")),
+)
 
 
 def evaluate_tatoeba(
@@ -55,7 +62,7 @@ def evaluate_tatoeba(
         n = len(pair.xx)
         xx, en = vectors[offset : offset + n], vectors[offset + n : offset + 2 * n]
         offset += 2 * n
-        per_language[pair.lang], correct = score_pair(xx, en)
+        per_language[pair.lang], correct = score_pair(xx, en, mining_scores=True)
         per_query.update({f"{pair.lang}/{key}": hits for key, hits in correct.items()})
         per_query[f"{pair.lang}/query_ids"] = np.arange(n)
     aggregates = language_aggregates(per_language, METRICS)
