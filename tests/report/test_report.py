@@ -265,3 +265,12 @@ def test_html_renders_in_headless_chromium(report, tmp_path: Path):
     assert image.std() > 20  # text, tables and figures, not a blank page
     # the top rows hold the title: dark pixels on white
     assert (image[:200] < 100).mean() > 0.001
+
+
+def test_language_info_names_udhr_versions_and_accepts_every_key_scheme() -> None:
+    from polyret.report.tables import language_info
+
+    assert language_info("sw-Latn-x-062").name == "Swahili (Chimwiini)"
+    assert language_info("062").name == "Swahili (Chimwiini)"
+    assert language_info("sw-Latn").name == language_info("sw").name == "Swahili"
+    assert language_info("sw-Latn").low_resource and language_info("sw-Latn").bucket == "low"

@@ -68,7 +68,7 @@ reference: zero-shot
         run_dir = study_dir / "runs" / name
         assert (run_dir / "done.json").is_file(), (run_dir / "log.txt").read_text(encoding="utf-8")
         tatoeba = read_json(run_dir / "results" / "tatoeba.json")
-        assert set(tatoeba["languages"]) == {"sw", "de"} and tatoeba["config"]["max_sentences"] == 8
+        assert set(tatoeba["languages"]) == {"sw-Latn", "de-Latn"} and tatoeba["config"]["max_sentences"] == 8
         assert (run_dir / "results" / "tatoeba.per_query.npz").is_file()
     model_dir = Path(read_json(study_dir / "runs" / "tiny__mono__s0" / "train.done.json")["model_dir"])
     model_dir = model_dir if model_dir.is_absolute() else study_dir / "runs" / "tiny__mono__s0" / model_dir

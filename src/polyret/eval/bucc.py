@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from polyret.data.bucc import BUCC_LANGS, BuccSide, BuccSplit, bucc_dir, read_bucc
-from polyret.data.languages import get_language
+from polyret.data.languages import get_language, language_key
 from polyret.encode.base import Encoder
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import best_f1_threshold, precision_recall_f1
@@ -118,7 +118,8 @@ def _evaluate(
     per_language: dict[str, dict[str, float]] = {}
     per_query: dict[str, np.ndarray] = {}
     sizes: dict[str, dict[str, int]] = {}
-    for lang, (dev, test) in splits.items():
+    for code, (dev, test) in splits.items():
+        lang = language_key(code)
         dev_candidates, test_candidates = (
             mine_candidates(encoder, split, k=k, margin=margin, batch_size=batch_size, show_progress=show_progress)
             for split in (dev, test)

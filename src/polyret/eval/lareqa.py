@@ -34,13 +34,13 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from polyret.data.languages import PAPER_TRAIN_LANGS
+from polyret.data.languages import PAPER_TRAIN_LANGS, get_language, language_key
 from polyret.data.lareqa import LareqaData, load_lareqa
 from polyret.encode.base import Encoder
 from polyret.errors import UnknownNameError
@@ -262,8 +262,8 @@ def summarise(
 
     all_langs = list(languages)
     aggregates = {"all": group(all_langs), "micro": micro(all_langs)}
-    seen = [lang for lang in all_langs if lang in PAPER_TRAIN_LANGS]
-    unseen = [lang for lang in all_langs if lang not in PAPER_TRAIN_LANGS]
+    seen = [lang for lang in all_langs if get_language(lang).code in PAPER_TRAIN_LANGS]
+    unseen = [lang for lang in all_langs if get_language(lang).code not in PAPER_TRAIN_LANGS]
     if seen and unseen:
         aggregates["paper-seen"] = group(seen)
         aggregates["paper-unseen"] = group(unseen)
@@ -323,14 +323,17 @@ def evaluate_lareqa(
         encoder, candidate_texts(data, candidate_text), encoder.passage_prefix, max_length, batch_size, show_progress
     )
     encoded = time.perf_counter()
-    per_lang = score_lareqa(query_vectors, candidate_vectors, data, settings, block_size)
+    per_lang = {
+        language_key(lang): replace(scores, cross_langs=tuple(language_key(other) for other in scores.cross_langs))
+        for lang, scores in score_lareqa(query_vectors, candidate_vectors, data, settings, block_size).items()
+    }  # results are keyed by BCP-47 with script (polyret.data.languages.language_key)
     scored = time.perf_counter()
     langs, aggregates, extra, per_query = summarise(per_lang, settings)
     main_metric = MAIN_METRIC if "mul" in settings else ("mono.map" if "mono" in settings else "cross.map")
     extra.update(
         {
             "candidate_text": candidate_text,
-            "n_candidates": {lang: s.stop - s.start for lang, s in data.candidate_slices().items()},
+            "n_candidates": {language_key(lang): s.stop - s.start for lang, s in data.candidate_slices().items()},
             "n_candidates_total": len(data.candidates),
             "n_questions": len(data.questions),
             "unanswered": data.unanswered,

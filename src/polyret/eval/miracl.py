@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyret.data.languages import MIRACL_LANGS, get_language
+from polyret.data.languages import MIRACL_LANGS, get_language, language_key
 from polyret.data.miracl import corpus_files, corpus_root, iter_corpus, miracl_dir, read_miracl_topics
 from polyret.encode.base import Encoder
 from polyret.encode.shards import encode_to_shards, load_shards
@@ -110,10 +110,11 @@ def evaluate_miracl(
     per_language: dict[str, dict[str, float]] = {}
     per_query: dict[str, np.ndarray] = {}
     counts: dict[str, dict[str, int]] = {}
-    for lang, (topics, files) in inputs.items():
+    for code, (topics, files) in inputs.items():
+        lang = language_key(code)
         judged = [qid for qid in topics.queries if any(rel > 0 for rel in topics.qrels.get(qid, {}).values())]
         out_dir = (
-            Path(embeddings_dir) / lang if embeddings_dir is not None else shards_dir(encoder, lang, files, max_length)
+            Path(embeddings_dir) / code if embeddings_dir is not None else shards_dir(encoder, code, files, max_length)
         )
         run = retrieve(
             encoder,

@@ -1,20 +1,22 @@
 """The results schema: one JSON file per (model, task), read by the study runner and the report.
 
-Layout of a result file (``SCHEMA_VERSION`` 1), close in spirit to MTEB's::
+Layout of a result file (``SCHEMA_VERSION`` 2), close in spirit to MTEB's (:mod:`polyret.eval.mteb` writes MTEB's
+own)::
 
-    {"schema_version": 1, "task": "tatoeba", "split": "test",
+    {"schema_version": 2, "task": "tatoeba", "split": "test",
      "main_score": {"metric": "xx2en.accuracy", "value": 84.2},
-     "languages": {"sw": {"xx2en.accuracy": 75.1, "en2xx.accuracy": 70.0, "n": 390}, ...},
+     "languages": {"sw-Latn": {"xx2en.accuracy": 75.1, "en2xx.accuracy": 70.0, "n": 390}, ...},
      "aggregates": {"all": {...}, "low-resource": {...}, "other": {...}},
      "extra": {...task-specific tables, e.g. LAReQA's query x candidate language mAP matrix...},
      "model": {...Encoder.describe()...}, "config": {...task options...},
      "per_query": "tatoeba.per_query.npz" | null,
      "polyret_version": "0.1.0", "created": "2026-11-25T16:00:00+00:00", "duration_s": 12.3}
 
-Metric keys are ``setting.metric`` (``mono.map``, ``mul.rank_distance``, ``xx2en.accuracy``); values are
-x100 except counts and rank distances. ``per_query`` names a compressed ``.npz`` beside the JSON holding,
-for each ``"{language}/{setting.metric}"`` key, the per-query values in a fixed query order (and
-``"{language}/query_ids"``), so paired significance tests need no re-encoding.
+Language keys are BCP-47 tags with their script in every task (:func:`polyret.data.languages.language_key`; UDHR
+versions: :func:`~polyret.data.languages.udhr_key`). Metric keys are ``setting.metric`` (``mono.map``,
+``mul.rank_distance``, ``xx2en.accuracy``); values are x100 except counts and rank distances. ``per_query`` names a
+compressed ``.npz`` beside the JSON holding, for each ``"{language}/{setting.metric}"`` key, the per-query values in a
+fixed query order (and ``"{language}/query_ids"``), so paired significance tests need no re-encoding.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from polyret import __version__
 from polyret.errors import DataError
 from polyret.io import atomic_write, read_json, write_json
 
-SCHEMA_VERSION = 1
+# 2: language keys became BCP-47 with script (1 used each benchmark's own codes: ``sw``, ``swh``, ``053``).
+SCHEMA_VERSION = 2
 
 
 class MainScore(BaseModel):
@@ -79,7 +82,9 @@ def read_result(path: str | Path) -> TaskResult:
     payload = read_json(path)
     version = payload.get("schema_version") if isinstance(payload, dict) else None
     if version != SCHEMA_VERSION:
-        raise DataError.at(path, None, f"result schema version {version!r}; this polyret reads {SCHEMA_VERSION}")
+        raise DataError.at(
+            path, None, f"result schema version {version!r}; this polyret reads {SCHEMA_VERSION}: re-run the evaluation"
+        )
     return TaskResult.model_validate(payload)
 
 

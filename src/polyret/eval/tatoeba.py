@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyret.data.languages import TATOEBA_XTREME36, get_language
+from polyret.data.languages import TATOEBA_XTREME36, get_language, language_key
 from polyret.data.tatoeba import read_tatoeba_pair, tatoeba_dir
 from polyret.encode.base import Encoder
 from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, score_pair
@@ -62,9 +62,10 @@ def evaluate_tatoeba(
         n = len(pair.xx)
         xx, en = vectors[offset : offset + n], vectors[offset + n : offset + 2 * n]
         offset += 2 * n
-        per_language[pair.lang], correct = score_pair(xx, en, mining_scores=True)
-        per_query.update({f"{pair.lang}/{key}": hits for key, hits in correct.items()})
-        per_query[f"{pair.lang}/query_ids"] = np.arange(n)
+        key = language_key(pair.lang)
+        per_language[key], correct = score_pair(xx, en, mining_scores=True)
+        per_query.update({f"{key}/{metric}": hits for metric, hits in correct.items()})
+        per_query[f"{key}/query_ids"] = np.arange(n)
     aggregates = language_aggregates(per_language, METRICS)
     result = TaskResult(
         task=TASK,
@@ -72,7 +73,7 @@ def evaluate_tatoeba(
         languages=per_language,
         aggregates=aggregates,
         extra={
-            "files": {pair.lang: pair.path.name for pair in pairs},
+            "files": {language_key(pair.lang): pair.path.name for pair in pairs},
             "low_resource": {code: get_language(code).low_resource for code in per_language},
         },
         model=encoder.describe(),

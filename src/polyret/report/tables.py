@@ -247,13 +247,14 @@ class LanguageInfo:
 
 def language_info(code: str) -> LanguageInfo:
     """What :mod:`polyret.data.languages` knows about a result's language code (unknown codes are marked)."""
-    from polyret.data.languages import get_language
+    from polyret.data.languages import get_language, key_name
 
     try:
         language = get_language(code)
     except UnknownNameError:
         return LanguageInfo(code, code, False, "unknown", None, False)
-    return LanguageInfo(code, language.name, language.low_resource, language.bucket, language.cc100_gib, True)
+    # key_name: a UDHR version key is named after its version ("Swahili (Chimwiini)"), not just its language
+    return LanguageInfo(code, key_name(code), language.low_resource, language.bucket, language.cc100_gib, True)
 
 
 def order_languages(codes: Iterable[str]) -> tuple[list[str], list[str]]:
