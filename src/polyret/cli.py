@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,12 @@ models_app = typer.Typer(help="Prepare and inspect models (the embedded default 
 data_app = typer.Typer(help="Prepare and inspect benchmark data.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+
+
+class ResultFormat(str, Enum):
+    polyret = "polyret"
+    mteb = "mteb"
+
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path.")]
 
@@ -102,15 +109,27 @@ def eval_command(
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Encoding batch size.")] = None,
     articles: Annotated[int | None, typer.Option(help="LAReQA: first N articles per language (quick runs).")] = None,
+    max_sentences: Annotated[
+        int | None,
+        typer.Option(help="Tatoeba: first N lines per language (quick runs; not comparable with full ones)."),
+    ] = None,
     pooling: Annotated[str | None, typer.Option(help="Pooling override: mean | cls.")] = None,
     layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer (XTREME protocol).")] = None,
     device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
     keep_going: Annotated[bool, typer.Option(help="Run the remaining tasks when one fails.")] = True,
+    result_format: Annotated[
+        ResultFormat,
+        typer.Option(
+            "--format",
+            help="polyret: <output>/<task>.json; mteb: also <output>/mteb/<MTEB task>.json (MTEB's TaskResult, "
+            "scores 0-1).",
+        ),
+    ] = ResultFormat.polyret,
 ) -> None:
     """Evaluate a model on benchmark tasks; writes <output>/<task>.json and prints the main scores."""
     from rich.table import Table
 
-    from polyret.eval.run import EvalFailedError, EvalOptions, run_eval
+    from polyret.eval.run import EvalFailedError, EvalOptions, run_eval, write_mteb_results
     from polyret.eval.tasks import parse_tasks
 
     names = parse_tasks(task)
@@ -122,6 +141,7 @@ def eval_command(
         max_length=max_length,
         batch_size=batch_size,
         articles=articles,
+        max_sentences=max_sentences,
         pooling=pooling,
         layer=layer,
         device=device,
@@ -147,6 +167,9 @@ def eval_command(
         for name, message in failed.failures:
             table.add_row(name, "[red]failed[/]", "-", "-", "-", message)
     Console().print(table)
+    if result_format is ResultFormat.mteb:
+        for path in write_mteb_results(results, out):
+            console.print(f"[green]wrote[/] {path}", highlight=False)
     if failed is not None:
         raise failed
 

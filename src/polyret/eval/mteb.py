@@ -34,8 +34,9 @@ class MtebNames:
 
     ``metrics`` maps MTEB score names to polyret per-language metric keys (x100 values, divided by 100 here);
     ``main_score`` is one of those MTEB names. ``subset`` and ``languages`` are patterns filled per language with
-    ``{code}`` (polyret's ISO 639-1 code, else ISO 639-3), ``{iso3}``, ``{tatoeba}`` (LASER's file code, an
-    individual-language ISO 639-3 code: ``swh``, ``cmn``) and ``{script}`` (ISO 15924, from the result's language key).
+    ``{key}`` (the result's language key), ``{code}`` (polyret's ISO 639-1 code, else ISO 639-3), ``{iso3}``,
+    ``{tatoeba}`` (LASER's file code, an individual-language ISO 639-3 code: ``swh``, ``cmn``) and ``{script}``
+    (ISO 15924, from the key).
     ``scripts`` overrides the script where MTEB's declaration differs from polyret's table (MTEB's Tatoeba writes
     Korean ``kor-Hang``, its MIRACL ``kor-Kore``).
     """
@@ -57,6 +58,7 @@ class MtebNames:
         language = get_language(key)
         script = self.scripts.get(language.code) or key_script(key) or "Zzzz"
         return {
+            "key": key,
             "code": language.code,
             "iso3": language.iso3,
             "tatoeba": language.tatoeba or language.iso3,

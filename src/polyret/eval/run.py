@@ -15,7 +15,7 @@ from typing import Any
 from polyret.encode.base import Encoder
 from polyret.errors import PolyretError
 from polyret.eval.results import TaskResult, read_result, result_path, write_result
-from polyret.eval.tasks import parse_tasks, run_task
+from polyret.eval.tasks import get_spec, parse_tasks, run_task
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ class EvalOptions:
     Encoder options (``max_length``, ``pooling``, ``layer``, ``device``, ``cache``) go to ``load_encoder``;
     task options (``languages``, ``candidate_text``, ``max_length``, ``batch_size``) go to every task that
     takes them, ``articles`` (first N articles per language) to the LAReQA tasks only;
-    ``task_options[task]`` adds options for one task only.
+    ``task_options[task]`` adds options for one task only. ``max_sentences`` (first N lines per language) reaches
+    the tasks that take it (Tatoeba).
     """
 
     languages: list[str] | None = None
@@ -38,6 +39,7 @@ class EvalOptions:
     max_length: int | None = None
     batch_size: int | None = None
     articles: int | None = None
+    max_sentences: int | None = None
     pooling: str | None = None
     layer: int | None = None
     device: str | None = None
@@ -59,6 +61,7 @@ class EvalOptions:
             "candidate_text": self.candidate_text,
             "max_length": self.max_length,
             "batch_size": self.batch_size,
+            "max_sentences": self.max_sentences,
         }
         if task in LAREQA_TASKS:  # UDHR's `articles` means an article set, not "first N articles"
             shared["articles"] = self.articles
@@ -151,3 +154,12 @@ def run_eval(
     if failures:
         raise EvalFailedError(failures, results)
     return results
+
+
+def write_mteb_results(results: Sequence[TaskResult], output_dir: str | Path) -> list[Path]:
+    """Write each result in MTEB's format to ``output_dir/mteb/<MTEB task name>.json`` (tasks without MTEB names
+    are skipped); works for any results, e.g. those of a study's runs."""
+    from polyret.eval.mteb import MTEB_DIR, write_mteb
+
+    named = [(result, get_spec(result.task).mteb) for result in results]
+    return write_mteb([(result, names) for result, names in named if names is not None], Path(output_dir) / MTEB_DIR)
