@@ -402,12 +402,17 @@ def mine_command(
     tgt_shards: Annotated[Path | None, typer.Option(help="Target side's shard folder (with --src-shards).")] = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours per side for the margin.")] = 4,
     threshold: Annotated[
-        float,
+        str,
         typer.Option(
-            help="Accept pairs with margin above this (1.06: CRISS/LASER; "
-            "e5 margins sit near 1.0, so check --keep-all scores)."
+            help="Accept pairs with margin above this, or 'auto': tuned for F1 on a Tatoeba dev bitext of "
+            "--dev-languages as BUCC tunes it, recorded in <output>.threshold.json. The default 1.06 is calibrated "
+            "for LASER/CRISS (ratio margin); e5 and other contrastive models' margins sit near 1.0-1.02: use auto.",
         ),
-    ] = 1.06,
+    ] = "1.06",
+    dev_languages: Annotated[
+        str,
+        typer.Option(help="With --threshold auto: Tatoeba languages of the dev bitext (pick ones not being mined)."),
+    ] = "af,eu,tl",
     keep_all: Annotated[bool, typer.Option("--keep-all", help="No threshold: every one-to-one pair, scored.")] = False,
     min_count: Annotated[int, typer.Option(help="Accept at least this many pairs (a floor).")] = 0,
     margin: Annotated[str, typer.Option(help="ratio | distance | absolute.")] = "ratio",
@@ -419,6 +424,7 @@ def mine_command(
     from polyret.errors import ConfigError
     from polyret.mining.index import IndexSpec
     from polyret.mining.margin import MARGINS, MiningOptions, mine_files, mine_shard_folders
+    from polyret.mining.threshold import mine_files_tuned, threshold_record
 
     if margin not in MARGINS:
         raise ConfigError(f"--margin {margin!r} is not one of {', '.join(MARGINS)}")
@@ -432,15 +438,38 @@ def mine_command(
             "give --model, --src and --tgt (text files), or --src-shards and --tgt-shards (folders "
             "encoded by `polyret encode --shards`)"
         )
+    auto = threshold.strip().lower() == "auto" and not keep_all
+    try:
+        fixed = None if keep_all or auto else float(threshold)
+    except ValueError:
+        raise ConfigError(f"--threshold {threshold!r} is neither a number nor 'auto'") from None
+    if auto and src_shards is not None:
+        raise ConfigError("--threshold auto needs the model to encode its dev bitext: use --model/--src/--tgt")
     options = MiningOptions(
         k=k,
-        margin=margin,
-        threshold=None if keep_all else threshold,  # type: ignore[arg-type]
+        margin=margin,  # type: ignore[arg-type]
+        threshold=fixed,
         min_count=min_count,
-        index=IndexSpec(kind=index),
-    )  # type: ignore[arg-type]
+        index=IndexSpec(kind=index),  # type: ignore[arg-type]
+    )
     if src_shards is not None and tgt_shards is not None:
         summary = mine_shard_folders(src_shards, tgt_shards, output, options)
+    elif auto:
+        summary, tuning = mine_files_tuned(
+            model,  # type: ignore[arg-type]
+            src,  # type: ignore[arg-type]
+            tgt,  # type: ignore[arg-type]
+            output,
+            options,
+            [code.strip() for code in dev_languages.split(",") if code.strip()],
+            batch_size=batch_size,
+            max_length=max_length,
+        )
+        console.print(
+            f"threshold {tuning.threshold:.4f} (dev F1 {tuning.dev_f1:.1f} on {', '.join(tuning.languages)}; "
+            f"{threshold_record(output)})",
+            highlight=False,
+        )
     else:
         summary = mine_files(
             model,
