@@ -44,7 +44,7 @@ def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="De
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
     if not verbose:  # library chatter ("Loading SentenceTransformer model ...") hides polyret's own progress
-        for library in ("sentence_transformers", "transformers", "datasets", "faiss"):
+        for library in ("sentence_transformers", "transformers", "datasets", "faiss", "pooch"):
             logging.getLogger(library).setLevel(logging.WARNING)
 
 
