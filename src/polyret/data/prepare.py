@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +207,8 @@ class _Downloader:
 def download(url: str, target: Path, sha256: str | None = None) -> None:
     """Fetch ``url`` into ``target`` (pooch writes a temporary file and moves it into place once the checksum
     matches); failures are one-line :class:`DataError` messages."""
+    # pooch's logger lives outside the logging tree: give it the level the application set for "pooch"
+    pooch.get_logger().setLevel(logging.getLogger("pooch").getEffectiveLevel())
     fetcher = pooch.create(
         path=target.parent,
         base_url="",
