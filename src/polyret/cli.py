@@ -10,13 +10,16 @@ import logging
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
 from polyret.errors import PolyretError
+
+if TYPE_CHECKING:
+    from polyret.mining.margin import MineSummary, MiningOptions
 
 console = Console(stderr=True)
 app = typer.Typer(
@@ -424,7 +427,6 @@ def mine_command(
     from polyret.errors import ConfigError
     from polyret.mining.index import IndexSpec
     from polyret.mining.margin import MARGINS, MiningOptions, mine_files, mine_shard_folders
-    from polyret.mining.threshold import mine_files_tuned, threshold_record
 
     if margin not in MARGINS:
         raise ConfigError(f"--margin {margin!r} is not one of {', '.join(MARGINS)}")
@@ -438,53 +440,61 @@ def mine_command(
             "give --model, --src and --tgt (text files), or --src-shards and --tgt-shards (folders "
             "encoded by `polyret encode --shards`)"
         )
-    auto = threshold.strip().lower() == "auto" and not keep_all
-    try:
-        fixed = None if keep_all or auto else float(threshold)
-    except ValueError:
-        raise ConfigError(f"--threshold {threshold!r} is neither a number nor 'auto'") from None
-    if auto and src_shards is not None:
-        raise ConfigError("--threshold auto needs the model to encode its dev bitext: use --model/--src/--tgt")
-    options = MiningOptions(
-        k=k,
-        margin=margin,  # type: ignore[arg-type]
-        threshold=fixed,
-        min_count=min_count,
-        index=IndexSpec(kind=index),  # type: ignore[arg-type]
-    )
+    fixed, auto = _threshold_choice(threshold, keep_all, shards=src_shards is not None)
+    spec = IndexSpec(kind=index)  # type: ignore[arg-type]
+    options = MiningOptions(k=k, margin=margin, threshold=fixed, min_count=min_count, index=spec)  # type: ignore[arg-type]
     if src_shards is not None and tgt_shards is not None:
         summary = mine_shard_folders(src_shards, tgt_shards, output, options)
     elif auto:
-        summary, tuning = mine_files_tuned(
-            model,  # type: ignore[arg-type]
-            src,  # type: ignore[arg-type]
-            tgt,  # type: ignore[arg-type]
-            output,
-            options,
-            [code.strip() for code in dev_languages.split(",") if code.strip()],
-            batch_size=batch_size,
-            max_length=max_length,
-        )
-        console.print(
-            f"threshold {tuning.threshold:.4f} (dev F1 {tuning.dev_f1:.1f} on {', '.join(tuning.languages)}; "
-            f"{threshold_record(output)})",
-            highlight=False,
-        )
+        summary = _mine_tuned(model, src, tgt, output, options, dev_languages, batch_size, max_length)  # type: ignore[arg-type]
     else:
-        summary = mine_files(
-            model,
-            src,
-            tgt,
-            output,
-            options,
-            batch_size=batch_size,  # type: ignore[arg-type]
-            max_length=max_length,
-        )
+        summary = mine_files(model, src, tgt, output, options, batch_size=batch_size, max_length=max_length)  # type: ignore[arg-type]
     console.print(
         f"[green]wrote[/] {summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
         f"{summary.tgt_unique} unique texts (encode {summary.encode_s:.1f} s, mine {summary.mine_s:.1f} s)",
         highlight=False,
     )
+
+
+def _threshold_choice(threshold: str, keep_all: bool, *, shards: bool) -> tuple[float | None, bool]:
+    """``(fixed threshold or None, auto?)`` from ``--threshold`` and ``--keep-all``."""
+    from polyret.errors import ConfigError
+
+    if keep_all:
+        return None, False
+    if threshold.strip().lower() == "auto":
+        if shards:
+            raise ConfigError("--threshold auto needs the model to encode its dev bitext: use --model/--src/--tgt")
+        return None, True
+    try:
+        return float(threshold), False
+    except ValueError:
+        raise ConfigError(f"--threshold {threshold!r} is neither a number nor 'auto'") from None
+
+
+def _mine_tuned(
+    model: str,
+    src: Path,
+    tgt: Path,
+    output: Path,
+    options: MiningOptions,
+    dev_languages: str,
+    batch_size: int,
+    max_length: int | None,
+) -> MineSummary:
+    """``polyret mine --threshold auto``: tune on the dev bitext, mine, and say what was tuned."""
+    from polyret.mining.threshold import mine_files_tuned, threshold_record
+
+    languages = [code.strip() for code in dev_languages.split(",") if code.strip()]
+    summary, tuning = mine_files_tuned(
+        model, src, tgt, output, options, languages, batch_size=batch_size, max_length=max_length
+    )
+    console.print(
+        f"threshold {tuning.threshold:.4f} (dev F1 {tuning.dev_f1:.1f} on {', '.join(tuning.languages)}; "
+        f"{threshold_record(output)})",
+        highlight=False,
+    )
+    return summary
 
 
 @app.command("train")
