@@ -361,7 +361,7 @@ def _index() -> dict[str, Language]:
     # Tatoeba file codes known from nowhere else (``kzj``, ``ber``...): languages absent from CC-100.
     for code in TATOEBA_V1_CODES:
         if code not in index:
-            name = langcodes.Language.get(code).display_name()
+            name = langcodes.Language.get(code, normalize=False).display_name()  # kzj stays Coastal Kadazan
             index[code] = _make(None, code, code, name, None, None, tatoeba=code)
     for key, code in _udhr_key_codes().items():  # result keys of UDHR versions (``und-x-013``) resolve too
         index.setdefault(key.lower(), index[code.lower()])
@@ -374,20 +374,21 @@ def _udhr_base_tag(row: dict[str, str]) -> str:
     parsed = langcodes.Language.get(tag)
     if parsed.language in (None, "und") or parsed.script:
         return tag
-    core = dict(_core_index())
+    core = _core_index()
     language = core.get(row["iso6393"].lower()) or core.get(parsed.language)
     script = (language.script if language else None) or _likely_script(tag)
     return str(parsed.update_dict({"script": script})) if script else tag
 
 
 @functools.lru_cache(maxsize=1)
-def _core_index() -> tuple[tuple[str, Language], ...]:
-    return tuple(
-        (key.lower(), language)
+def _core_index() -> dict[str, Language]:
+    """The table's own codes only: UDHR keys are derived while :func:`_index` is being built, so they cannot use it."""
+    return {
+        key.lower(): language
         for language, aliases in _core()
         for key in (language.iso1, language.iso3, *aliases)
         if key
-    )
+    }
 
 
 def _claim_order(row: dict[str, str]) -> tuple[bool, bool, str]:
