@@ -55,6 +55,7 @@ def test_hand_computed_p_at_1_on_even_articles(tmp_path: Path) -> None:
     assert result.main_score.value == pytest.approx((100 + 100 * 4 / 15) / 2)
     assert result.extra["coverage"]["xx2en"] == {"at_least_0.9": 1.0, "below_0.5": 1.0, "versions": 2.0}
     assert result.extra["chance"] == pytest.approx(100 / 15)
+    assert result.extra["versions"]["sw-Latn"]["code"] == "swh" and result.config["versions"] == ["swh", "yor"]
     assert result.config["n_articles"] == 15 and result.config["articles"] == list(range(2, 31, 2))
     assert result.aggregates["low-resource"]["languages"] == 2.0  # sw (1.6 GiB) and yo (absent)
     assert {prefix for prefix, _ in encoder.calls} == {encoder.query_prefix}
@@ -70,6 +71,11 @@ def test_version_selection() -> None:
     assert select_versions(corpus, None) == ["swh", "yor", "cmn_hans"]
     assert select_versions(corpus, ["sw", "zh-Hans", "swh"]) == ["swh", "cmn_hans"]  # language or version codes
     assert select_versions(corpus, ["yor"]) == ["yor"]
+    # result keys select their version: a key from a result reruns exactly that version
+    with_chimwiini = corpus_of(eng=english, swh=english, **{"062": english})
+    assert select_versions(with_chimwiini, ["sw-Latn-x-062"]) == ["062"]
+    assert select_versions(with_chimwiini, ["sw-Latn"]) == ["swh"]
+    assert select_versions(with_chimwiini, ["sw"]) == ["swh", "062"]  # a language code: all its versions
     with pytest.raises(UnknownNameError, match="complete UDHR version 'de'"):
         select_versions(corpus, ["de"])
     with pytest.raises(UnknownNameError, match="unknown language code"):
