@@ -218,3 +218,13 @@ def test_results_of_an_older_schema_are_refused_with_the_fix(tmp_path: Path) -> 
     write_json(tmp_path / "tatoeba.json", {"schema_version": 1, "task": "tatoeba"})
     with pytest.raises(DataError, match=r"schema version 1.*re-run the evaluation"):
         read_result(tmp_path / "tatoeba.json")
+
+
+def test_max_sentences_reaches_only_the_tasks_that_take_it() -> None:
+    from polyret.eval.tasks import accepted_options, get_task
+
+    options = EvalOptions(max_sentences=50)
+    accepted, ignored = accepted_options(get_task("tatoeba"), options.task_kwargs("tatoeba"))
+    assert accepted["max_sentences"] == 50 and "max_sentences" not in ignored
+    accepted, ignored = accepted_options(get_task("xquad-r"), options.task_kwargs("xquad-r"))
+    assert "max_sentences" not in accepted and "max_sentences" in ignored
