@@ -28,6 +28,7 @@ from typing import Any
 
 from polyret.report.significance import (
     ALPHA,
+    MIN_SEEDS,
     N_RESAMPLES,
     Correction,
     Margin,
@@ -343,7 +344,9 @@ def _test_pair(
     if not pending.comparisons:
         pending.not_tested, pending.reason = NotTested.NO_VALUES, f"no paired per-query values in {task}"
     elif any(c.status is Status.SINGLE_SEED for c in pending.comparisons):
-        pending.not_tested, pending.reason = NotTested.SINGLE_SEED, "a trained arm has fewer than 3 seeds"
+        seeds_a, seeds_b = pending.comparisons[0].seeds
+        pending.not_tested = NotTested.SINGLE_SEED
+        pending.reason = f"{seeds_a} vs {seeds_b} seeds; a trained arm needs {MIN_SEEDS}"
     return pending
 
 
