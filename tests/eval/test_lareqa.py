@@ -87,6 +87,9 @@ def test_hand_computed_case(tmp_path):
     saved = read_result(tmp_path / "out" / "mlqa-r.json")
     arrays = read_per_query(tmp_path / "out" / "mlqa-r.json", saved)
     assert arrays["de/query_ids"].tolist() == ["q1", "q2", "q3"]
+    # a question and its translations are one item: the item id is the shared question id, in every language
+    assert arrays["de/item_ids"].tolist() == ["q1", "q2", "q3"]
+    assert arrays["en/item_ids"].tolist() == arrays["en/query_ids"].tolist()
     np.testing.assert_allclose(arrays["de/mul.map"], de_mul)
     assert np.isnan(arrays["de/cross.map"][2])
     assert arrays["de/cross.langs"].tolist() == ["en"]

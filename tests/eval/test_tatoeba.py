@@ -68,6 +68,9 @@ def test_hand_computed_accuracies_with_ties(tmp_path: Path) -> None:
     assert per_query["sw/xx2en.accuracy"].tolist() == [1, 0, 1, 0]
     assert per_query["sw/en2xx.accuracy"].tolist() == [1, 0, 0, 1]
     assert per_query["sw/query_ids"].tolist() == [0, 1, 2, 3]
+    # one item per line pair and language; both direction arrays are aligned with it
+    assert per_query["sw/item_ids"].tolist() == ["sw/0", "sw/1", "sw/2", "sw/3"]
+    assert per_query["de/item_ids"][0] == "de/0"
     assert saved.config["languages"] == ["sw", "de"] and saved.extra["low_resource"] == {"sw": True, "de": False}
 
 

@@ -29,11 +29,12 @@ from polyret.data.languages import get_language
 from polyret.encode.base import Encoder
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import best_f1_threshold, precision_recall_f1
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
 from polyret.mining.margin import MarginKind, dedupe, mine_pairs
 
 METRICS = ("f1", "precision", "recall", "oracle.f1")
 BUCC_STYLE_LANGS: tuple[str, ...] = ("de", "fr", "ru", "zh", "sw", "kk", "et", "eu")
+ITEMS = ItemRule("gold pair", shared_across_languages=False)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def _evaluate(
         per_language[lang] = metrics
         per_query[f"{lang}/gold_found"] = found
         per_query[f"{lang}/query_ids"] = np.array([f"{x}\t{e}" for x, e in sorted(test.gold)])
+        per_query[f"{lang}/item_ids"] = ITEMS.item_ids(lang, per_query[f"{lang}/query_ids"])
         sizes[lang] = {
             f"{name}.{side}": len(getattr(split, side).ids)
             for name, split in (("dev", dev), ("test", test))

@@ -52,7 +52,7 @@ from polyret.eval.metrics import (
     recall_at_k_batch,
     score_block,
 )
-from polyret.eval.results import MainScore, TaskResult, result_path, write_result
+from polyret.eval.results import ItemRule, MainScore, TaskResult, result_path, write_result
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ CandidateText = Literal["sentence", "sentence+context"]
 CANDIDATE_TEXTS: tuple[str, ...] = ("sentence", "sentence+context")
 SETTINGS: tuple[str, ...] = ("mono", "cross", "mul")
 MAIN_METRIC = "mul.map"
+ITEMS = ItemRule("question (with its translations)", shared_across_languages=True)
 TIE_RULE = "score descending, ties by ascending canonical candidate index (language code, then file order)"
 # Per-query metrics of each setting; x100 unless listed in _UNSCALED.
 _MONO_METRICS = ("mono.map", "mono.r@1")
@@ -202,6 +203,7 @@ def summarise(
     for lang, scores in per_lang.items():
         row: dict[str, float] = {"n": float(len(scores.query_ids))}
         per_query[f"{lang}/query_ids"] = np.asarray(scores.query_ids)
+        per_query[f"{lang}/item_ids"] = ITEMS.item_ids(lang, scores.query_ids)
         for key in (*_MONO_METRICS, *_MUL_METRICS):
             if key in scores.values:
                 row[key] = _scale(key, _mean(scores.values[key]))

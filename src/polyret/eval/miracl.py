@@ -25,7 +25,7 @@ from polyret.encode.base import Encoder
 from polyret.encode.shards import encode_to_shards, load_shards
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import ir_measures_scores
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
 from polyret.io import polyret_home
 from polyret.mining.index import search_shards
 
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MEASURES = {"nDCG@10": "ndcg@10", "R@100": "r@100"}
 DEPTH = 100
+ITEMS = ItemRule("query", shared_across_languages=False)
 
 
 def shards_dir(encoder: Encoder, lang: str, files: Sequence[Path], max_length: int | None) -> Path:
@@ -135,6 +136,7 @@ def evaluate_miracl(
         for name, key in MEASURES.items():
             per_query[f"{lang}/{key}"] = np.array([values[name][qid] for qid in judged], dtype=np.float64)
         per_query[f"{lang}/query_ids"] = np.array(judged)
+        per_query[f"{lang}/item_ids"] = ITEMS.item_ids(lang, judged)
         counts[lang] = {
             "topics": len(topics.queries),
             "judged_with_relevant": len(judged),

@@ -15,11 +15,21 @@ Metric keys are ``setting.metric`` (``mono.map``, ``mul.rank_distance``, ``xx2en
 x100 except counts and rank distances. ``per_query`` names a compressed ``.npz`` beside the JSON holding,
 for each ``"{language}/{setting.metric}"`` key, the per-query values in a fixed query order (and
 ``"{language}/query_ids"``), so paired significance tests need no re-encoding.
+
+``"{language}/item_ids"`` (aligned with ``query_ids``) names each query's *item*, the unit the significance tests
+resample (PROTOCOLS §7.1): queries with the same item id, in any language and any per-query array of the file, are
+one item. Each task declares its rule once (``ITEMS``, an :class:`ItemRule`) and writes the ids through it: LAReQA
+uses the question id as is (its translations are one item), the per-language tasks qualify the id with the language
+(``"sw/17"``: Tatoeba line 17 of sw, one item for both directions). A file without ``item_ids`` (written before
+they existed) counts each (language, query id) as its own item, i.e. the per-query test; adding the key did not
+change ``SCHEMA_VERSION``, since readers that ignore it still read every other key as before.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +42,21 @@ from polyret.io import atomic_write, read_json, timestamp, write_json
 
 SCHEMA_VERSION = 1
 _COUNTS = ("n", "count", "languages")
+
+
+@dataclass(frozen=True)
+class ItemRule:
+    """How a task's per-query values group into items: ``unit`` says what one item is, in words (for reports)."""
+
+    unit: str
+    #: True: the same id in two languages is one item (LAReQA: a question and its translations); False: items are
+    #: per language (the id is qualified with the language).
+    shared_across_languages: bool
+
+    def item_ids(self, language: str, ids: Sequence[object] | np.ndarray) -> np.ndarray:
+        """The ``"{language}/item_ids"`` array for per-query ``ids`` of ``language``."""
+        text = np.asarray([str(i) for i in np.asarray(ids).tolist()], dtype=str)
+        return text if self.shared_across_languages else np.char.add(f"{language}/", text)
 
 
 class MainScore(BaseModel):
@@ -90,6 +115,21 @@ def read_result(path: str | Path) -> TaskResult:
     if version != SCHEMA_VERSION:
         raise DataError.at(path, None, f"result schema version {version!r}; this polyret reads {SCHEMA_VERSION}")
     return TaskResult.model_validate(payload)
+
+
+def per_query_items(arrays: dict[str, np.ndarray], language: str, n_queries: int) -> np.ndarray:
+    """The item id of each of ``language``'s ``n_queries`` queries in ``arrays`` (one npz's contents).
+
+    Files without ``"{language}/item_ids"`` fall back to one item per query: ``"{language}/{query id}"`` (the
+    position when there are no query ids either).
+    """
+    items = arrays.get(f"{language}/item_ids")
+    if items is not None:
+        return np.asarray(items).astype(str)
+    queries = arrays.get(f"{language}/query_ids")
+    return ItemRule("query", shared_across_languages=False).item_ids(
+        language, np.arange(n_queries) if queries is None else queries
+    )
 
 
 def read_per_query(result_file: str | Path, result: TaskResult) -> dict[str, np.ndarray]:

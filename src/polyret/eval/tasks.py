@@ -28,7 +28,7 @@ from pydantic import Field, ValidationError
 
 from polyret.encode.base import Encoder
 from polyret.errors import ConfigError, PolyretError, UnknownNameError
-from polyret.eval.results import TaskResult
+from polyret.eval.results import ItemRule, TaskResult
 from polyret.validation import StrictModel, config_error
 
 log = logging.getLogger(__name__)
@@ -107,18 +107,6 @@ class UdhrOptions(TaskOptions):
 
 # --------------------------------------------------------------------------------------------------- metadata
 @dataclass(frozen=True)
-class ItemRule:
-    """How per-query values group into items, the unit that statistics resample (PROTOCOLS §7.1)."""
-
-    #: what one item is, in words
-    unit: str
-    #: one query id in several languages is one item (LAReQA: a question and its translations)
-    shared_across_languages: bool
-    #: the two directions of one query (xx→en, en→xx) are one item
-    directions_share_items: bool
-
-
-@dataclass(frozen=True)
 class TaskMetadata:
     """One benchmark task; see the module docstring."""
 
@@ -134,8 +122,9 @@ class TaskMetadata:
     headline: tuple[str, ...] = ()
     #: metrics that are better when lower (every other metric is better when higher)
     lower_is_better: frozenset[str] = frozenset()
-    #: how per-query values group into items; None when the task has no per-query values (corpus-level F1)
-    items: ItemRule | None = None
+    #: ``"module:ITEMS"``: the task module's :class:`ItemRule` (how its per-query values group into items, declared
+    #: once beside the code that writes the ids; imported on :meth:`item_rule`); None without per-query values
+    items: str | ItemRule | None = None
     #: the language codes of its results: ISO 639-1, or UDHR version codes (ISO 639-3 with script/variant)
     language_scheme: LanguageScheme = "iso639-1"
     #: how many languages the full benchmark has (a result on fewer is a subset)
@@ -162,24 +151,27 @@ class TaskMetadata:
 
     def load(self) -> Callable[..., TaskResult]:
         """The evaluate function (imported now)."""
-        if callable(self.evaluate):
-            return self.evaluate
-        module_name, _, function_name = self.evaluate.partition(":")
+        return self.evaluate if callable(self.evaluate) else self._import(self.evaluate)
+
+    def item_rule(self) -> ItemRule | None:
+        """The task's item rule (its module imported now), None when it has none."""
+        return self._import(self.items) if isinstance(self.items, str) else self.items
+
+    def _import(self, reference: str) -> Any:
+        module_name, _, attribute = reference.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as err:
             raise TaskUnavailableError(
                 f"task {self.name!r} is not available: cannot import {module_name} ({err})"
             ) from err
-        function = getattr(module, function_name, None)
-        if function is None:
-            raise TaskUnavailableError(f"task {self.name!r} is not available: {module_name} has no {function_name}()")
-        return function
+        value = getattr(module, attribute, None)
+        if value is None:
+            raise TaskUnavailableError(f"task {self.name!r} is not available: {module_name} has no {attribute}")
+        return value
 
 
 _LAREQA_HEADLINE = ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance")
-_LAREQA_ITEMS = ItemRule("a question and its translations (one id across languages)", True, False)
-_PAIR_ITEMS = ItemRule("a sentence pair of one language (both directions)", False, True)
 
 TASKS: dict[str, TaskMetadata] = {}
 
@@ -206,7 +198,7 @@ for _task in (
             "mul.map",
             headline=_LAREQA_HEADLINE,
             lower_is_better=frozenset({"mul.rank_distance"}),
-            items=_LAREQA_ITEMS,
+            items="polyret.eval.lareqa:ITEMS",
             full_languages=count,
             options=LareqaOptions,
             fixed={"name": name},
@@ -225,7 +217,7 @@ for _task in (
         "polyret.eval.tatoeba:evaluate_tatoeba",
         "xx2en.accuracy",
         headline=("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy"),
-        items=_PAIR_ITEMS,
+        items="polyret.eval.tatoeba:ITEMS",
         full_languages=36,
         options=TatoebaOptions,
         figures=("per-language", "alpha-sweep", "cc100"),
@@ -238,6 +230,7 @@ for _task in (
         "polyret.eval.bucc:evaluate_bucc",
         "f1",
         headline=("f1", "oracle.f1"),
+        items="polyret.eval.bucc:ITEMS",
         full_languages=4,
         options=BuccOptions,
         protocol="PROTOCOLS §3.3",
@@ -249,6 +242,7 @@ for _task in (
         "polyret.eval.bucc:evaluate_bucc_style",
         "f1",
         headline=("f1",),
+        items="polyret.eval.bucc:ITEMS",
         options=BuccStyleOptions,
     ),
     TaskMetadata(
@@ -258,7 +252,7 @@ for _task in (
         "polyret.eval.miracl:evaluate_miracl",
         "ndcg@10",
         headline=("ndcg@10", "r@100"),
-        items=ItemRule("a query of one language", False, False),
+        items="polyret.eval.miracl:ITEMS",
         full_languages=18,
         options=MiraclOptions,
         length_sensitive=True,
@@ -271,7 +265,7 @@ for _task in (
         "polyret.eval.udhr:evaluate_udhr",
         "xx2en.p@1",
         headline=("xx2en.p@1", "en2xx.p@1"),
-        items=ItemRule("an article of one UDHR version (both directions)", False, True),
+        items="polyret.eval.udhr:ITEMS",
         language_scheme="udhr-version",
         full_languages=517,
         options=UdhrOptions,

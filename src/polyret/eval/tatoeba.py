@@ -20,10 +20,11 @@ from polyret.data.languages import TATOEBA_XTREME36, get_language
 from polyret.data.tatoeba import read_tatoeba_pair, tatoeba_dir
 from polyret.encode.base import Encoder
 from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, score_pair
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
 
 TASK = "tatoeba"
 METRICS = ("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy")
+ITEMS = ItemRule("sentence pair (both directions)", shared_across_languages=False)
 
 
 def evaluate_tatoeba(
@@ -58,6 +59,7 @@ def evaluate_tatoeba(
         per_language[pair.lang], correct = score_pair(xx, en)
         per_query.update({f"{pair.lang}/{key}": hits for key, hits in correct.items()})
         per_query[f"{pair.lang}/query_ids"] = np.arange(n)
+        per_query[f"{pair.lang}/item_ids"] = ITEMS.item_ids(pair.lang, np.arange(n))
     aggregates = language_aggregates(per_language, METRICS)
     result = TaskResult(
         task=TASK,

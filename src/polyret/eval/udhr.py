@@ -21,11 +21,12 @@ from polyret.data.udhr import N_ARTICLES, UdhrCorpus, load_udhr
 from polyret.encode.base import Encoder
 from polyret.errors import ConfigError, UnknownNameError
 from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, score_pair
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
 
 TASK = "udhr"
 ENGLISH = "eng"
 METRICS = ("xx2en.p@1", "en2xx.p@1", "mean.p@1")
+ITEMS = ItemRule("(version, article), both directions", shared_across_languages=False)
 ARTICLE_SETS = {
     "all": tuple(range(1, N_ARTICLES + 1)),
     "even": tuple(range(2, N_ARTICLES + 1, 2)),
@@ -106,6 +107,7 @@ def evaluate_udhr(
         per_version[code], correct = score_pair(vectors[position * size : (position + 1) * size], english, "p@1")
         per_query.update({f"{code}/{key}": hits for key, hits in correct.items()})
         per_query[f"{code}/query_ids"] = np.asarray(chosen)
+        per_query[f"{code}/item_ids"] = ITEMS.item_ids(code, chosen)
     aggregates = language_aggregates(per_version, METRICS)
     result = TaskResult(
         task=TASK,

@@ -21,9 +21,10 @@ import numpy as np
 
 from polyret.data.languages import get_language
 from polyret.errors import DataError, PolyretError, UnknownNameError
-from polyret.eval.results import TaskResult, is_count, read_per_query, read_result, result_path
+from polyret.eval.results import TaskResult, is_count, per_query_items, read_per_query, read_result, result_path
 from polyret.eval.tasks import find_task
 from polyret.io import read_json
+from polyret.report.significance import Arm, PairedSample
 from polyret.train.methods import Method, find_method
 
 OVERALL_AGGREGATES = ("all", "macro", "mean")
@@ -413,3 +414,95 @@ def compact(value: Any) -> str:
     """``value`` as one line of JSON, cut at 300 characters."""
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     return text if len(text) <= 300 else text[:297] + "…"
+
+
+# --------------------------------------------------------------------------- items and seeds (PROTOCOLS §7.1, §7.2)
+
+
+@dataclass(frozen=True)
+class SeedValues:
+    """One language's per-query values of a group: one row per seed, columns aligned by query id."""
+
+    query_ids: np.ndarray
+    item_ids: np.ndarray
+    values: np.ndarray  # (seeds, queries)
+
+
+def group_seed_values(
+    study: Study, key: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
+) -> dict[str, SeedValues]:
+    """Per language: each seed's per-query values on the queries every seed has (in the first seed's order).
+
+    Languages missing from any seed, or without per-query arrays, are left out; items come from the first seed's
+    ``item_ids`` (:func:`polyret.eval.results.per_query_items`: one item per query in older files).
+    """
+    per_seed = [run.per_query(task) for run in study.groups.get(key, []) if task in run.results]
+    per_seed = [arrays for arrays in per_seed if arrays]
+    out: dict[str, SeedValues] = {}
+    for lang in languages or languages_of(study.results_for(key, task)):
+        columns: list[tuple[dict[Any, int], np.ndarray]] = []
+        for arrays in per_seed:
+            value_key = per_query_key(arrays, lang, metric)
+            if value_key is None:
+                break
+            values = arrays[value_key].astype(np.float64)
+            ids = arrays.get(f"{lang}/query_ids")
+            ids = np.arange(values.size) if ids is None else ids
+            columns.append(({q: i for i, q in enumerate(ids.tolist())}, values))
+        if not columns or len(columns) < len(per_seed):
+            continue
+        first = list(columns[0][0])
+        common = [q for q in first if all(q in position for position, _ in columns[1:])]
+        if common:
+            items = per_query_items(per_seed[0], lang, columns[0][1].size)
+            mine = [columns[0][0][q] for q in common]
+            rows = np.stack([values[[position[q] for q in common]] for position, values in columns])
+            out[lang] = SeedValues(np.asarray(common), items[mine], rows)
+    return out
+
+
+def paired_sample(
+    study: Study,
+    key: GroupKey,
+    reference: GroupKey,
+    task: str,
+    metric: str,
+    languages: Sequence[str] | None = None,
+    *,
+    trained: tuple[bool, bool] = (True, True),
+) -> PairedSample | None:
+    """The per-seed, per-query values of ``key`` and ``reference`` on the queries both have, with items and languages.
+
+    ``trained`` says whether each arm is trained (needs seeds). Queries with a non-finite value in any seed are left
+    out (MLQA-R cross values of items lacking every other language); None when nothing is left.
+    """
+    mine = group_seed_values(study, key, task, metric, languages)
+    theirs = group_seed_values(study, reference, task, metric, languages)
+    a_parts: list[np.ndarray] = []
+    b_parts: list[np.ndarray] = []
+    items: list[np.ndarray] = []
+    strata: list[np.ndarray] = []
+    for lang, values in mine.items():
+        if lang not in theirs:
+            continue
+        position = {q: i for i, q in enumerate(theirs[lang].query_ids.tolist())}
+        pairs = [(i, position[q]) for i, q in enumerate(values.query_ids.tolist()) if q in position]
+        if pairs:
+            a_idx, b_idx = (np.asarray(p) for p in zip(*pairs, strict=True))
+            a_parts.append(values.values[:, a_idx])
+            b_parts.append(theirs[lang].values[:, b_idx])
+            items.append(values.item_ids[a_idx])
+            strata.append(np.full(a_idx.size, lang))
+    if not a_parts:
+        return None
+    a, b = np.concatenate(a_parts, axis=1), np.concatenate(b_parts, axis=1)
+    keep = np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0)
+    if not keep.any():
+        return None
+    scale = per_query_scale(study, key, task, metric)
+    return PairedSample(
+        Arm(a[:, keep] * scale, trained=trained[0]),
+        Arm(b[:, keep] * scale, trained=trained[1]),
+        items=np.concatenate(items)[keep],
+        strata=np.concatenate(strata)[keep],
+    )
