@@ -120,6 +120,9 @@ class TaskMetadata:
     main_score: str
     #: shown after the main metric in the headline table, when a result reports them
     headline: tuple[str, ...] = ()
+    #: the metrics the report tests against the reference, one Holm family per task (PROTOCOLS §7.3); empty: the
+    #: main score alone
+    tested: tuple[str, ...] = ()
     #: metrics that are better when lower (every other metric is better when higher)
     lower_is_better: frozenset[str] = frozenset()
     #: ``"module:ITEMS"``: the task module's :class:`ItemRule` (how its per-query values group into items, declared
@@ -197,6 +200,7 @@ for _task in (
             "polyret.eval.lareqa:evaluate_lareqa",
             "mul.map",
             headline=_LAREQA_HEADLINE,
+            tested=("mul.map", "mono.map", "cross.map", "mul.rank_distance"),
             lower_is_better=frozenset({"mul.rank_distance"}),
             items="polyret.eval.lareqa:ITEMS",
             full_languages=count,
@@ -217,6 +221,7 @@ for _task in (
         "polyret.eval.tatoeba:evaluate_tatoeba",
         "xx2en.accuracy",
         headline=("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy"),
+        tested=("xx2en.accuracy", "en2xx.accuracy"),
         items="polyret.eval.tatoeba:ITEMS",
         full_languages=36,
         options=TatoebaOptions,
@@ -265,6 +270,7 @@ for _task in (
         "polyret.eval.udhr:evaluate_udhr",
         "xx2en.p@1",
         headline=("xx2en.p@1", "en2xx.p@1"),
+        tested=("xx2en.p@1", "en2xx.p@1"),
         items="polyret.eval.udhr:ITEMS",
         language_scheme="udhr-version",
         full_languages=517,

@@ -295,10 +295,6 @@ def _groups_with(study: Study, role: Role) -> list[GroupKey]:
     return [key for key, runs in study.groups.items() if method_facts(runs[0].method).role is role]
 
 
-def _trained(study: Study, key: GroupKey) -> bool:
-    return method_facts(study.groups[key][0].method).trained
-
-
 def _tasks_reporting(study: Study, key: GroupKey, metric: str) -> list[str]:
     return [
         task
@@ -327,7 +323,7 @@ def _test_pair(
     """The comparisons of one (arm, reference, task) row, or why there are none."""
     arm, reference = pair
     pending = _Pending(spec, test, task, arm, reference)
-    trained = (_trained(study, arm), _trained(study, reference))
+    trained = (study.trained(arm), study.trained(reference))
     if spec.scope is Scope.POOLED:
         groups: list[list[str] | None] = [None]
     else:
@@ -395,7 +391,7 @@ def _finish(pending: _Pending, *, label: str, alpha: float) -> ClaimRow:
     margin = noninferiority_margin(lower_is_better=lower) if spec.margin else None
     words = [verdict(c, higher_is_better=higher, alpha=alpha, margin=margin) for c in pending.comparisons]
     scope, comparison = str(spec.scope), pending.comparisons[0] if pending.comparisons else None
-    if spec.scope is Scope.LOW_RESOURCE_GROUP:
+    if spec.scope is Scope.LOW_RESOURCE_GROUP and pending.languages:
         scope = f"low-resource group ({len(pending.languages)} languages, equally weighted)"
     elif spec.scope is Scope.EACH_LOW_RESOURCE_LANGUAGE and pending.comparisons:
         worst = min(range(len(words)), key=lambda i: pending.comparisons[i].diff * (1 if higher else -1))

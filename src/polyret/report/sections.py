@@ -1,10 +1,11 @@
 """The report's sections, each a small function from the study (and its statistics) to blocks.
 
-Order: title, banners, runs, headline results, significance against the reference, per-language results, figures,
-published numbers, provenance. The numbers come from :mod:`polyret.report.tables` (group statistics),
-:mod:`polyret.report.comparisons` (paired tests) and :mod:`polyret.report.published` (reference numbers); the
-task and method facts (headline metrics, figures, banners) from the registries. Figures and long tables are
-written under the study directory as the sections are built.
+Order: title, the claims (:mod:`polyret.report.answer`), banners, runs, headline results, significance against the
+reference, per-language results, figures, published numbers, provenance. The numbers come from
+:mod:`polyret.report.tables` (group statistics), :mod:`polyret.report.comparisons` (paired tests) and
+:mod:`polyret.report.published` (reference numbers); the task and method facts (headline metrics, figures,
+banners) from the registries. Figures and long tables are written under the study directory as the sections are
+built.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from polyret.eval.tasks import find_task
 from polyret.io import atomic_write, timestamp
 from polyret.report import figures as figs
 from polyret.report import published as pub
+from polyret.report.answer import claims_section
 from polyret.report.blocks import Banner, Block, CodeBlock, FigureBlock, Heading, Paragraph, TableBlock
-from polyret.report.comparisons import Tests, group_name, language_differences, significance_table
-from polyret.report.significance import ALPHA, CORRECTIONS
+from polyret.report.claims import ClaimsTable
+from polyret.report.comparisons import Comparison, Tests, group_name, language_differences, significance_table
+from polyret.report.significance import ALPHA, CORRECTIONS, MIN_SEEDS, Status
 from polyret.report.tables import (
     GroupKey,
     Stat,
@@ -96,10 +99,11 @@ def metric_label(task: str, metric: str) -> str:
 # --------------------------------------------------------------------------- the document
 
 
-def build_report(study: Study, settings: Settings) -> list[Block]:
+def build_report(study: Study, settings: Settings, claims: ClaimsTable) -> list[Block]:
     """Every block of the report, in order (figures are written as their section is built)."""
     return [
         *title(study),
+        *claims_section(claims),
         *banners(study),
         *runs_table(study),
         *headline(study),
@@ -194,64 +198,58 @@ def headline(study: Study) -> list[Block]:
     return blocks
 
 
-SIGNIFICANCE_HEADER = [
-    "task",
-    "method",
-    "reference",
-    "metric",
-    "queries",
-    "method mean",
-    "reference mean",
-    "Δ",
-    "95% CI",
-    "p",
-]
+SIGNIFICANCE_HEADER = ["task", "method", "reference", "metric", "items", "seeds", "method mean", "reference mean"]
 
 
 def significance(study: Study, tests: Tests) -> list[Block]:
     _, correction_name = CORRECTIONS[tests.correction]
     intro = Paragraph(
-        f"Paired per-query tests of each method against **{study.reference}** on the same "
-        f"backbone{_fallback(study)} and the same queries, on the task's main metric (the "
-        "reference column names the group). Per-query values are pooled "
-        "over languages (and averaged over seeds per query when a method has several). "
-        f"Δ = mean(method − reference); 95% CI: percentile bootstrap ({tests.n_resamples:,} "
-        f"resamples of queries, seed {tests.seed}); p: two-sided paired randomisation test (random "
-        f"sign flips of the per-query differences, {tests.n_resamples:,} resamples, seed "
-        f"{tests.seed + 1}; exact when n ≤ 16). p-values are corrected with **{correction_name}** "
-        f"across all comparisons in this table. A method is called better or worse only when the "
-        f"corrected p < {ALPHA}; otherwise the table says no significant difference."
+        f"Paired tests of each method against **{study.reference}** on the same backbone{_fallback(study)} and the "
+        "same queries, on every metric its task tests (PROTOCOLS §7.3; the reference column names the group). "
+        "Items are the resampled unit (queries of one item, e.g. a question and its translations, are averaged "
+        "first) and seeds are a level: Δ = mean over items of the difference of seed means, beside it the "
+        "seed-to-seed standard deviation of a one-seed difference; 95% CI: two-level percentile bootstrap "
+        f"(each arm's seeds, then items; {tests.n_resamples:,} resamples, seed {tests.seed}); p: two-sided "
+        f"sign-flip test on the item differences ({tests.n_resamples:,} resamples, seed {tests.seed + 1}; exact "
+        f"when there are ≤ 16 items). p-values are corrected with **{correction_name}** within each task. A "
+        f"method is called better or worse only when the corrected p < {ALPHA} and, with several seeds, the CI "
+        f"excludes 0; a trained arm with fewer than {MIN_SEEDS} seeds is not tested."
     )
     table = significance_table(study, tests)
-    rows = [
-        [
-            c.task,
-            group_name(c.key),
-            group_name(c.reference),
-            metric_label(c.task, c.metric),
-            str(c.result.n),
-            fmt(c.result.mean_a),
-            fmt(c.result.mean_b),
-            f"{c.result.diff:+.2f}",
-            f"[{c.result.ci_low:+.2f}, {c.result.ci_high:+.2f}]",
-            fmt_p(c.result.p_value),
-            fmt_p(c.result.p_adjusted),
-            c.verdict,
-        ]
-        for c in table.comparisons
-    ]
-    notes = ["Means here are over pooled queries (micro), so they can differ from the macro averages above."]
+    rows = [_significance_row(c, tests) for c in table.comparisons]
+    notes = ["Means here are over items (micro), so they can differ from the macro averages above."]
     if table.skipped:
         notes.append("Not tested: " + "; ".join(table.skipped) + ".")
     return [
         Heading(2, f"Significance against {study.reference or 'the reference'}"),
         intro,
         TableBlock(
-            [*SIGNIFICANCE_HEADER, f"p ({tests.correction})", "verdict"],
+            [*SIGNIFICANCE_HEADER, "Δ (± seed sd)", "95% CI", "p", f"p ({tests.correction})", "verdict"],
             rows,
             row_classes=[{"better": "better", "worse": "worse"}.get(row[-1], "") for row in rows],
             notes=notes,
         ),
+    ]
+
+
+def _significance_row(c: Comparison, tests: Tests) -> list[str]:
+    r = c.result
+    spread = "" if r.seed_spread is None else f" (± {r.seed_spread:.2f})"
+    word = f"{Status.SINGLE_SEED}: not tested" if r.status is Status.SINGLE_SEED else str(c.verdict)
+    return [
+        c.task,
+        group_name(c.key),
+        group_name(c.reference),
+        metric_label(c.task, c.metric),
+        str(r.n_items),
+        f"{r.seeds[0]} vs {r.seeds[1]}",
+        fmt(r.mean_a),
+        fmt(r.mean_b),
+        f"{r.diff:+.2f}{spread}",
+        f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]",
+        fmt_p(r.p_value),
+        fmt_p(r.p_adjusted),
+        word,
     ]
 
 
@@ -262,8 +260,9 @@ def per_language(study: Study, tests: Tests) -> list[Block]:
             f"Main metric per language, mean ± std over seeds. {LOW_MARK} low-resource (CC-100 < 10 "
             f"GiB or absent, PROTOCOLS §4; shaded, listed first, smallest first); {UNSEEN_MARK} not in "
             f"the training languages{_train_langs(study)}. {UP}/{DOWN}: significantly above/below the "
-            f"reference on that language (paired tests as above, {tests.correction} across the "
-            "language × method cells of each table)."
+            f"reference on that language (paired item- and seed-level tests as above, {tests.correction} across "
+            "the language × method cells of each table; none with fewer than "
+            f"{MIN_SEEDS} seeds per trained arm)."
         ),
     ]
     for task in study.tasks:

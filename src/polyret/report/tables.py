@@ -147,6 +147,11 @@ class Study:
         runs = self.groups.get(key)
         return find_method(runs[0].method) if runs else None
 
+    def trained(self, key: GroupKey) -> bool:
+        """Whether a group's method trains (a trained arm needs seeds, PROTOCOLS §7.2); unknown methods do."""
+        method = self.method(key)
+        return method is None or method.trained
+
 
 def load_study(study_dir: str | Path) -> Study:
     """Read ``study.json`` and every result file under ``runs/`` (a missing result is simply absent)."""
@@ -301,62 +306,6 @@ def per_query_key(arrays: dict[str, np.ndarray], lang: str, metric: str) -> str 
     setting = metric.split(".")[0]
     candidates = [k for k in arrays if k.startswith(f"{lang}/{setting}.") and not k.endswith("query_ids")]
     return candidates[0] if len(candidates) == 1 else None
-
-
-def group_per_query(
-    study: Study, key: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per language: (query ids, values averaged over the group's seeds), seeds aligned by query id.
-
-    Languages missing from any seed, or without per-query arrays, are left out.
-    """
-    per_seed = [run.per_query(task) for run in study.groups.get(key, []) if task in run.results]
-    per_seed = [arrays for arrays in per_seed if arrays]
-    if not per_seed:
-        return {}
-    langs = languages or languages_of(study.results_for(key, task))
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for lang in langs:
-        series: list[dict[Any, float]] = []
-        for arrays in per_seed:
-            value_key = per_query_key(arrays, lang, metric)
-            if value_key is None:
-                break
-            values = arrays[value_key].astype(np.float64)
-            ids = arrays.get(f"{lang}/query_ids")
-            ids = np.arange(values.size) if ids is None else ids
-            series.append(dict(zip(ids.tolist(), values.tolist(), strict=True)))
-        else:
-            common = [q for q in series[0] if all(q in s for s in series[1:])]
-            if common:
-                out[lang] = (np.asarray(common), np.asarray([np.mean([s[q] for s in series]) for q in common]))
-    return out
-
-
-def paired_arrays(
-    study: Study, key: GroupKey, reference: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query values of ``key`` and ``reference`` on the queries both have, concatenated over languages."""
-    mine = group_per_query(study, key, task, metric, languages)
-    theirs = group_per_query(study, reference, task, metric, languages)
-    a_parts: list[np.ndarray] = []
-    b_parts: list[np.ndarray] = []
-    for lang, (ids, values) in mine.items():
-        if lang not in theirs:
-            continue
-        ref_ids, ref_values = theirs[lang]
-        position = {q: i for i, q in enumerate(ids.tolist())}
-        pairs = [(position[q], j) for j, q in enumerate(ref_ids.tolist()) if q in position]
-        if pairs:
-            a_idx, b_idx = (np.asarray(p) for p in zip(*pairs, strict=True))
-            a_parts.append(values[a_idx])
-            b_parts.append(ref_values[b_idx])
-    if not a_parts:
-        return np.empty(0), np.empty(0)
-    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
-    keep = np.isfinite(a) & np.isfinite(b)  # e.g. MLQA-R cross values of items lacking every other language
-    scale = per_query_scale(study, key, task, metric)
-    return a[keep] * scale, b[keep] * scale
 
 
 def per_query_scale(study: Study, key: GroupKey, task: str, metric: str) -> float:
