@@ -324,3 +324,20 @@ def test_three_seed_study_opens_with_tested_claims(tmp_path: Path):
     # the significance table tests every trained arm now
     rows = _table_rows(_section(text, "Significance against zero-shot"))[1:]
     assert {row[5] for row in rows} == {"3 vs 1"} and not any("not tested" in row[-1] for row in rows)
+
+
+def test_forest_rows_put_the_low_resource_group_first(synthetic_study: Path):
+    from polyret.report.comparisons import Tests
+    from polyret.report.sections import forest_series
+
+    study = load_study(synthetic_study)
+    tests = Tests(300, 0, "holm")
+    rows, series = forest_series(study, tests, "tatoeba", "xx2en.accuracy")
+    assert [row.label for row in rows] == ["low-resource (3, macro)", "jv", "sw", "kk", "el", "fr", "de"]
+    assert rows[0].group and all(row.low_resource for row in rows[:4]) and not any(r.low_resource for r in rows[4:])
+    assert list(series) == ["tiny / mono", "tiny / xy", "tiny / hybrid-a0.25", "tiny / hybrid-a0.5"]  # not the ref
+    mono = series["tiny / mono"]
+    # the group's row is the macro mean: each language weighs the same
+    assert mono["low-resource (3, macro)"][0] == pytest.approx(np.mean([mono[code][0] for code in ("jv", "sw", "kk")]))
+    for diff, low, high, tested in mono.values():
+        assert low <= diff <= high and tested is False  # two seeds: drawn hollow, not a verdict

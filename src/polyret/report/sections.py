@@ -109,7 +109,7 @@ def build_report(study: Study, settings: Settings, claims: ClaimsTable) -> list[
         *headline(study),
         *significance(study, settings.tests),
         *per_language(study, settings.tests),
-        *figures(study, settings.draw_figures),
+        *figures(study, settings.tests, settings.draw_figures),
         *published(study),
         *provenance(study),
     ]
@@ -272,17 +272,23 @@ def per_language(study: Study, tests: Tests) -> list[Block]:
     return blocks
 
 
+def shown_languages(low: list[str], other: list[str]) -> tuple[list[str], list[str]]:
+    """The languages a per-language table or figure shows: all, or when there are more than
+    :data:`MAX_LANGUAGE_ROWS`, half of the rows low-resource and the rest the others (each in its order)."""
+    if len(low) + len(other) <= MAX_LANGUAGE_ROWS:
+        return low, other
+    shown_low = low[: MAX_LANGUAGE_ROWS // 2]
+    return shown_low, other[: MAX_LANGUAGE_ROWS - len(shown_low)]
+
+
 def language_table(study: Study, tests: Tests, task: str, metric: str) -> list[Block]:
     """One task's main metric per language: low-resource first, group means, marks, a CSV when cut."""
     keys = study.keys(task)
     stats = {key: per_language_stat(study, key, task, metric) for key in keys}
     langs = languages_of(r for key in keys for r in study.results_for(key, task))
     low, other = order_languages(langs)
-    shown_low, shown_other = low, other
+    shown_low, shown_other = shown_languages(low, other)
     truncated = len(langs) > MAX_LANGUAGE_ROWS
-    if truncated:
-        shown_low = low[: MAX_LANGUAGE_ROWS // 2]
-        shown_other = other[: MAX_LANGUAGE_ROWS - len(shown_low)]
     above = language_differences(study, tests, task, metric, keys, shown_low + shown_other)
     rows, classes = [], []
     for group, codes, shown, cls in (("low-resource", low, shown_low, "low"), ("other", other, shown_other, "")):
@@ -357,8 +363,8 @@ def write_language_csv(
     return path
 
 
-def figures(study: Study, draw: bool) -> list[Block]:
-    made = [files for task in (study.tasks if draw else ()) for files in task_figures(study, task)]
+def figures(study: Study, tests: Tests, draw: bool) -> list[Block]:
+    made = [files for task in (study.tasks if draw else ()) for files in task_figures(study, tests, task)]
     blocks: list[Block] = [Heading(2, "Figures")]
     if not made:
         blocks.append(
@@ -371,8 +377,9 @@ def figures(study: Study, draw: bool) -> list[Block]:
     return [*blocks, *(FigureBlock(files) for files in made)]
 
 
-def task_figures(study: Study, task: str) -> list[figs.FigureFiles]:
-    """The figures the task's metadata asks for (per-language bars, rank distance, α sweep, against CC-100)."""
+def task_figures(study: Study, tests: Tests, task: str) -> list[figs.FigureFiles]:
+    """The figures the task's metadata asks for: Δ against the reference per language (the main metric and the
+    rank distance, as forest plots), the α sweep, scores against CC-100 size."""
     metric = study.main_metric(task)
     keys = study.keys(task)
     meta = find_task(task)
@@ -380,28 +387,15 @@ def task_figures(study: Study, task: str) -> list[figs.FigureFiles]:
         return []
     wanted = meta.figures if meta is not None else ("per-language", "alpha-sweep")
     langs = languages_of(r for key in keys for r in study.results_for(key, task))
-    low, other = order_languages(langs)
     stem = study.study_dir / "figures"
     made: list[figs.FigureFiles] = []
-    if "per-language" in wanted and 1 < len(langs) <= MAX_LANGUAGE_ROWS:
-        series = {group_name(k): per_language_stat(study, k, task, metric) for k in keys}
-        title_text = f"{task}: {metric} per language"
-        made.append(
-            figs.language_bars(
-                series, low + other, set(low), title=title_text, ylabel=metric, stem=stem / f"{task}_per_language"
-            )
-        )
+    if "per-language" in wanted:
+        made += _forest(study, tests, task, metric, stem / f"{task}_per_language")
     if "rank-distance" in wanted:
         results = [r for k in keys for r in study.results_for(k, task)]
         rank = next((m for m in headline_metrics(task, results) if lower_is_better(task, m)), None)
         if rank:
-            series = {group_name(k): per_language_stat(study, k, task, rank) for k in keys}
-            title_text = f"{task}: rank distance per query language (lower is better)"
-            made.append(
-                figs.language_bars(
-                    series, low + other, set(low), title=title_text, ylabel=rank, stem=stem / f"{task}_rank_distance"
-                )
-            )
+            made += _forest(study, tests, task, rank, stem / f"{task}_rank_distance")
     curves = alpha_curves(study, task, metric) if "alpha-sweep" in wanted else {}
     if curves:
         made.append(
@@ -416,6 +410,45 @@ def task_figures(study: Study, task: str) -> list[figs.FigureFiles]:
     if "cc100" in wanted:
         made.append(_cc100_figure(study, task, metric, keys, langs, meta.title if meta else task))
     return made
+
+
+def forest_series(
+    study: Study, tests: Tests, task: str, metric: str
+) -> tuple[list[figs.ForestRow], dict[str, dict[str, figs.Interval]]]:
+    """The rows (the low-resource group's own row, its languages, the other languages) and, per method with a
+    reference, Δ with its 95% CI on each row (the group row: the macro test of PROTOCOLS §7.4)."""
+    pairs = [(key, study.reference_key(key[0])) for key in study.keys(task)]
+    compared = [(key, ref) for key, ref in pairs if ref is not None and ref != key]
+    low, other = order_languages(languages_of(r for key, _ in compared for r in study.results_for(key, task)))
+    low, other = shown_languages(low, other)
+    group = f"low-resource ({len(low)}, macro)"
+    rows = [figs.ForestRow(group, True, group=True)] if low else []
+    rows += [figs.ForestRow(code, True) for code in low] + [figs.ForestRow(code, False) for code in other]
+    series: dict[str, dict[str, figs.Interval]] = {}
+    for key, ref in compared:
+        cells = {code: tests.compare(study, key, ref, task, metric, [code]) for code in low + other}
+        if low:
+            cells[group] = tests.compare(study, key, ref, task, metric, low, macro=True)
+        intervals = {label: (c.diff, c.ci_low, c.ci_high, c.status is Status.TESTED) for label, c in cells.items() if c}
+        if intervals:
+            series[group_name(key)] = intervals
+    return rows, series
+
+
+def _forest(study: Study, tests: Tests, task: str, metric: str, stem: Path) -> list[figs.FigureFiles]:
+    rows, series = forest_series(study, tests, task, metric)
+    if not series:
+        return []
+    better = "lower is better" if lower_is_better(task, metric) else "higher is better"
+    return [
+        figs.forest(
+            rows,
+            series,
+            title=f"{task}: Δ {metric} against {study.reference} per language",
+            xlabel=f"Δ {metric} (method − {study.reference}; {better})",
+            stem=stem,
+        )
+    ]
 
 
 def _cc100_figure(
