@@ -100,6 +100,21 @@ def test_reference_default_and_tasks_as_list():
         ({"seeds": [0, 0]}, "seeds: give distinct seeds"),
         ({"eval": {"tasks": {}}}, "eval.tasks: name at least one task"),
         ({"eval": {"tasks": {"tatoebaa": {}}}}, "eval.tasks: unknown task 'tatoebaa'; valid:"),
+        ({"eval": {"tasks": {"tatoeba": {"max_sentence": 9}}}}, "eval.tasks.tatoeba: unknown option 'max_sentence'"),
+        (
+            {"eval": {"tasks": {"tatoeba": {"max_sentences": 0}}}},
+            "study.yaml: eval.tasks.tatoeba: max_sentences: Input should be greater than or equal to 1",
+        ),
+        ({"eval": {"tasks": {"udhr": {"articles": "some"}}}}, "study.yaml: eval.tasks.udhr: articles"),
+        ({"eval": {"tasks": {"udhr": {"pooling": 3}}}}, "study.yaml: eval.tasks.udhr: pooling: Input should be"),
+        (
+            {"train": {"data": ["mlqa-r"], "settings": {"optim": {"lr": -1}}}},
+            "study.yaml: run e5-small__mono__s0: optim.lr: Input should be greater than 0",
+        ),
+        (
+            {"methods": ["zero-shot", {"method": "criss", "backbones": ["mbart"], "settings": {"iterations": 0}}]},
+            "study.yaml: run mbart__criss__s0: iterations: Input should be greater than or equal to 1",
+        ),
         ({"trian": {}}, "trian: Extra inputs are not permitted"),
         ({"methods": ["mono", "mono"]}, "methods: ['mono'] listed twice"),
     ],

@@ -47,7 +47,7 @@ from polyret.train.methods import Method, find_method
 class Role(Words):
     """What an arm is in the claims."""
 
-    HYBRID = "hybrid"
+    HYBRID = "hybrid batching"
     MONO = "X-X-mono"
     XY = "X-Y"
     CRISS = "CRISS-style"
