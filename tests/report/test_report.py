@@ -327,11 +327,11 @@ def test_three_seed_study_opens_with_tested_claims(tmp_path: Path):
 
 
 def test_forest_rows_put_the_low_resource_group_first(synthetic_study: Path):
-    from polyret.report.comparisons import Tests
+    from polyret.report.comparisons import PairedTests
     from polyret.report.sections import forest_series
 
     study = load_study(synthetic_study)
-    tests = Tests(300, 0, "holm")
+    tests = PairedTests(300, 0, "holm")
     rows, series = forest_series(study, tests, "tatoeba", "xx2en.accuracy")
     assert [row.label for row in rows] == ["low-resource (3, macro)", "jv", "sw", "kk", "el", "fr", "de"]
     assert rows[0].group and all(row.low_resource for row in rows[:4]) and not any(r.low_resource for r in rows[4:])

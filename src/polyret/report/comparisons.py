@@ -29,7 +29,7 @@ _CacheKey = tuple[str, GroupKey, GroupKey, str, str, tuple[str, ...] | None, boo
 
 
 @dataclass(frozen=True)
-class Tests:
+class PairedTests:
     """How the paired tests run: resamples, seed, and the correction; each comparison is computed once per report
     (the per-language table and the forest plot share theirs)."""
 
@@ -96,7 +96,7 @@ def tested_metrics(study: Study, task: str) -> list[str]:
     return metrics or ([main] if main is not None else [])
 
 
-def significance_table(study: Study, tests: Tests) -> SignificanceTable:
+def significance_table(study: Study, tests: PairedTests) -> SignificanceTable:
     """Every group against the reference, per task, on each tested metric; Holm/BH within each task."""
     table = SignificanceTable()
     pending: list[tuple[str, GroupKey, GroupKey, str, PairedComparison]] = []
@@ -122,7 +122,7 @@ def significance_table(study: Study, tests: Tests) -> SignificanceTable:
 
 
 def language_comparisons(
-    study: Study, tests: Tests, task: str, metric: str, keys: Sequence[GroupKey], langs: Sequence[str]
+    study: Study, tests: PairedTests, task: str, metric: str, keys: Sequence[GroupKey], langs: Sequence[str]
 ) -> dict[tuple[GroupKey, str], PairedComparison]:
     """(group, language) -> the group against its reference on that language, p corrected across the cells."""
     cells: list[tuple[GroupKey, str, PairedComparison]] = []
@@ -139,7 +139,7 @@ def language_comparisons(
 
 
 def language_differences(
-    study: Study, tests: Tests, task: str, metric: str, keys: Sequence[GroupKey], langs: Sequence[str]
+    study: Study, tests: PairedTests, task: str, metric: str, keys: Sequence[GroupKey], langs: Sequence[str]
 ) -> dict[tuple[GroupKey, str], bool]:
     """(group, language) -> whether it is significantly above the reference there (below: False; absent: no
     significant difference or not tested), corrected across the language × group cells of the table."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from polyret.io import atomic_write, write_json
 from polyret.report.blocks import FigureBlock, render_html, render_markdown
 from polyret.report.claims import evaluate_claims
-from polyret.report.comparisons import Tests
+from polyret.report.comparisons import PairedTests
 from polyret.report.sections import Settings, build_report
 from polyret.report.significance import N_RESAMPLES, Correction
 from polyret.report.tables import load_study
@@ -42,7 +42,7 @@ def write_report(
     the study dir."""
     study = load_study(study_dir)
     claims = evaluate_claims(study, n_resamples=n_resamples, seed=seed, correction=correction)
-    blocks = build_report(study, Settings(Tests(n_resamples, seed, correction), draw_figures=figures), claims)
+    blocks = build_report(study, Settings(PairedTests(n_resamples, seed, correction), draw_figures=figures), claims)
     root = study.study_dir
     write_json(root / "claims.json", claims.to_json())
     markdown = root / "report.md"

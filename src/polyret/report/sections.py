@@ -28,7 +28,7 @@ from polyret.report import published as pub
 from polyret.report.answer import claims_section
 from polyret.report.blocks import Banner, Block, CodeBlock, FigureBlock, Heading, Paragraph, TableBlock
 from polyret.report.claims import ClaimsTable
-from polyret.report.comparisons import Comparison, Tests, group_name, language_differences, significance_table
+from polyret.report.comparisons import Comparison, PairedTests, group_name, language_differences, significance_table
 from polyret.report.significance import ALPHA, CORRECTIONS, MIN_SEEDS, Status
 from polyret.report.tables import (
     GroupKey,
@@ -67,7 +67,7 @@ EMBEDDED_NOTE = (
 class Settings:
     """How one report is made: the paired tests and whether to draw figures."""
 
-    tests: Tests
+    tests: PairedTests
     draw_figures: bool = True
 
 
@@ -201,7 +201,7 @@ def headline(study: Study) -> list[Block]:
 SIGNIFICANCE_HEADER = ["task", "method", "reference", "metric", "items", "seeds", "method mean", "reference mean"]
 
 
-def significance(study: Study, tests: Tests) -> list[Block]:
+def significance(study: Study, tests: PairedTests) -> list[Block]:
     _, correction_name = CORRECTIONS[tests.correction]
     intro = Paragraph(
         f"Paired tests of each method against **{study.reference}** on the same backbone{_fallback(study)} and the "
@@ -216,7 +216,7 @@ def significance(study: Study, tests: Tests) -> list[Block]:
         f"excludes 0; a trained arm with fewer than {MIN_SEEDS} seeds is not tested."
     )
     table = significance_table(study, tests)
-    rows = [_significance_row(c, tests) for c in table.comparisons]
+    rows = [_significance_row(c) for c in table.comparisons]
     notes = ["Means here are over items (micro), so they can differ from the macro averages above."]
     if table.skipped:
         notes.append("Not tested: " + "; ".join(table.skipped) + ".")
@@ -232,7 +232,7 @@ def significance(study: Study, tests: Tests) -> list[Block]:
     ]
 
 
-def _significance_row(c: Comparison, tests: Tests) -> list[str]:
+def _significance_row(c: Comparison) -> list[str]:
     r = c.result
     spread = "" if r.seed_spread is None else f" (± {r.seed_spread:.2f})"
     word = f"{Status.SINGLE_SEED}: not tested" if r.status is Status.SINGLE_SEED else str(c.verdict)
@@ -253,7 +253,7 @@ def _significance_row(c: Comparison, tests: Tests) -> list[str]:
     ]
 
 
-def per_language(study: Study, tests: Tests) -> list[Block]:
+def per_language(study: Study, tests: PairedTests) -> list[Block]:
     blocks: list[Block] = [
         Heading(2, "Per-language results"),
         Paragraph(
@@ -281,7 +281,7 @@ def shown_languages(low: list[str], other: list[str]) -> tuple[list[str], list[s
     return shown_low, other[: MAX_LANGUAGE_ROWS - len(shown_low)]
 
 
-def language_table(study: Study, tests: Tests, task: str, metric: str) -> list[Block]:
+def language_table(study: Study, tests: PairedTests, task: str, metric: str) -> list[Block]:
     """One task's main metric per language: low-resource first, group means, marks, a CSV when cut."""
     keys = study.keys(task)
     stats = {key: per_language_stat(study, key, task, metric) for key in keys}
@@ -363,7 +363,7 @@ def write_language_csv(
     return path
 
 
-def figures(study: Study, tests: Tests, draw: bool) -> list[Block]:
+def figures(study: Study, tests: PairedTests, draw: bool) -> list[Block]:
     made = [files for task in (study.tasks if draw else ()) for files in task_figures(study, tests, task)]
     blocks: list[Block] = [Heading(2, "Figures")]
     if not made:
@@ -377,7 +377,7 @@ def figures(study: Study, tests: Tests, draw: bool) -> list[Block]:
     return [*blocks, *(FigureBlock(files) for files in made)]
 
 
-def task_figures(study: Study, tests: Tests, task: str) -> list[figs.FigureFiles]:
+def task_figures(study: Study, tests: PairedTests, task: str) -> list[figs.FigureFiles]:
     """The figures the task's metadata asks for: Δ against the reference per language (the main metric and the
     rank distance, as forest plots), the α sweep, scores against CC-100 size."""
     metric = study.main_metric(task)
@@ -413,7 +413,7 @@ def task_figures(study: Study, tests: Tests, task: str) -> list[figs.FigureFiles
 
 
 def forest_series(
-    study: Study, tests: Tests, task: str, metric: str
+    study: Study, tests: PairedTests, task: str, metric: str
 ) -> tuple[list[figs.ForestRow], dict[str, dict[str, figs.Interval]]]:
     """The rows (the low-resource group's own row, its languages, the other languages) and, per method with a
     reference, Δ with its 95% CI on each row (the group row: the macro test of PROTOCOLS §7.4)."""
@@ -435,7 +435,7 @@ def forest_series(
     return rows, series
 
 
-def _forest(study: Study, tests: Tests, task: str, metric: str, stem: Path) -> list[figs.FigureFiles]:
+def _forest(study: Study, tests: PairedTests, task: str, metric: str, stem: Path) -> list[figs.FigureFiles]:
     rows, series = forest_series(study, tests, task, metric)
     if not series:
         return []

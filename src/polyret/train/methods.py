@@ -104,9 +104,13 @@ class Method:
 
     def run(self, config: RunConfig, run_dir: Path, resume: bool) -> Path:
         """Train with ``config`` into ``run_dir``; return the final model folder."""
+        return Path(self.runner_function()(config, Path(run_dir), resume))
+
+    def runner_function(self) -> Runner:
+        """The runner (imported now)."""
         if self.runner is None:
             raise ConfigError(f"method {self.name} trains nothing")
-        return Path(_resolve(self.runner)(config, Path(run_dir), resume))
+        return _resolve(self.runner)
 
 
 def _resolve(reference: Any) -> Any:
