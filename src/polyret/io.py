@@ -7,12 +7,17 @@ directory, fsync, rename), so a killed run leaves either the old file or the new
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import yaml
+
+from polyret.errors import ConfigError, DataError
 
 SHARED_DATA_CANDIDATES = ("../shared/data", "../../shared/data")
 
@@ -66,6 +71,11 @@ def _current_umask() -> int:
     return mask
 
 
+def timestamp() -> str:
+    """Now, as every record polyret writes stamps it: UTC, ISO 8601, seconds (``2026-11-25T16:00:00+00:00``)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def write_json(path: str | Path, payload: Any) -> None:
     """Atomically write ``payload`` as indented UTF-8 JSON."""
     with atomic_write(path) as handle:
@@ -75,8 +85,6 @@ def write_json(path: str | Path, payload: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     """Read a JSON file, turning a parse error into a one-line error with file and line."""
-    from polyret.errors import DataError
-
     source = Path(path)
     try:
         with source.open(encoding="utf-8") as handle:
@@ -91,9 +99,6 @@ def read_json(path: str | Path) -> Any:
 
 def read_yaml(path: str | Path, what: str = "config") -> Any:
     """Parse a YAML file; a missing file, bad encoding or syntax error is one line naming the file (and line)."""
-    import yaml
-
-    from polyret.errors import ConfigError
 
     source = Path(path)
     try:

@@ -90,6 +90,8 @@ def test_hand_computed_precision_recall_f1(bucc_root: Path, tmp_path: Path) -> N
     assert saved["task"] == "bucc" and saved["per_query"] == "bucc.per_query.npz"
     with np.load(tmp_path / "out" / "bucc.per_query.npz") as per_query:
         assert per_query["de-Latn/gold_found"].tolist() == [1, 1, 0, 0]  # sorted gold: t0, t1, t2, t3
+        items = per_query["de-Latn/item_ids"].tolist()  # one item per gold pair
+        assert items == [f"de-Latn/{pair}" for pair in per_query["de-Latn/query_ids"].tolist()] and len(set(items)) == 4
 
 
 def write_tatoeba(root: Path) -> dict[str, list[float]]:

@@ -90,6 +90,9 @@ def test_hand_computed_case(tmp_path):
     saved = read_result(tmp_path / "out" / "mlqa-r.json")
     arrays = read_per_query(tmp_path / "out" / "mlqa-r.json", saved)
     assert arrays["de-Latn/query_ids"].tolist() == ["q1", "q2", "q3"]
+    # a question and its translations are one item: the item id is the shared question id, in every language
+    assert arrays["de-Latn/item_ids"].tolist() == ["q1", "q2", "q3"]
+    assert arrays["en-Latn/item_ids"].tolist() == arrays["en-Latn/query_ids"].tolist()
     np.testing.assert_allclose(arrays["de-Latn/mul.map"], de_mul)
     assert np.isnan(arrays["de-Latn/cross.map"][2])
     assert arrays["de-Latn/cross.langs"].tolist() == ["en-Latn"]

@@ -77,6 +77,7 @@ def test_hand_computed_ndcg_and_recall(miracl_root: Path, tmp_path: Path) -> Non
     assert all(texts == ["first", "second"] for prefix, texts in encoder.calls if prefix == "query: ")
     with np.load(tmp_path / "out" / "miracl.per_query.npz") as per_query:
         assert per_query["sw-Latn/query_ids"].tolist() == ["q1", "q2"]
+        assert per_query["sw-Latn/item_ids"].tolist() == ["sw-Latn/q1", "sw-Latn/q2"]
         np.testing.assert_allclose(per_query["sw-Latn/ndcg@10"], [ndcg_q1, 0.0])
 
 

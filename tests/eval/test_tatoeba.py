@@ -84,6 +84,9 @@ def test_hand_computed_accuracies_with_ties(tmp_path: Path) -> None:
     assert per_query["sw-Latn/xx2en.accuracy"].tolist() == [1, 0, 1, 0]
     assert per_query["sw-Latn/en2xx.accuracy"].tolist() == [1, 0, 0, 1]
     assert per_query["sw-Latn/query_ids"].tolist() == [0, 1, 2, 3]
+    # one item per line pair and language; both direction arrays are aligned with it
+    assert per_query["sw-Latn/item_ids"].tolist() == ["sw-Latn/0", "sw-Latn/1", "sw-Latn/2", "sw-Latn/3"]
+    assert per_query["de-Latn/item_ids"][0] == "de-Latn/0"
     assert saved.config["languages"] == ["sw", "de"] and saved.extra["low_resource"] == {
         "sw-Latn": True,
         "de-Latn": False,

@@ -62,6 +62,7 @@ def test_hand_computed_p_at_1_on_even_articles(tmp_path: Path) -> None:
     assert not any(text.endswith(("1", "3", "5", "7", "9")) for _, texts in encoder.calls for text in texts)
     per_query = read_per_query(tmp_path / "udhr.json", read_result(tmp_path / "udhr.json"))
     assert per_query["yo-Latn/query_ids"].tolist() == list(range(2, 31, 2))
+    assert per_query["yo-Latn/item_ids"].tolist() == [f"yo-Latn/{n}" for n in range(2, 31, 2)]  # (version, article)
     assert per_query["yo-Latn/xx2en.p@1"].tolist() == [int(n % 5 == 0 or n == 2) for n in range(2, 31, 2)]
 
 

@@ -91,7 +91,7 @@ def test_reference_default_and_tasks_as_list():
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"methods": ["zero-shot", "best"]}, "study.yaml: methods.1.method: Input should be"),
+        ({"methods": ["zero-shot", "best"]}, "study.yaml: methods.1.method: unknown method 'best'; valid: criss,"),
         ({"methods": [{"method": "mono", "alpha": [0.5]}]}, "methods.0: alpha applies to method hybrid only, not mono"),
         ({"methods": [{"method": "hybrid", "alpha": [1.5]}]}, "methods.0.alpha: every alpha must lie in [0, 1]"),
         ({"methods": [{"method": "criss", "backbones": ["labse"]}]}, "unknown backbones ['labse']"),
@@ -100,6 +100,21 @@ def test_reference_default_and_tasks_as_list():
         ({"seeds": [0, 0]}, "seeds: give distinct seeds"),
         ({"eval": {"tasks": {}}}, "eval.tasks: name at least one task"),
         ({"eval": {"tasks": {"tatoebaa": {}}}}, "eval.tasks: unknown task 'tatoebaa'; valid:"),
+        ({"eval": {"tasks": {"tatoeba": {"max_sentence": 9}}}}, "eval.tasks.tatoeba: unknown option 'max_sentence'"),
+        (
+            {"eval": {"tasks": {"tatoeba": {"max_sentences": 0}}}},
+            "study.yaml: eval.tasks.tatoeba: max_sentences: Input should be greater than or equal to 1",
+        ),
+        ({"eval": {"tasks": {"udhr": {"articles": "some"}}}}, "study.yaml: eval.tasks.udhr: articles"),
+        ({"eval": {"tasks": {"udhr": {"pooling": 3}}}}, "study.yaml: eval.tasks.udhr: pooling: Input should be"),
+        (
+            {"train": {"data": ["mlqa-r"], "settings": {"optim": {"lr": -1}}}},
+            "study.yaml: run e5-small__mono__s0: optim.lr: Input should be greater than 0",
+        ),
+        (
+            {"methods": ["zero-shot", {"method": "criss", "backbones": ["mbart"], "settings": {"iterations": 0}}]},
+            "study.yaml: run mbart__criss__s0: iterations: Input should be greater than or equal to 1",
+        ),
         ({"trian": {}}, "trian: Extra inputs are not permitted"),
         ({"methods": ["mono", "mono"]}, "methods: ['mono'] listed twice"),
     ],
@@ -127,14 +142,12 @@ def test_load_errors_name_the_file(tmp_path: Path):
 
 @pytest.mark.parametrize("name", ["quickstart.yaml", "paper.yaml"])
 def test_shipped_configs_are_valid(name: str):
-    """The shipped studies pass the same checks `polyret compare` makes before any work: task options against the
-    evaluate functions, every run's training config against the trainers' own config models."""
-    from polyret.study.runner import check_task_options, check_train_settings
-
+    """The shipped studies pass the checks loading makes before any work: task options against the tasks' options
+    models, every run's training config against its method's config model."""
     path = Path(__file__).resolve().parents[2] / "configs" / name
     config = load_study_config(path)
     runs = expand_runs(config)
     assert runs and yaml.safe_load(path.read_text(encoding="utf-8"))["name"] == config.name
     assert config.reference_label() in {run.label for run in runs}
-    check_task_options(config, path)
-    check_train_settings(runs, path)
+    assert all((run.config is None) == (not run.trained) for run in runs)
+    assert all(run.config.method == run.method for run in runs if run.config is not None)

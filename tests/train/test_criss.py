@@ -11,7 +11,10 @@ import pytest
 
 from helpers.tiny_mbart import build_tiny_mbart
 from polyret.errors import ConfigError, PolyretError
-from polyret.train.criss import CrissConfig, load_criss_config, read_pairs_tsv, run_criss
+from polyret.train.criss import loop as criss_loop
+from polyret.train.criss.config import CrissConfig, load_criss_config
+from polyret.train.criss.loop import run_criss
+from polyret.train.criss.mining import read_pairs_tsv
 
 PARALLEL = [
     ("the cat sleeps", "die Katze schläft"),
@@ -165,8 +168,6 @@ def test_criss_contrastive_trains_the_dual_encoder_on_mined_pairs(criss_setup, t
 
 def test_standin_from_a_sentence_encoder_runs_the_loop_and_is_labelled(criss_setup, tiny_model_dir, monkeypatch):
     """A non-seq2seq model under method=criss becomes the EncoderDecoder stand-in; benchmarks go through run_eval."""
-    import polyret.eval.run as eval_run
-
     calls = []
 
     def fake_run_eval(model, tasks, output_dir, options=None, **_):
@@ -175,7 +176,7 @@ def test_standin_from_a_sentence_encoder_runs_the_loop_and_is_labelled(criss_set
         calls.append((model, list(tasks), options))
         return [TaskResult(task="tatoeba", main_score=MainScore(metric="xx2en.accuracy", value=12.5))]
 
-    monkeypatch.setattr(eval_run, "run_eval", fake_run_eval)
+    monkeypatch.setattr(criss_loop, "run_eval", fake_run_eval)
     root, config = criss_setup
     config = {
         **config,

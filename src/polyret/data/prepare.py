@@ -20,9 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pooch
-import requests
-
 from polyret.data import udhr
 from polyret.data.languages import LAREQA_MLQA_R, LAREQA_XQUAD_R, MIRACL_LANGS, TATOEBA_V1_CODES, XQUAD_LANGS
 from polyret.errors import DataError, UnknownNameError
@@ -195,9 +192,13 @@ class _Downloader:
     :class:`DataError`, which pooch does not retry (it retries ``requests`` errors and checksum mismatches)."""
 
     def __init__(self) -> None:
+        import pooch  # with requests: loaded when a download runs, not for `polyret --help`
+
         self.http = pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S, progressbar=True)
 
     def __call__(self, url: str, output_file: Any, fetcher: Any, check_only: bool | None = False) -> Any:
+        import requests
+
         try:
             return self.http(url, output_file, fetcher, check_only=check_only)
         except requests.exceptions.ConnectionError as err:
@@ -207,6 +208,9 @@ class _Downloader:
 def download(url: str, target: Path, sha256: str | None = None) -> None:
     """Fetch ``url`` into ``target`` (pooch writes a temporary file and moves it into place once the checksum
     matches); failures are one-line :class:`DataError` messages."""
+    import pooch  # with requests: loaded when a download runs, not for `polyret --help`
+    import requests
+
     # pooch's logger lives outside the logging tree: give it the level the application set for "pooch"
     pooch.get_logger().setLevel(logging.getLogger("pooch").getEffectiveLevel())
     fetcher = pooch.create(

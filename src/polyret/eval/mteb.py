@@ -9,7 +9,7 @@ MTEB's layout (``mteb/results/task_result.py`` in embeddings-benchmark/mteb)::
 
 Scores are on a 0–1 scale (polyret's are x100). ``mteb_version`` stays null: the numbers come from polyret, not from
 running mteb; the ``polyret`` block says which result and metrics they were taken from. Each task declares how it
-appears (:class:`MtebNames`, on its :class:`polyret.eval.tasks.TaskSpec`): MTEB's task, subset and language-script
+appears (:class:`MtebNames`, on its :class:`polyret.eval.tasks.TaskMetadata`): MTEB's task, subset and language-script
 names where MTEB has the same task under the same protocol, a ``polyret-`` name otherwise.
 """
 
@@ -19,11 +19,13 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyret.data.languages import get_language, key_script
-from polyret.eval.results import TaskResult
 from polyret.io import write_json
+
+if TYPE_CHECKING:  # the task registry imports MtebNames; numpy stays unloaded for `polyret --help`
+    from polyret.eval.results import TaskResult
 
 MTEB_DIR = "mteb"
 

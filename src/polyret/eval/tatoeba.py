@@ -17,12 +17,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from polyret.data.languages import TATOEBA_XTREME36, get_language, language_key
 from polyret.data.tatoeba import read_tatoeba_pair, tatoeba_dir
 from polyret.encode.base import Encoder
 from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, score_pair
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.options import TaskOptions
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
 
 TASK = "tatoeba"
 METRICS = (
@@ -31,6 +33,14 @@ METRICS = (
     "mean.accuracy",
     *(f"{direction}.{name}" for direction in ("xx2en", "en2xx") for name in ("f1", "precision", "recall")),
 )
+ITEMS = ItemRule("sentence pair (both directions)", shared_across_languages=False)
+
+
+class TatoebaOptions(TaskOptions):
+    """The study-config options of :func:`evaluate_tatoeba`."""
+
+    root: Path | None = None
+    max_sentences: int | None = Field(None, ge=1)
 
 
 def evaluate_tatoeba(
@@ -66,6 +76,7 @@ def evaluate_tatoeba(
         per_language[key], correct = score_pair(xx, en, mining_scores=True)
         per_query.update({f"{key}/{metric}": hits for metric, hits in correct.items()})
         per_query[f"{key}/query_ids"] = np.arange(n)
+        per_query[f"{key}/item_ids"] = ITEMS.item_ids(key, np.arange(n))
     aggregates = language_aggregates(per_language, METRICS)
     result = TaskResult(
         task=TASK,
@@ -89,5 +100,5 @@ def evaluate_tatoeba(
         duration_s=time.perf_counter() - started,
     )
     if output_dir is not None:
-        write_result(output_dir, result, per_query)
+        result = write_result(output_dir, result, per_query)
     return result

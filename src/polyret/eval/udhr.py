@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -23,16 +24,25 @@ from polyret.data.udhr import N_ARTICLES, UdhrCorpus, load_udhr
 from polyret.encode.base import Encoder
 from polyret.errors import ConfigError, UnknownNameError
 from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, score_pair
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.options import TaskOptions
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
 
 TASK = "udhr"
 ENGLISH = "eng"
 METRICS = ("xx2en.p@1", "en2xx.p@1", "mean.p@1")
+ITEMS = ItemRule("(version, article), both directions", shared_across_languages=False)
 ARTICLE_SETS = {
     "all": tuple(range(1, N_ARTICLES + 1)),
     "even": tuple(range(2, N_ARTICLES + 1, 2)),
     "odd": tuple(range(1, N_ARTICLES + 1, 2)),
 }
+
+
+class UdhrOptions(TaskOptions):
+    """The study-config options of :func:`evaluate_udhr`."""
+
+    #: the evaluation article set: all | even | odd or explicit numbers (PROTOCOLS §3.5)
+    articles: Literal["all", "even", "odd"] | list[int] = "all"
 
 
 def article_set(articles: str | Sequence[int]) -> tuple[int, ...]:
@@ -111,6 +121,7 @@ def evaluate_udhr(
         per_version[key], correct = score_pair(vectors[position * size : (position + 1) * size], english, "p@1")
         per_query.update({f"{key}/{metric}": hits for metric, hits in correct.items()})
         per_query[f"{key}/query_ids"] = np.asarray(chosen)
+        per_query[f"{key}/item_ids"] = ITEMS.item_ids(key, chosen)
     aggregates = language_aggregates(per_version, METRICS)
     result = TaskResult(
         task=TASK,
@@ -145,5 +156,5 @@ def evaluate_udhr(
         duration_s=time.perf_counter() - started,
     )
     if output_dir is not None:
-        write_result(output_dir, result, per_query)
+        result = write_result(output_dir, result, per_query)
     return result

@@ -2,11 +2,14 @@
 
 The report reads only what is on disk: ``study.json`` (written by :mod:`polyret.study.runner`) and each
 run's ``results/<task>.json`` (+ ``.per_query.npz``, :mod:`polyret.eval.results`). A *group* is one method
-on one backbone, ``(backbone, label)``; its runs differ only in seed.
+on one backbone, ``(backbone, label)``; its runs differ only in seed. What a task or a method name means (headline
+metrics, which metrics are better when lower, where a method sits on the α axis) comes from the registries
+(:mod:`polyret.eval.tasks`, :mod:`polyret.train.methods`); a task or method they do not know gets neutral defaults.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,34 +19,22 @@ from typing import Any
 
 import numpy as np
 
+from polyret.data.languages import get_language, key_name
 from polyret.errors import DataError, PolyretError, UnknownNameError
-from polyret.eval.results import TaskResult, read_per_query, read_result, result_path
+from polyret.eval.results import TaskResult, is_count, per_query_items, read_per_query, read_result, result_path
+from polyret.eval.tasks import find_task
 from polyret.io import read_json
+from polyret.report.significance import Arm, PairedSample
+from polyret.train.methods import Method, find_method
 
-# Metrics shown in the headline table when a task reports them (in this order), after its main metric.
-HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
-    "xquad-r": ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance"),
-    "mlqa-r": ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance"),
-    "tatoeba": ("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy"),
-    "udhr": ("xx2en.p@1", "en2xx.p@1"),
-    "bucc": ("f1", "oracle.f1"),
-    "bucc-style": ("f1",),
-    "miracl": ("ndcg@10", "r@100"),
-}
-_GENERIC_SKIP = ("n", "count", "languages")
 OVERALL_AGGREGATES = ("all", "macro", "mean")
 GroupKey = tuple[str, str]  # (backbone, method label)
 
 
-def lower_is_better(metric: str) -> bool:
-    """Rank distances (and any ``*rank*`` metric that is not reciprocal) are better when lower."""
-    return "rank_distance" in metric or metric.endswith(".rank") or metric.endswith("mean_rank")
-
-
-def is_count(metric: str) -> bool:
-    """Counts recorded beside scores (``n``, ``n_languages``, ``cross.n_settings``, ``languages``)."""
-    last = metric.split(".")[-1]
-    return last in _GENERIC_SKIP or last.startswith("n_")
+def lower_is_better(task: str, metric: str) -> bool:
+    """Whether ``metric`` of ``task`` is better when lower (the task's metadata says; rank distance for LAReQA)."""
+    meta = find_task(task)
+    return meta is not None and not meta.higher_is_better(metric)
 
 
 @dataclass(frozen=True)
@@ -135,6 +126,32 @@ class Study:
     def results_for(self, key: GroupKey, task: str) -> list[TaskResult]:
         return [run.results[task] for run in self.groups.get(key, []) if task in run.results]
 
+    def keys(self, task: str) -> list[GroupKey]:
+        """The groups with a result on ``task``, in study order."""
+        return [key for key in self.groups if self.results_for(key, task)]
+
+    def main_metric(self, task: str) -> str | None:
+        """The main metric the task's results carry (None without results)."""
+        results = [r for key in self.keys(task) for r in self.results_for(key, task)]
+        return results[0].main_score.metric if results else None
+
+    def reference_key(self, backbone: str) -> GroupKey | None:
+        """The reference on the same backbone, else on the configured ``reference_backbone``."""
+        for candidate in (backbone, self.meta.get("reference_backbone")):
+            if candidate and (candidate, self.reference) in self.groups:
+                return (candidate, self.reference)
+        return None
+
+    def method(self, key: GroupKey) -> Method | None:
+        """The registered method of a group's runs (None for a method this polyret does not know)."""
+        runs = self.groups.get(key)
+        return find_method(runs[0].method) if runs else None
+
+    def trained(self, key: GroupKey) -> bool:
+        """Whether a group's method trains (a trained arm needs seeds, PROTOCOLS §7.2); unknown methods do."""
+        method = self.method(key)
+        return method is None or method.trained
+
 
 def load_study(study_dir: str | Path) -> Study:
     """Read ``study.json`` and every result file under ``runs/`` (a missing result is simply absent)."""
@@ -204,7 +221,8 @@ def headline_metrics(task: str, results: Sequence[TaskResult]) -> list[str]:
             if key not in available:
                 available.append(key)
     main = results[0].main_score.metric
-    preferred = [m for m in HEADLINE_METRICS.get(task, ()) if m in available and m != main]
+    meta = find_task(task)
+    preferred = [m for m in (meta.headline if meta else ()) if m in available and m != main]
     if not preferred:
         preferred = [m for m in available if m != main][:6]
     return [main, *preferred]
@@ -247,8 +265,6 @@ class LanguageInfo:
 
 def language_info(code: str) -> LanguageInfo:
     """What :mod:`polyret.data.languages` knows about a result's language code (unknown codes are marked)."""
-    from polyret.data.languages import get_language, key_name
-
     try:
         language = get_language(code)
     except UnknownNameError:
@@ -273,8 +289,6 @@ def is_unseen(study: Study, code: str) -> bool:
     """A language that the training data did not cover (needs ``train.languages`` in the study config)."""
     if not study.train_languages:
         return False
-    from polyret.data.languages import get_language
-
     try:
         trained = {get_language(c).code for c in study.train_languages}
         return get_language(code).code not in trained
@@ -293,62 +307,6 @@ def per_query_key(arrays: dict[str, np.ndarray], lang: str, metric: str) -> str 
     setting = metric.split(".")[0]
     candidates = [k for k in arrays if k.startswith(f"{lang}/{setting}.") and not k.endswith("query_ids")]
     return candidates[0] if len(candidates) == 1 else None
-
-
-def group_per_query(
-    study: Study, key: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per language: (query ids, values averaged over the group's seeds), seeds aligned by query id.
-
-    Languages missing from any seed, or without per-query arrays, are left out.
-    """
-    per_seed = [run.per_query(task) for run in study.groups.get(key, []) if task in run.results]
-    per_seed = [arrays for arrays in per_seed if arrays]
-    if not per_seed:
-        return {}
-    langs = languages or languages_of(study.results_for(key, task))
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for lang in langs:
-        series: list[dict[Any, float]] = []
-        for arrays in per_seed:
-            value_key = per_query_key(arrays, lang, metric)
-            if value_key is None:
-                break
-            values = arrays[value_key].astype(np.float64)
-            ids = arrays.get(f"{lang}/query_ids")
-            ids = np.arange(values.size) if ids is None else ids
-            series.append(dict(zip(ids.tolist(), values.tolist(), strict=True)))
-        else:
-            common = [q for q in series[0] if all(q in s for s in series[1:])]
-            if common:
-                out[lang] = (np.asarray(common), np.asarray([np.mean([s[q] for s in series]) for q in common]))
-    return out
-
-
-def paired_arrays(
-    study: Study, key: GroupKey, reference: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query values of ``key`` and ``reference`` on the queries both have, concatenated over languages."""
-    mine = group_per_query(study, key, task, metric, languages)
-    theirs = group_per_query(study, reference, task, metric, languages)
-    a_parts: list[np.ndarray] = []
-    b_parts: list[np.ndarray] = []
-    for lang, (ids, values) in mine.items():
-        if lang not in theirs:
-            continue
-        ref_ids, ref_values = theirs[lang]
-        position = {q: i for i, q in enumerate(ids.tolist())}
-        pairs = [(position[q], j) for j, q in enumerate(ref_ids.tolist()) if q in position]
-        if pairs:
-            a_idx, b_idx = (np.asarray(p) for p in zip(*pairs, strict=True))
-            a_parts.append(values[a_idx])
-            b_parts.append(ref_values[b_idx])
-    if not a_parts:
-        return np.empty(0), np.empty(0)
-    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
-    keep = np.isfinite(a) & np.isfinite(b)  # e.g. MLQA-R cross values of items lacking every other language
-    scale = per_query_scale(study, key, task, metric)
-    return a[keep] * scale, b[keep] * scale
 
 
 def per_query_scale(study: Study, key: GroupKey, task: str, metric: str) -> float:
@@ -375,3 +333,126 @@ def per_query_scale(study: Study, key: GroupKey, task: str, metric: str) -> floa
             mean = float(column.mean())
             return 100.0 if abs(mean * 100 - reported) < abs(mean - reported) else 1.0
     return 1.0
+
+
+def alpha_curves(study: Study, task: str, metric: str) -> dict[str, list[tuple[float, Stat]]]:
+    """Per backbone, (α, group stat) of the methods on the hybrid's α axis: the swept runs at their α, the others at
+    the α they equal (X-Y 0, X-X-mono 1). Only backbones with a swept point strictly inside (0, 1) and two points."""
+    curves: dict[str, list[tuple[float, Stat]]] = {}
+    for key in study.keys(task):
+        method = study.method(key)
+        if method is None:
+            continue
+        alpha = study.groups[key][0].alpha if method.sweeps_alpha else method.alpha_equivalent
+        stat = group_stat(study, key, task, metric)
+        if alpha is not None and stat is not None:
+            curves.setdefault(key[0], []).append((float(alpha), stat))
+    return {name: pts for name, pts in curves.items() if len(pts) >= 2 and any(0 < a < 1 for a, _ in pts)}
+
+
+def is_stand_in(results: Iterable[TaskResult]) -> bool:
+    """Whether any result was produced by a stand-in model (the encoder records ``stand_in: true``)."""
+    return any(result.model.get("stand_in") is True for result in results)
+
+
+def task_config(results: Sequence[TaskResult]) -> dict[str, Any]:
+    """The task options recorded in the first result (every seed of a group shares them)."""
+    return dict(results[0].config) if results else {}
+
+
+def compact(value: Any) -> str:
+    """``value`` as one line of JSON, cut at 300 characters."""
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return text if len(text) <= 300 else text[:297] + "…"
+
+
+# --------------------------------------------------------------------------- items and seeds (PROTOCOLS §7.1, §7.2)
+
+
+@dataclass(frozen=True)
+class SeedValues:
+    """One language's per-query values of a group: one row per seed, columns aligned by query id."""
+
+    query_ids: np.ndarray
+    item_ids: np.ndarray
+    values: np.ndarray  # (seeds, queries)
+
+
+def group_seed_values(
+    study: Study, key: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
+) -> dict[str, SeedValues]:
+    """Per language: each seed's per-query values on the queries every seed has (in the first seed's order).
+
+    Languages missing from any seed, or without per-query arrays, are left out; items come from the first seed's
+    ``item_ids`` (:func:`polyret.eval.results.per_query_items`: one item per query in older files).
+    """
+    per_seed = [run.per_query(task) for run in study.groups.get(key, []) if task in run.results]
+    per_seed = [arrays for arrays in per_seed if arrays]
+    out: dict[str, SeedValues] = {}
+    for lang in languages or languages_of(study.results_for(key, task)):
+        columns: list[tuple[dict[Any, int], np.ndarray]] = []
+        for arrays in per_seed:
+            value_key = per_query_key(arrays, lang, metric)
+            if value_key is None:
+                break
+            values = arrays[value_key].astype(np.float64)
+            ids = arrays.get(f"{lang}/query_ids")
+            ids = np.arange(values.size) if ids is None else ids
+            columns.append(({q: i for i, q in enumerate(ids.tolist())}, values))
+        if not columns or len(columns) < len(per_seed):
+            continue
+        first = list(columns[0][0])
+        common = [q for q in first if all(q in position for position, _ in columns[1:])]
+        if common:
+            items = per_query_items(per_seed[0], lang, columns[0][1].size)
+            mine = [columns[0][0][q] for q in common]
+            rows = np.stack([values[[position[q] for q in common]] for position, values in columns])
+            out[lang] = SeedValues(np.asarray(common), items[mine], rows)
+    return out
+
+
+def paired_sample(
+    study: Study,
+    key: GroupKey,
+    reference: GroupKey,
+    task: str,
+    metric: str,
+    languages: Sequence[str] | None = None,
+    *,
+    trained: tuple[bool, bool] = (True, True),
+) -> PairedSample | None:
+    """The per-seed, per-query values of ``key`` and ``reference`` on the queries both have, with items and languages.
+
+    ``trained`` says whether each arm is trained (needs seeds). Queries with a non-finite value in any seed are left
+    out (MLQA-R cross values of items lacking every other language); None when nothing is left.
+    """
+    mine = group_seed_values(study, key, task, metric, languages)
+    theirs = group_seed_values(study, reference, task, metric, languages)
+    a_parts: list[np.ndarray] = []
+    b_parts: list[np.ndarray] = []
+    items: list[np.ndarray] = []
+    strata: list[np.ndarray] = []
+    for lang, values in mine.items():
+        if lang not in theirs:
+            continue
+        position = {q: i for i, q in enumerate(theirs[lang].query_ids.tolist())}
+        pairs = [(i, position[q]) for i, q in enumerate(values.query_ids.tolist()) if q in position]
+        if pairs:
+            a_idx, b_idx = (np.asarray(p) for p in zip(*pairs, strict=True))
+            a_parts.append(values.values[:, a_idx])
+            b_parts.append(theirs[lang].values[:, b_idx])
+            items.append(values.item_ids[a_idx])
+            strata.append(np.full(a_idx.size, lang))
+    if not a_parts:
+        return None
+    a, b = np.concatenate(a_parts, axis=1), np.concatenate(b_parts, axis=1)
+    keep = np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0)
+    if not keep.any():
+        return None
+    scale = per_query_scale(study, key, task, metric)
+    return PairedSample(
+        Arm(a[:, keep] * scale, trained=trained[0]),
+        Arm(b[:, keep] * scale, trained=trained[1]),
+        items=np.concatenate(items)[keep],
+        strata=np.concatenate(strata)[keep],
+    )
