@@ -21,9 +21,9 @@ from helpers.lookup_encoder import LookupEncoder
 from polyret.errors import ConfigError
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.options import TaskOptions
-from polyret.eval.results import MainScore, TaskResult, read_result, write_result
+from polyret.eval.results import ItemRule, MainScore, TaskResult, read_result, write_result
 from polyret.eval.run import run_eval
-from polyret.eval.tasks import ItemRule, TaskMetadata, register_task, unregister_task
+from polyret.eval.tasks import TaskMetadata, register_task, unregister_task
 from polyret.report.render import write_report
 from polyret.study.runner import run_study, split_eval_options
 from polyret.train.methods import Method, register_method, unregister_method
@@ -36,6 +36,9 @@ ENGLISH = ["cat", "dog", "water", "sun"]
 # ------------------------------------------------------------------------------------------------ the toy task
 class ToyOptions(TaskOptions):
     words: int = Field(4, ge=2, le=4)
+
+
+TOY_ITEMS = ItemRule("a word of one language", shared_across_languages=False)
 
 
 def evaluate_toy(
@@ -55,6 +58,7 @@ def evaluate_toy(
         per_language[lang] = {"toy.accuracy": 100 * float(hits.mean()), "n": float(words)}
         per_query[f"{lang}/toy.accuracy"] = hits
         per_query[f"{lang}/query_ids"] = np.arange(words)
+        per_query[f"{lang}/item_ids"] = TOY_ITEMS.item_ids(lang, np.arange(words))
     aggregates = language_aggregates(per_language, ("toy.accuracy",))
     result = TaskResult(
         task="toy",
@@ -74,7 +78,7 @@ TOY_TASK = TaskMetadata(
     evaluate_toy,
     "toy.accuracy",
     headline=("toy.accuracy",),
-    items=ItemRule("a word of one language", False, False),
+    items=TOY_ITEMS,
     options=ToyOptions,
 )
 

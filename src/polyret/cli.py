@@ -12,6 +12,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -31,6 +32,7 @@ from polyret.train.methods import method_names, run_training
 
 if TYPE_CHECKING:  # numpy stays unloaded for `polyret --help`
     from polyret.eval.results import TaskResult
+    from polyret.mining.margin import MineSummary, MiningOptions
 
 console = Console(stderr=True)
 # Plain click help: typer's rich panels show every flag as `--verbose <bool>` and cut long choice lists mid-word.
@@ -46,6 +48,12 @@ models_app = typer.Typer(
 data_app = typer.Typer(help="Prepare and inspect benchmark data.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+
+
+class ResultFormat(str, Enum):
+    polyret = "polyret"
+    mteb = "mteb"
+
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path.")]
 
@@ -70,7 +78,7 @@ def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="De
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
     if not verbose:  # library chatter ("Loading SentenceTransformer model ...") hides polyret's own progress
-        for library in ("sentence_transformers", "transformers", "datasets", "faiss"):
+        for library in ("sentence_transformers", "transformers", "datasets", "faiss", "pooch"):
             logging.getLogger(library).setLevel(logging.WARNING)
 
 
@@ -136,16 +144,20 @@ def _print_results(model: str, results: Sequence[TaskResult], out: Path) -> None
     Console().print(table)
 
 
+def _fail(failures: Sequence[tuple[str, str]], finished: int) -> None:
+    """Each failed task's message on its own line (a table cell would wrap and cut it), then one error line."""
+    for name, message in failures:
+        console.print(Text.assemble(("failed", "red"), f" {name}: {message}"), soft_wrap=True)
+    names = ", ".join(name for name, _ in failures)
+    raise PolyretError(f"{len(failures)} of {finished + len(failures)} tasks failed ({names})")
+
+
 @app.command("eval")
 def eval_command(
     model: ModelOption,
     task: Annotated[
         list[str],
-        typer.Option(
-            "--task",
-            "-t",
-            help=f"Task name(s), comma-separated or repeated: {', '.join(task_names())}.",
-        ),
+        typer.Option("--task", "-t", help=f"Task name(s), comma-separated or repeated: {', '.join(task_names())}."),
     ],
     output: Annotated[Path | None, typer.Option(help="Result folder (default runs/eval/<model>).")] = None,
     languages: Annotated[
@@ -169,17 +181,27 @@ def eval_command(
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Encoding batch size.")] = None,
     articles: Annotated[int | None, typer.Option(help="LAReQA: first N articles per language (quick runs).")] = None,
+    max_sentences: Annotated[
+        int | None,
+        typer.Option(help="Tatoeba: first N lines per language (quick runs; not comparable with full ones)."),
+    ] = None,
     pooling: Annotated[Pooling | None, typer.Option(help="Pooling override (default: the model's own).")] = None,
     layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer (XTREME protocol).")] = None,
     device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
     keep_going: Annotated[
         bool, typer.Option("--keep-going/--stop-on-error", help="Run the remaining tasks when one fails, or stop.")
     ] = True,
+    result_format: Annotated[
+        ResultFormat,
+        typer.Option(
+            "--format", help="polyret: <output>/<task>.json; mteb: also <output>/mteb/<MTEB task>.json (scores 0-1)."
+        ),
+    ] = ResultFormat.polyret,
 ) -> None:
     """Evaluate a model on benchmark tasks; writes <output>/<task>.json and prints the main scores."""
     # numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.eval.overrides import plan_tasks
-    from polyret.eval.run import EvalFailedError, EvalOptions, run_eval
+    from polyret.eval.run import EvalFailedError, EvalOptions, run_eval, write_mteb_results
 
     plan = plan_tasks(parse_tasks(task), task_option or [], languages or [])
     for name, why in plan.skipped.items():
@@ -191,6 +213,7 @@ def eval_command(
         max_length=max_length,
         batch_size=batch_size,
         articles=articles,
+        max_sentences=max_sentences,
         pooling=pooling,
         layer=layer,
         device=device,
@@ -202,11 +225,11 @@ def eval_command(
     except EvalFailedError as err:
         failed, results = err, err.results
     _print_results(model, results, out)
-    if failed is not None:  # each message on its own line: a table cell would wrap and cut it
-        for name, message in failed.failures:
-            console.print(Text.assemble(("failed", "red"), f" {name}: {message}"), soft_wrap=True)
-        names = ", ".join(name for name, _ in failed.failures)
-        raise PolyretError(f"{len(failed.failures)} of {len(results) + len(failed.failures)} tasks failed ({names})")
+    if result_format is ResultFormat.mteb:
+        for path in write_mteb_results(results, out):
+            console.print(f"[green]wrote[/] {path}", highlight=False)
+    if failed is not None:
+        _fail(failed.failures, len(results))
 
 
 @app.command("encode")
@@ -418,12 +441,17 @@ def mine_command(
     tgt_shards: Annotated[Path | None, typer.Option(help="Target side's shard folder (with --src-shards).")] = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours per side for the margin.")] = 4,
     threshold: Annotated[
-        float,
+        str,
         typer.Option(
-            help="Accept pairs with margin above this (1.06: CRISS/LASER; "
-            "e5 margins sit near 1.0, so check --keep-all scores)."
+            help="Accept pairs with margin above this, or 'auto': tuned for F1 on a Tatoeba dev bitext of "
+            "--dev-languages as BUCC tunes it, recorded in <output>.threshold.json. The default 1.06 is calibrated "
+            "for LASER/CRISS (ratio margin); e5 and other contrastive models' margins sit near 1.0-1.02: use auto.",
         ),
-    ] = 1.06,
+    ] = "1.06",
+    dev_languages: Annotated[
+        str,
+        typer.Option(help="With --threshold auto: Tatoeba languages of the dev bitext (pick ones not being mined)."),
+    ] = "af,eu,tl",
     keep_all: Annotated[bool, typer.Option("--keep-all", help="No threshold: every one-to-one pair, scored.")] = False,
     min_count: Annotated[int, typer.Option(help="Accept at least this many pairs (a floor).")] = 0,
     margin: Annotated[MarginKind, typer.Option(help="Margin between a pair's score and its neighbours'.")] = "ratio",
@@ -444,30 +472,59 @@ def mine_command(
             "give --model, --src and --tgt (text files), or --src-shards and --tgt-shards (folders "
             "encoded by `polyret encode --shards`)"
         )
-    options = MiningOptions(
-        k=k,
-        margin=margin,
-        threshold=None if keep_all else threshold,  # type: ignore[arg-type]
-        min_count=min_count,
-        index=IndexSpec(kind=index),
-    )  # type: ignore[arg-type]
+    fixed, auto = _threshold_choice(threshold, keep_all, shards=src_shards is not None)
+    spec = IndexSpec(kind=index)  # type: ignore[arg-type]
+    options = MiningOptions(k=k, margin=margin, threshold=fixed, min_count=min_count, index=spec)  # type: ignore[arg-type]
     if src_shards is not None and tgt_shards is not None:
         summary = mine_shard_folders(src_shards, tgt_shards, output, options)
+    elif auto:
+        summary = _mine_tuned(model, src, tgt, output, options, dev_languages, batch_size, max_length)  # type: ignore[arg-type]
     else:
-        summary = mine_files(
-            model,
-            src,
-            tgt,
-            output,
-            options,
-            batch_size=batch_size,  # type: ignore[arg-type]
-            max_length=max_length,
-        )
+        summary = mine_files(model, src, tgt, output, options, batch_size=batch_size, max_length=max_length)  # type: ignore[arg-type]
     console.print(
         f"[green]wrote[/] {summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
         f"{summary.tgt_unique} unique texts (encode {summary.encode_s:.1f} s, mine {summary.mine_s:.1f} s)",
         highlight=False,
     )
+
+
+def _threshold_choice(threshold: str, keep_all: bool, *, shards: bool) -> tuple[float | None, bool]:
+    """``(fixed threshold or None, auto?)`` from ``--threshold`` and ``--keep-all``."""
+    if keep_all:
+        return None, False
+    if threshold.strip().lower() == "auto":
+        if shards:
+            raise ConfigError("--threshold auto needs the model to encode its dev bitext: use --model/--src/--tgt")
+        return None, True
+    try:
+        return float(threshold), False
+    except ValueError:
+        raise ConfigError(f"--threshold {threshold!r} is neither a number nor 'auto'") from None
+
+
+def _mine_tuned(
+    model: str,
+    src: Path,
+    tgt: Path,
+    output: Path,
+    options: MiningOptions,
+    dev_languages: str,
+    batch_size: int,
+    max_length: int | None,
+) -> MineSummary:
+    """``polyret mine --threshold auto``: tune on the dev bitext, mine, and say what was tuned."""
+    from polyret.mining.threshold import mine_files_tuned, threshold_record
+
+    languages = [code.strip() for code in dev_languages.split(",") if code.strip()]
+    summary, tuning = mine_files_tuned(
+        model, src, tgt, output, options, languages, batch_size=batch_size, max_length=max_length
+    )
+    console.print(
+        f"threshold {tuning.threshold:.4f} (dev F1 {tuning.dev_f1:.1f} on {', '.join(tuning.languages)}; "
+        f"{threshold_record(output)})",
+        highlight=False,
+    )
+    return summary
 
 
 @app.command("train")

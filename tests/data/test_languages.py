@@ -15,9 +15,14 @@ from polyret.data.languages import (
     TATOEBA_XTREME36,
     TATOEBA_XTREME_R41,
     get_language,
+    key_name,
+    key_script,
+    language_key,
     low_resource_group,
     mbart_code,
     tatoeba_code,
+    udhr_key,
+    udhr_version_code,
     udhr_versions,
 )
 from polyret.errors import UnknownNameError
@@ -203,3 +208,60 @@ def test_core_table_has_no_conflicting_codes() -> None:
         for key in (language.iso1, language.iso3, language.mbart, *aliases):
             if key:
                 assert seen.setdefault(key.lower(), language.iso3) == language.iso3, key
+
+
+# ------------------------------------------------------------------------------------------- result keys
+@pytest.mark.parametrize(
+    ("code", "key"),
+    [
+        ("sw", "sw-Latn"),
+        ("swa", "sw-Latn"),
+        ("swh", "sw-Latn"),
+        ("jav", "jv-Latn"),
+        ("jv", "jv-Latn"),
+        ("zh", "zh-Hans"),
+        ("cmn", "zh-Hans"),
+        ("ko", "ko-Kore"),
+        ("fa", "fa-Arab"),
+        ("pes", "fa-Arab"),
+        ("yo", "yo-Latn"),
+        ("sw-Latn", "sw-Latn"),
+    ],
+)
+def test_language_keys_are_bcp47_with_script(code, key):
+    assert language_key(code) == key
+    assert language_key(key) == key  # a key is accepted back and maps to itself
+
+
+@pytest.mark.parametrize(
+    ("version", "key", "name"),
+    [
+        ("swh", "sw-Latn", "Swahili"),
+        ("062", "sw-Latn-x-062", "Swahili (Chimwiini)"),
+        ("063", "sw-Latn-x-063", "Swahili (Kibajuni)"),
+        ("hau_3", "ha-Latn", "Hausa"),
+        ("053", "ha-Latn-x-053", "Hausa (2)"),
+        ("hau_NE", "ha-Latn-NE", "Hausa (Niger)"),
+        ("cmn_hant", "zh-Hant", "Chinese, Mandarin (Traditional)"),
+        ("jav_java", "jv-Java", "Javanese (Javanese)"),
+        ("013", "und-x-013", "(Mijisa)"),
+        ("eng", "en-Latn", "English"),
+    ],
+)
+def test_udhr_version_keys_are_stable_and_named(version, key, name):
+    assert udhr_key(version) == key and udhr_key(key) == key
+    assert udhr_version_code(key) == version
+    assert key_name(key) == name and key_name(version) == name
+    assert get_language(key) == get_language(version)
+
+
+def test_udhr_version_keys_are_unique_and_valid_bcp47():
+    import langcodes
+
+    keys = [udhr_key(row["code"]) for row in udhr_versions()]
+    assert len(set(keys)) == len(keys) == len(udhr_versions())
+    assert all(langcodes.tag_is_valid(key) for key in keys)
+
+
+def test_key_script_reads_the_key_first():
+    assert key_script("zh-Hant") == "Hant" and key_script("zh") == "Hans" and key_script("ko") == "Kore"

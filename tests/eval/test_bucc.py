@@ -75,7 +75,7 @@ VECTORS = {
 def test_hand_computed_precision_recall_f1(bucc_root: Path, tmp_path: Path) -> None:
     encoder = LookupEncoder(VECTORS, dim=DIM)
     result = evaluate_bucc(encoder, languages=["de"], root=bucc_root, output_dir=tmp_path / "out", show_progress=False)
-    de = result.languages["de"]
+    de = result.languages["de-Latn"]
     # predicted {t0-u0, t1-u1, w-uw}: P = 2/3, R = 2/4, F1 = 4/7
     assert de["precision"] == pytest.approx(100 * 2 / 3)
     assert de["recall"] == pytest.approx(50.0)
@@ -89,7 +89,9 @@ def test_hand_computed_precision_recall_f1(bucc_root: Path, tmp_path: Path) -> N
     saved = json.loads((tmp_path / "out" / "bucc.json").read_text(encoding="utf-8"))
     assert saved["task"] == "bucc" and saved["per_query"] == "bucc.per_query.npz"
     with np.load(tmp_path / "out" / "bucc.per_query.npz") as per_query:
-        assert per_query["de/gold_found"].tolist() == [1, 1, 0, 0]  # sorted gold: t0, t1, t2, t3
+        assert per_query["de-Latn/gold_found"].tolist() == [1, 1, 0, 0]  # sorted gold: t0, t1, t2, t3
+        items = per_query["de-Latn/item_ids"].tolist()  # one item per gold pair
+        assert items == [f"de-Latn/{pair}" for pair in per_query["de-Latn/query_ids"].tolist()] and len(set(items)) == 4
 
 
 def write_tatoeba(root: Path) -> dict[str, list[float]]:
@@ -134,7 +136,7 @@ def test_bucc_style_mines_the_hidden_pairs_back(tmp_path: Path) -> None:
     result = evaluate_bucc_style(
         encoder, languages=["de", "fr"], n_parallel=6, n_distractors=10, root=tmp_path, show_progress=False
     )
-    assert set(result.languages) == {"de", "fr"}
+    assert set(result.languages) == {"de-Latn", "fr-Latn"}  # BCP-47 keys
     for metrics in result.languages.values():
         assert metrics["f1"] == pytest.approx(100.0) and metrics["n_gold"] == 6
     assert result.task == "bucc-style" and result.config["n_parallel"] == 6

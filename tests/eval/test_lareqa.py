@@ -54,7 +54,7 @@ def test_hand_computed_case(tmp_path):
     result = evaluate_lareqa(
         encoder, "mlqa-r", candidate_text="sentence", root=root, output_dir=tmp_path / "out", show_progress=False
     )
-    en, de = result.languages["en"], result.languages["de"]
+    en, de = result.languages["en-Latn"], result.languages["de-Latn"]
     # en q1: mul ranks A0 1, B0 2, A1 3, B1 4 (tie with A1 -> lower index first); en q2: A0 1 ... B0 4
     assert en["mono.map"] == pytest.approx((0.5 + 1) / 2 * 100)
     assert en["mono.r@1"] == pytest.approx(50)
@@ -78,18 +78,24 @@ def test_hand_computed_case(tmp_path):
         (sum(de_mul) + (1 / 3 + 2 / 4) / 2 + (1 + 2 / 4) / 2) / 5 * 100
     )
     assert result.aggregates["all"]["cross.map"] == pytest.approx(75)
-    assert result.extra["lang_matrix_map"] == {"de": {"de": 100.0, "en": 75.0}, "en": {"en": 75.0, "de": 75.0}}
-    assert result.extra["lang_matrix_n"]["de"] == {"de": 3, "en": 2}
+    assert result.extra["lang_matrix_map"] == {
+        "de-Latn": {"de-Latn": 100.0, "en-Latn": 75.0},
+        "en-Latn": {"en-Latn": 75.0, "de-Latn": 75.0},
+    }
+    assert result.extra["lang_matrix_n"]["de-Latn"] == {"de-Latn": 3, "en-Latn": 2}
     assert result.config["candidate_text"] == result.extra["candidate_text"] == "sentence"
     # prefixes: questions with the query prefix, candidates with the passage prefix, each encoded once
     assert [(prefix, len(texts)) for prefix, texts in encoder.calls] == [("query: ", 5), ("passage: ", 5)]
     # written result + per-query arrays
     saved = read_result(tmp_path / "out" / "mlqa-r.json")
     arrays = read_per_query(tmp_path / "out" / "mlqa-r.json", saved)
-    assert arrays["de/query_ids"].tolist() == ["q1", "q2", "q3"]
-    np.testing.assert_allclose(arrays["de/mul.map"], de_mul)
-    assert np.isnan(arrays["de/cross.map"][2])
-    assert arrays["de/cross.langs"].tolist() == ["en"]
+    assert arrays["de-Latn/query_ids"].tolist() == ["q1", "q2", "q3"]
+    # a question and its translations are one item: the item id is the shared question id, in every language
+    assert arrays["de-Latn/item_ids"].tolist() == ["q1", "q2", "q3"]
+    assert arrays["en-Latn/item_ids"].tolist() == arrays["en-Latn/query_ids"].tolist()
+    np.testing.assert_allclose(arrays["de-Latn/mul.map"], de_mul)
+    assert np.isnan(arrays["de-Latn/cross.map"][2])
+    assert arrays["de-Latn/cross.langs"].tolist() == ["en-Latn"]
 
 
 def test_settings_subset_and_bad_names(tmp_path):
@@ -103,7 +109,7 @@ def test_settings_subset_and_bad_names(tmp_path):
         show_progress=False,
     )
     assert result.main_score.metric == "mono.map"
-    assert set(result.languages["de"]) == {"n", "mono.map", "mono.r@1"}
+    assert set(result.languages["de-Latn"]) == {"n", "mono.map", "mono.r@1"}
     with pytest.raises(UnknownNameError, match="valid: cross, mono, mul"):
         evaluate_lareqa(table_encoder(), "mlqa-r", root=root, settings=("multi",))
     with pytest.raises(UnknownNameError, match="candidate text"):
@@ -172,6 +178,6 @@ def test_tiny_model_end_to_end_on_real_files(shared_data, tiny_model_dir, tmp_pa
     result = evaluate_lareqa(
         encoder, "xquad-r", languages=["en", "de"], articles=1, output_dir=tmp_path, max_length=64, show_progress=False
     )
-    assert set(result.languages) == {"de", "en"}
+    assert set(result.languages) == {"de-Latn", "en-Latn"}
     assert 0 <= result.main_score.value <= 100
     assert (tmp_path / "xquad-r.json").exists() and (tmp_path / "xquad-r.per_query.npz").exists()

@@ -26,6 +26,7 @@ from polyret.eval.metrics import (
     score_block,
     success_at_k,
     top1_accuracy,
+    weighted_precision_recall_f1,
 )
 
 
@@ -141,6 +142,33 @@ def test_top1_accuracy_and_prf():
     assert (p, r) == (pytest.approx(2 / 3), 0.5)
     assert f == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
     assert precision_recall_f1(set(), {1}) == (0.0, 0.0, 0.0)
+
+
+def test_weighted_prf_hand_case():
+    # gold [0, 1, 2, 3], predicted [0, 2, 2, 0]: labels 0 and 2 right, each chosen twice; 1 and 3 never chosen.
+    precision, recall, f1 = weighted_precision_recall_f1(np.array([0, 2, 2, 0]), np.arange(4))
+    assert (precision, recall, f1) == pytest.approx((0.25, 0.5, 1 / 3))
+    # a label only ever predicted (7) weighs nothing; a gold label seen twice (5) weighs 2/4
+    precision, recall, f1 = weighted_precision_recall_f1(np.array([5, 7, 5, 1]), np.array([5, 5, 1, 1]))
+    # label 5: tp 1, chosen 2, support 2 -> P 1/2, R 1/2, F1 2/4; label 1: tp 1, chosen 1, support 2 -> P 1, R 1/2
+    assert (precision, recall, f1) == pytest.approx(((2 * 0.5 + 2 * 1) / 4, 0.5, (2 * 0.5 + 2 * 2 / 3) / 4))
+    with pytest.raises(ValueError):
+        weighted_precision_recall_f1(np.array([0]), np.arange(2))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_weighted_prf_matches_scikit_learn(seed):
+    """MTEB computes these with scikit-learn's weighted averages (BitextMiningEvaluator._compute_metrics)."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the reference implementation")
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    gold = np.arange(n) if seed % 2 == 0 else rng.integers(0, n, size=n)  # identity (Tatoeba) or repeated labels
+    predicted = np.where(rng.random(n) < 0.6, gold, rng.integers(0, n + 5, size=n))
+    expected = [
+        score(gold, predicted, average="weighted", zero_division=0)
+        for score in (sklearn_metrics.precision_score, sklearn_metrics.recall_score, sklearn_metrics.f1_score)
+    ]
+    assert weighted_precision_recall_f1(predicted, gold) == pytest.approx(tuple(expected), abs=1e-12)
 
 
 def test_best_f1_threshold_hand_case():

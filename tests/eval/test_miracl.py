@@ -71,7 +71,7 @@ def test_hand_computed_ndcg_and_recall(miracl_root: Path, tmp_path: Path) -> Non
         shard_size=2,
         show_progress=False,
     )
-    sw = result.languages["sw"]
+    sw = result.languages["sw-Latn"]
     ndcg_q1 = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))  # relevant at ranks 1 and 3
     assert sw["n"] == 2  # q3 has no relevant passage and is not averaged
     assert sw["ndcg@10"] == pytest.approx(100 * (ndcg_q1 + 0.0) / 2)
@@ -81,8 +81,9 @@ def test_hand_computed_ndcg_and_recall(miracl_root: Path, tmp_path: Path) -> Non
     assert sorted(t for batch in passages for t in batch) == sorted(["One a", "Two b", "c", "Four d", "Five e"])
     assert all(texts == ["first", "second"] for prefix, texts in encoder.calls if prefix == "query: ")
     with np.load(tmp_path / "out" / "miracl.per_query.npz") as per_query:
-        assert per_query["sw/query_ids"].tolist() == ["q1", "q2"]
-        np.testing.assert_allclose(per_query["sw/ndcg@10"], [ndcg_q1, 0.0])
+        assert per_query["sw-Latn/query_ids"].tolist() == ["q1", "q2"]
+        assert per_query["sw-Latn/item_ids"].tolist() == ["sw-Latn/q1", "sw-Latn/q2"]
+        np.testing.assert_allclose(per_query["sw-Latn/ndcg@10"], [ndcg_q1, 0.0])
 
 
 def test_shard_size_does_not_change_the_scores(miracl_root: Path, tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_run_task_passes_fixed_and_filtered_options(tiny_data, tmp_path):
         "xquad-r", hash_encoder(), output_dir=None, candidate_text="sentence", unknown_option=1, show_progress=False
     )
     assert result.task == "xquad-r" and result.config["candidate_text"] == "sentence"
-    assert set(result.languages) == {"de", "en"}
+    assert set(result.languages) == {"de-Latn", "en-Latn"}
 
 
 def test_run_eval_writes_results_with_fake_encoder(tiny_data, tmp_path):
@@ -114,7 +114,7 @@ def test_run_eval_writes_results_with_fake_encoder(tiny_data, tmp_path):
     assert saved.config["eval_options"]["candidate_text"] == "sentence"
     assert saved.config["model_argument"] == "fake-model"
     arrays = read_per_query(out / "xquad-r.json", saved)
-    assert arrays["en/query_ids"].tolist() == ["q0", "q1", "q2", "q3"]
+    assert arrays["en-Latn/query_ids"].tolist() == ["q0", "q1", "q2", "q3"]
 
 
 def test_run_eval_validates_tasks_before_loading_model(tmp_path):
@@ -210,3 +210,22 @@ def test_run_eval_keeps_the_per_query_file_the_task_names(tmp_path, monkeypatch)
     assert saved.per_query == "udhr.per_query.npz"
     assert read_per_query(tmp_path / "udhr.json", saved)["sw/xx2en.p@1"].tolist() == [1.0, 0.0]
     assert saved.config["model_argument"] == "m"
+
+
+def test_results_of_an_older_schema_are_refused_with_the_fix(tmp_path: Path) -> None:
+    from polyret.errors import DataError
+    from polyret.io import write_json
+
+    write_json(tmp_path / "tatoeba.json", {"schema_version": 1, "task": "tatoeba"})
+    with pytest.raises(DataError, match=r"schema version 1.*re-run the evaluation"):
+        read_result(tmp_path / "tatoeba.json")
+
+
+def test_max_sentences_reaches_only_the_tasks_that_take_it() -> None:
+    from polyret.eval.tasks import accepted_options, get_task
+
+    options = EvalOptions(max_sentences=50)
+    accepted, ignored = accepted_options(get_task("tatoeba"), options.task_kwargs("tatoeba"))
+    assert accepted["max_sentences"] == 50 and "max_sentences" not in ignored
+    accepted, ignored = accepted_options(get_task("xquad-r"), options.task_kwargs("xquad-r"))
+    assert "max_sentences" not in accepted and "max_sentences" in ignored

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from helpers.lookup_encoder import LookupEncoder
+from polyret.data.languages import language_key
 from polyret.errors import DataError
 from polyret.eval.lareqa import evaluate_lareqa
 from polyret.eval.miracl import evaluate_miracl
@@ -42,10 +43,10 @@ def test_lareqa_mul_run_rescores_to_mul_map(tmp_path: Path):
     fields = lines[0].split()
     assert len(lines) == 5 * 5 and fields[1] == "Q0" and fields[3] == "1" and fields[5] == "polyret-mlqa-r-mul"
     qrels = gzip.decompress((out / files["qrels"]).read_bytes()).decode().splitlines()
-    assert qrels[:2] == ["de:q1 0 de-0-0-1 1", "de:q1 0 en-0-0-1 1"]
+    assert qrels[:2] == ["de-Latn:q1 0 de-0-0-1 1", "de-Latn:q1 0 en-0-0-1 1"]  # query ids: language key:question
     ap = _per_query(out / files["qrels"], out / files["run"], "AP")
     arrays = read_per_query(out / "mlqa-r.json", result)
-    for lang in ("de", "en"):
+    for lang in (language_key("de"), language_key("en")):
         ids = arrays[f"{lang}/query_ids"].tolist()
         np.testing.assert_allclose([ap[f"{lang}:{qid}"] for qid in ids], arrays[f"{lang}/mul.map"], rtol=1e-9)
         assert np.mean([ap[f"{lang}:{qid}"] for qid in ids]) * 100 == pytest.approx(result.languages[lang]["mul.map"])
@@ -77,7 +78,8 @@ def test_miracl_runs_rescore_against_the_official_qrels(tmp_path: Path):
     )
     assert result.extra["run_files"] == {"sw": "miracl.sw.run.trec.gz"}
     ndcg = _per_query(root / "qrels.miracl-v1.0-sw-dev.tsv", tmp_path / "out" / "miracl.sw.run.trec.gz", "nDCG@10")
-    assert np.mean([ndcg.get(q, 0.0) for q in ("q1", "q2")]) * 100 == pytest.approx(result.languages["sw"]["ndcg@10"])
+    mean = np.mean([ndcg.get(q, 0.0) for q in ("q1", "q2")]) * 100
+    assert mean == pytest.approx(result.languages[language_key("sw")]["ndcg@10"])
 
 
 def test_a_run_file_refuses_white_space_in_ids(tmp_path: Path):

@@ -1,7 +1,7 @@
 """Synthetic studies for the runner and report tests: fake trainers/evaluators that write realistic results.
 
 The fake evaluator writes TaskResult files shaped like the real tasks' (LAReQA, Tatoeba, UDHR: same metric
-keys, per-language rows, aggregates, per-query npz with query ids) from a seeded RNG, with a per-method
+keys, per-language rows, aggregates, per-query npz with query and item ids) from a seeded RNG, with a per-method
 effect so that significance tests have something to find. Calls are counted in a JSON-lines file so tests
 can check which runs were trained or evaluated again after a kill.
 """
@@ -105,6 +105,7 @@ def synthetic_result(
                 per_query[f"{lang}/{metric}"] = values
                 row[metric] = float(values.mean() * (1 if metric == "mul.rank_distance" else 100))
             per_query[f"{lang}/query_ids"] = ids
+            per_query[f"{lang}/item_ids"] = ids  # a question and its translations are one item
             languages[lang] = row
         main = "mul.map"
     elif task == "tatoeba":
@@ -122,6 +123,7 @@ def synthetic_result(
             languages[lang] = row
             per_query.update({f"{lang}/{k}": v for k, v in hits.items()})
             per_query[f"{lang}/query_ids"] = np.arange(40)
+            per_query[f"{lang}/item_ids"] = np.asarray([f"{lang}/{i}" for i in range(40)])
         main = "xx2en.accuracy"
     elif task == "udhr":
         metrics = ("xx2en.p@1", "en2xx.p@1")
@@ -132,6 +134,7 @@ def synthetic_result(
             languages[code] = {**{k: float(100 * v.mean()) for k, v in hits.items()}, "n": 30.0}
             per_query.update({f"{code}/{k}": v for k, v in hits.items()})
             per_query[f"{code}/query_ids"] = np.arange(1, 31)
+            per_query[f"{code}/item_ids"] = np.asarray([f"{code}/{i}" for i in range(1, 31)])
         main = "xx2en.p@1"
     else:
         raise ValueError(f"no synthetic task {task}")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from polyret.eval.model_card import END, START, write_model_card
 from polyret.eval.results import MainScore, TaskResult
 from polyret.report import published as pub
 from polyret.report.render import write_report
-from polyret.report.tables import Stat, load_study, paired_arrays
+from polyret.report.tables import Stat, load_study, paired_sample
 from polyret.study.runner import run_study
 from polyret.train.methods import get_method
 
@@ -89,32 +90,43 @@ def test_markdown_content(report):
     assert "sentence-transformers" in produced and "demo_data: true" in produced
 
 
-def test_significance_never_says_better_without_p_below_005(report):
+def test_two_seeds_are_not_tested(report):
+    """Two seeds per trained arm (PROTOCOLS §7.2 asks for 3): every trained comparison says so, none is called."""
     text = report.markdown.read_text(encoding="utf-8")
     section = _section(text, "Significance against zero-shot")
-    assert "Holm–Bonferroni" in section
+    assert "Holm–Bonferroni" in section and "within each task" in section
     header, *rows = _table_rows(section)
-    assert header[-3:] == ["p", "p (holm)", "verdict"]
-    assert len(rows) == 12  # 4 methods x 3 tasks
+    assert header[-5:] == ["Δ (± seed sd)", "95% CI", "p", "p (holm)", "verdict"]
+    # every (method, metric) of the PROTOCOLS §7.3 families: 4 methods x (4 LAReQA + 2 Tatoeba + 2 UDHR metrics)
+    assert len(rows) == 4 * 8
+    assert {row[3] for row in rows if row[0] == "tatoeba"} == {"xx2en.accuracy", "en2xx.accuracy"}
     for row in rows:
-        p_adjusted = 0.0 if row[-2] == "< 0.0001" else float(row[-2])
-        if row[-1] in ("better", "worse"):
-            assert p_adjusted < 0.05
-        else:
-            assert row[-1] == "no significant difference" and p_adjusted >= 0.05
-    assert any(row[-1] == "better" for row in rows)  # the synthetic effect is large enough to be found
-    # p (holm) is never below p
-    for row in rows:
-        raw, adjusted = (0.0 if v == "< 0.0001" else float(v) for v in row[-3:-1])
-        assert adjusted >= raw
+        assert row[5] == "2 vs 1" and row[-1] == "single seed: not tested" and row[-2] == "—"
+        assert re.fullmatch(r"[+-]\d+\.\d\d \(± \d+\.\d\d\)", row[8])  # Δ with its seed-to-seed spread
+    claims = json.loads(report.claims.read_text(encoding="utf-8"))
+    assert [claim["id"] for claim in claims["claims"]] == ["C1", "C2", "C3", "C4", "C5"]
+    c1 = [row for row in claims["rows"] if row["claim"] == "C1"]
+    assert c1 and all(row["verdict_text"] == "single seed: not tested" for row in c1)
+    assert claims["claims"][0]["support"] == "not tested"
 
 
-def test_paired_arrays_align_queries_and_scale(synthetic_study: Path):
+def test_report_opens_with_the_claims_table(report):
+    text = report.markdown.read_text(encoding="utf-8")
+    assert re.findall(r"^## .*$", text, flags=re.M)[0] == "## Claims"
+    header, *rows = _table_rows(_section(text, "Claims"))
+    assert header[:4] == ["claim", "task", "metric", "comparison"] and header[-3:] == ["seeds", "verdict", "why"]
+    assert {row[0].split()[0] for row in rows} == {"C1", "C2", "C3", "C4", "C5"}
+    html = report.html.read_text(encoding="utf-8")
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", html)[0] == "Claims"
+
+
+def test_paired_sample_keeps_seeds_and_items(synthetic_study: Path):
     study = load_study(synthetic_study)
-    a, b = paired_arrays(study, ("tiny", "mono"), ("tiny", "zero-shot"), "tatoeba", "xx2en.accuracy")
-    assert a.shape == b.shape == (6 * 40,)
-    assert set(np.unique(b)) <= {0.0, 100.0}  # hits scaled to the result's x100 scale
-    assert set(np.unique(a)) <= {0.0, 50.0, 100.0}  # averaged over the two seeds per query
+    sample = paired_sample(study, ("tiny", "mono"), ("tiny", "zero-shot"), "tatoeba", "xx2en.accuracy")
+    assert sample is not None and sample.a.values.shape == (2, 6 * 40) and sample.b.values.shape == (1, 6 * 40)
+    assert set(np.unique(sample.b.values)) <= {0.0, 100.0}  # hits scaled to the result's x100 scale
+    assert len(set(sample.items.tolist())) == 6 * 40  # one item per sentence pair of a language
+    assert set(sample.strata.tolist()) == {"sw", "kk", "jv", "de", "fr", "el"}
 
 
 def test_html_is_self_contained(report):
@@ -281,3 +293,60 @@ def test_html_renders_in_headless_chromium(report, tmp_path: Path):
     assert image.std() > 20  # text, tables and figures, not a blank page
     # the top rows hold the title: dark pixels on white
     assert (image[:200] < 100).mean() > 0.001
+
+
+def test_language_info_names_udhr_versions_and_accepts_every_key_scheme() -> None:
+    from polyret.report.tables import language_info
+
+    assert language_info("sw-Latn-x-062").name == "Swahili (Chimwiini)"
+    assert language_info("062").name == "Swahili (Chimwiini)"
+    assert language_info("sw-Latn").name == language_info("sw").name == "Swahili"
+    assert language_info("sw-Latn").low_resource and language_info("sw-Latn").bucket == "low"
+
+
+def test_three_seed_study_opens_with_tested_claims(tmp_path: Path):
+    """3 seeds per trained arm and a CRISS-style arm: every claim is tested, claims.json carries the verdicts."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b c\nd e f\n", encoding="utf-8")
+    criss = f"  - {{{{method: criss-contrastive, settings: {{{{corpora: {{{{sw: {corpus}, en: {corpus}}}}}}}}}}}}}\n"
+    text = STUDY_YAML.replace("seeds: [0, 1]", "seeds: [0, 1, 2]").replace("  - xy\n", "  - xy\n" + criss)
+    config = write_study_config(tmp_path / "study.yaml", text=text)
+    calls = CallLog(tmp_path / "calls.jsonl")
+    status = run_study(
+        config, tmp_path / "study", trainer=FakeTrainer(calls), evaluator=FakeEvaluator(calls), show_progress=False
+    )
+    assert status.ok
+    files = write_report(tmp_path / "study", n_resamples=1000, figures=False)
+    text = files.markdown.read_text(encoding="utf-8")
+    assert re.findall(r"^## .*$", text, flags=re.M)[0] == "## Claims"
+    claims = json.loads(files.claims.read_text(encoding="utf-8"))
+    support = {claim["id"]: claim["support"] for claim in claims["claims"]}
+    assert list(support) == ["C1", "C2", "C3", "C4", "C5"]
+    assert support["C1"] == "supported" and support["C4"] == "answered"  # the synthetic hybrid effect is large
+    for row in claims["rows"]:
+        assert row["verdict"] in ("better", "worse", "matches", "no significant difference")
+        assert row["seeds"][0] == 3 and row["p_corrected"] is not None and row["seed_spread"] is not None
+    # the paragraph in words follows from the rows
+    words = next(line for line in _section(text, "Claims").splitlines() if line.startswith("**C1**"))
+    assert words.startswith("**C1** (hybrid ≥ X-X-mono and X-Y on Mul. mAP) is **supported**:")
+    assert "hybrid-a0.5's mul.map on xquad-r (all items) is significantly better than mono's (Δ +" in words
+    # the significance table tests every trained arm now
+    rows = _table_rows(_section(text, "Significance against zero-shot"))[1:]
+    assert {row[5] for row in rows} == {"3 vs 1"} and not any("not tested" in row[-1] for row in rows)
+
+
+def test_forest_rows_put_the_low_resource_group_first(synthetic_study: Path):
+    from polyret.report.comparisons import PairedTests
+    from polyret.report.sections import forest_series
+
+    study = load_study(synthetic_study)
+    tests = PairedTests(300, 0, "holm")
+    rows, series = forest_series(study, tests, "tatoeba", "xx2en.accuracy")
+    assert [row.label for row in rows] == ["low-resource (3, macro)", "jv", "sw", "kk", "el", "fr", "de"]
+    assert rows[0].group and all(row.low_resource for row in rows[:4]) and not any(r.low_resource for r in rows[4:])
+    assert list(series) == ["tiny / mono", "tiny / xy", "tiny / hybrid-a0.25", "tiny / hybrid-a0.5"]  # not the ref
+    mono = series["tiny / mono"]
+    # the group's row is the macro mean: each language weighs the same
+    assert mono["low-resource (3, macro)"][0] == pytest.approx(np.mean([mono[code][0] for code in ("jv", "sw", "kk")]))
+    for diff, low, high, tested in mono.values():
+        assert low <= diff <= high and tested is False  # two seeds: drawn hollow, not a verdict

@@ -68,7 +68,7 @@ reference: zero-shot
         run_dir = study_dir / "runs" / name
         assert (run_dir / "done.json").is_file(), (run_dir / "log.txt").read_text(encoding="utf-8")
         tatoeba = read_json(run_dir / "results" / "tatoeba.json")
-        assert set(tatoeba["languages"]) == {"sw", "de"} and tatoeba["config"]["max_sentences"] == 8
+        assert set(tatoeba["languages"]) == {"sw-Latn", "de-Latn"} and tatoeba["config"]["max_sentences"] == 8
         assert (run_dir / "results" / "tatoeba.per_query.npz").is_file()
     model_dir = Path(read_json(study_dir / "runs" / "tiny__mono__s0" / "train.done.json")["model_dir"])
     model_dir = model_dir if model_dir.is_absolute() else study_dir / "runs" / "tiny__mono__s0" / model_dir
@@ -76,6 +76,11 @@ reference: zero-shot
     assert not list((study_dir / "runs" / "tiny__mono__s0" / "train").rglob("checkpoint-*"))  # resume state gone
     report = (study_dir / "report.md").read_text(encoding="utf-8")
     assert "tiny / mono" in report and "Significance against zero-shot" in report
+    assert report.split("\n## ", 2)[1].startswith("Claims")  # the report opens with the claims table
+    claims = read_json(study_dir / "claims.json")
+    assert [claim["id"] for claim in claims["claims"]] == ["C1", "C2", "C3", "C4", "C5"]
+    c5 = [row for row in claims["rows"] if row["claim"] == "C5" and row["task"] == "tatoeba"]
+    assert c5 and all(row["verdict_text"] == "single seed: not tested" for row in c5)  # one seed per arm
     # a second compare does nothing and says so
     again = CliRunner().invoke(
         app, ["compare", str(config), "--study-dir", str(study_dir), "--no-progress", "--no-report"]

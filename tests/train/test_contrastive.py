@@ -138,6 +138,44 @@ def test_cli_train_reports_config_errors_on_one_line(tmp_path, monkeypatch, caps
     assert "batch_size" in err and str(path.name) in err
 
 
+def test_cli_trains_on_a_local_hf_dataset_with_sentence_transformers_columns(tmp_path, tiny_model_dir, monkeypatch):
+    """An HF dataset saved with save_to_disk, columns anchor/positive: `polyret train` maps them and trains."""
+    from datasets import Dataset
+
+    from polyret import cli
+
+    monkeypatch.setenv("POLYRET_HOME", str(tmp_path / "home"))
+    words = ["cat", "dog", "tree", "river", "stone", "bird", "house", "road", "rain", "sun", "moon", "fire"]
+    Dataset.from_dict(
+        {"anchor": [f"what is a {w}" for w in words], "positive": [f"a {w} is a thing called {w}" for w in words]}
+    ).save_to_disk(str(tmp_path / "st-pairs"))
+    config = base_config(tiny_model_dir, tmp_path / "unused.jsonl", method="mono", max_steps=2, save_steps=100)
+    config["data"] = [{"format": "hf", "path": str(tmp_path / "st-pairs"), "columns": {"lang": "en"}}]
+    path = tmp_path / "st.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setattr(sys, "argv", ["polyret", "train", str(path), "--run-dir", str(tmp_path / "run")])
+    cli.main()  # returns normally on success (exit status 0)
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    batches = read_jsonl(tmp_path / "run" / "batches.rank0.jsonl")
+    assert (
+        len(batches) == 2 and {b["dataset"] for b in batches} == {"st-pairs"} and {b["lang"] for b in batches} == {"en"}
+    )
+
+
+def test_hf_source_config_validates_its_layout():
+    from polyret.train.config import HfSource
+
+    source = HfSource(path="x", columns={"negative": ["n1", "n2"], "lang_column": "language", "id": "qid"})
+    mapping = source.layout()
+    assert (mapping.negatives, mapping.lang_column, mapping.id_column) == (("n1", "n2"), "language", "qid")
+    assert HfSource(path="x", parallel={"lang": "sw"}).layout().lang == "sw"
+    assert HfSource(path="x").layout() is None
+    with pytest.raises(ValueError, match="not both"):
+        HfSource(path="x", columns={"lang": "sw"}, parallel={"lang": "sw"})
+    with pytest.raises(ValueError, match="either lang"):
+        HfSource(path="x", columns={"anchor": "q"})
+
+
 # ----------------------------------------------------------------------------------------------- losses
 def test_loss_choice(tiny_model_dir):
     from sentence_transformers import SentenceTransformer

@@ -5,6 +5,15 @@ BCP-47 ``sw-KE``/``zh-Hans``, mBART ``sw_KE``, a UDHR version code ``cmn_hans``)
 code is ISO 639-1 wherever the language has one. Benchmark language sets are tuples of ISO 639-1 codes below, and
 :func:`low_resource_group` is how every report splits languages.
 
+**Result keys.** Every task keys its per-language results by one scheme: a BCP-47 tag with its ISO 15924 script,
+language subtag ISO 639-1 where one exists (:func:`language_key`: ``sw`` → ``sw-Latn``, ``zh`` → ``zh-Hans``,
+``jav`` → ``jv-Latn``). UDHR keys its versions (:func:`udhr_key`): a version's own BCP-47 tag with the script
+(``cmn_hant`` → ``zh-Hant``, ``hau_NE`` → ``ha-Latn-NE``); where several versions share a tag, the one whose code
+is its ISO 639-3 code (else a named code before a numbered one) keeps it and the others add a private-use subtag
+with their package code (``062`` → ``sw-Latn-x-062``, Swahili (Chimwiini)). :func:`key_name` names any key. Every
+key is accepted back as input by :func:`get_language` (and by UDHR's version selection), as are the older codes.
+Scripts missing from the table, and names of languages known only by a Tatoeba file code, come from ``langcodes``.
+
 Sources:
 - ``_CORE``: CC-100 sizes in GiB from the XLM-R paper (Conneau et al. 2020, Table 6). Rows marked ``P`` are the values
   quoted in PROTOCOLS.md §4; rows marked ``U`` were transcribed from the same table but not cross-checked [U].
@@ -20,10 +29,13 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import langcodes
 
 from polyret.errors import UnknownNameError
 
@@ -247,6 +259,19 @@ class Language:
         """The internal code: ISO 639-1 where one exists, else ISO 639-3."""
         return self.iso1 or self.iso3
 
+    @property
+    def key(self) -> str:
+        """The result key: BCP-47 with script (``sw-Latn``); the bare code where no script is known."""
+        return f"{self.code}-{self.script}" if self.script else self.code
+
+
+def _likely_script(tag: str) -> str | None:
+    """CLDR's likely script of a BCP-47 tag (``langcodes``), ``None`` for undetermined languages."""
+    language = langcodes.Language.get(tag)
+    if language.language in (None, "und"):
+        return language.script
+    return language.maximize().script
+
 
 def _bucket(gib: float | None) -> Bucket:
     if gib is None:
@@ -269,7 +294,7 @@ def _make(
         iso3=iso3,
         bcp47=bcp47,
         name=name,
-        script=script,
+        script=script or _likely_script(bcp47),
         cc100_gib=gib,
         bucket=_bucket(gib),
         low_resource=gib is None or gib < LOW_RESOURCE_GIB,
@@ -336,8 +361,61 @@ def _index() -> dict[str, Language]:
     # Tatoeba file codes known from nowhere else (``kzj``, ``ber``...): languages absent from CC-100.
     for code in TATOEBA_V1_CODES:
         if code not in index:
-            index[code] = _make(None, code, code, f"Tatoeba {code}", None, None, tatoeba=code)
+            name = langcodes.Language.get(code, normalize=False).display_name()  # kzj stays Coastal Kadazan
+            index[code] = _make(None, code, code, name, None, None, tatoeba=code)
+    for key, code in _udhr_key_codes().items():  # result keys of UDHR versions (``und-x-013``) resolve too
+        index.setdefault(key.lower(), index[code.lower()])
     return index
+
+
+def _udhr_base_tag(row: dict[str, str]) -> str:
+    """A version's BCP-47 tag (standardised) with its script: explicit, else its language's (table or CLDR)."""
+    tag = langcodes.standardize_tag(row["bcp47"])
+    parsed = langcodes.Language.get(tag)
+    if parsed.language in (None, "und") or parsed.script:
+        return tag
+    core = _core_index()
+    language = core.get(row["iso6393"].lower()) or core.get(parsed.language)
+    script = (language.script if language else None) or _likely_script(tag)
+    return str(parsed.update_dict({"script": script})) if script else tag
+
+
+@functools.lru_cache(maxsize=1)
+def _core_index() -> dict[str, Language]:
+    """The table's own codes only: UDHR keys are derived while :func:`_index` is being built, so they cannot use it."""
+    return {
+        key.lower(): language
+        for language, aliases in _core()
+        for key in (language.iso1, language.iso3, *aliases)
+        if key
+    }
+
+
+def _claim_order(row: dict[str, str]) -> tuple[bool, bool, str]:
+    return (row["code"].lower() != row["iso6393"].lower(), row["code"][:1].isdigit(), row["code"])
+
+
+@functools.lru_cache(maxsize=1)
+def _udhr_keys() -> dict[str, str]:
+    """UDHR version code → result key (see the module docstring): fixed by the shipped table, not by the run."""
+    by_tag: dict[str, list[dict[str, str]]] = {}
+    for row in udhr_versions():
+        by_tag.setdefault(_udhr_base_tag(row), []).append(row)
+    keys = {}
+    for tag, rows in by_tag.items():
+        first, *others = sorted(rows, key=_claim_order)
+        if tag.startswith("und"):  # an undetermined language: no version may claim the bare tag
+            others = [first, *others]
+        else:
+            keys[first["code"]] = tag
+        for row in others:
+            keys[row["code"]] = f"{tag}-x-{re.sub('[^0-9A-Za-z]', '', row['code'])[:8]}"
+    return keys
+
+
+@functools.lru_cache(maxsize=1)
+def _udhr_key_codes() -> dict[str, str]:
+    return {key: code for code, key in _udhr_keys().items()}
 
 
 def get_language(code: str | Language) -> Language:
@@ -355,6 +433,54 @@ def get_language(code: str | Language) -> Language:
         core_codes = [language.code for language, _ in _core()]
         raise UnknownNameError("language code (ISO 639-1/639-3, BCP-47 or mBART)", code, core_codes)
     return found
+
+
+def language_key(code: str | Language) -> str:
+    """The result key of a language (any code :func:`get_language` accepts): ``sw`` → ``sw-Latn``."""
+    return get_language(code).key
+
+
+def udhr_key(version: str) -> str:
+    """The result key of a UDHR version code (``swh`` → ``sw-Latn``, ``062`` → ``sw-Latn-x-062``); a key stays
+    itself, and a code the shipped table lacks falls back to its language's key."""
+    keys = _udhr_keys()
+    if version in keys:
+        return keys[version]
+    if version in _udhr_key_codes():
+        return version
+    return language_key(version)
+
+
+def udhr_version_code(key_or_code: str) -> str | None:
+    """The UDHR package code behind a version key or code (``sw-Latn-x-062`` → ``062``); ``None`` if neither."""
+    if key_or_code in _udhr_keys():
+        return key_or_code
+    return _udhr_key_codes().get(key_or_code)
+
+
+def key_script(key: str) -> str | None:
+    """The ISO 15924 script a result key names (``zh-Hant`` → ``Hant``), else its language's."""
+    script = langcodes.Language.get(key).script
+    if script:
+        return script
+    try:
+        return get_language(key).script
+    except UnknownNameError:
+        return None
+
+
+def key_name(key: str) -> str:
+    """A readable name for a result key or any code: the language's name, or for a UDHR version key that is not
+    its language's own key the version's name (``sw-Latn-x-062`` → ``Swahili (Chimwiini)``); unknown codes name
+    themselves."""
+    try:
+        language = get_language(key)
+    except UnknownNameError:
+        return key
+    code = udhr_version_code(key)
+    if code is not None and key != language.key:
+        return next(row["name"] for row in udhr_versions() if row["code"] == code)
+    return language.name
 
 
 def tatoeba_code(lang: str | Language) -> str:

@@ -25,7 +25,12 @@ Readers (all return a :class:`TrainingSet`; bad input raises :class:`~polyret.er
   ``passages`` (``pid<TAB>text``) files joined by one shared ``pairs`` file (``qid<TAB>pid[<TAB>negative pid…]``),
   where the item id is the qid.
 - :func:`from_hf_dataset` — any Hugging Face ``datasets`` dataset with the long-layout columns
-  ``id, lang, query, passage[, negatives]`` (or ``id, langs`` nested as above).
+  ``id, lang, query, passage[, negatives]`` (or ``id, langs`` nested as above); or, with a :class:`ColumnMapping`,
+  sentence-transformers columns (``anchor``, ``positive``, optional ``negative``; a fixed language or a language
+  column; an optional item-id column, else each row is its own item); or, with :class:`ParallelColumns`, the
+  parallel-sentences layout (``english``, ``non_english``) as two-language bitext items.
+  :func:`load_hf_dataset` reads a hub id, a ``save_to_disk`` folder or a local ``.jsonl``/``.json``/``.csv``/
+  ``.parquet`` file.
 - :func:`items_from_bitext` — aligned sentence pairs (e.g. mined by CRISS) as two-language items whose query and
   passage are the same sentence (for symmetric training, where both sides get the query prefix).
 """
@@ -358,37 +363,119 @@ def read_tsv(
     return builder.build(name, str(pairs_path))
 
 
-def from_hf_dataset(dataset: Any, name: str = "hf") -> TrainingSet:
-    """Items from a Hugging Face ``datasets.Dataset`` (or any iterable of row dicts) in either layout."""
-    builder = _ItemBuilder()
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which columns of a sentence-transformers style dataset hold what; ``lang`` fixes one language for every row,
+    ``lang_column`` names a column of language codes (give exactly one). Without ``id_column`` each row is its own
+    item; rows sharing an id become one multilingual item (one row per language)."""
+
+    anchor: str = "anchor"
+    positive: str = "positive"
+    negatives: tuple[str, ...] = ()
+    lang: str | None = None
+    lang_column: str | None = None
+    id_column: str | None = None
+
+
+@dataclass(frozen=True)
+class ParallelColumns:
+    """The sentence-transformers parallel-sentences layout: an English column and one in ``lang``."""
+
+    lang: str
+    english: str = "english"
+    non_english: str = "non_english"
+
+
+def _require_columns(dataset: Any, name: str, needed: Iterable[str | None]) -> None:
     columns = getattr(dataset, "column_names", None)
-    if columns is not None and "id" not in columns:
+    missing = [column for column in needed if column and columns is not None and column not in columns]
+    if missing:
+        raise DataError(f"{name}: no column {', '.join(map(repr, missing))}; the dataset has {columns}")
+
+
+def _from_columns(dataset: Any, name: str, mapping: ColumnMapping) -> TrainingSet:
+    if (mapping.lang is None) == (mapping.lang_column is None):
+        raise DataError(f"{name}: give the language as either lang (one code) or lang_column, not both or neither")
+    _require_columns(
+        dataset, name, (mapping.anchor, mapping.positive, *mapping.negatives, mapping.lang_column, mapping.id_column)
+    )
+    builder = _ItemBuilder()
+    for row, record in enumerate(dataset):
+        where = f"{name}: row {row}"
+        lang = _code(record[mapping.lang_column] if mapping.lang_column else mapping.lang, where)
+        item_id = _item_id({"id": record[mapping.id_column]}, where) if mapping.id_column else str(row)
+        negatives = tuple(_text(record, column, where) for column in mapping.negatives if record[column] is not None)
+        entry = LangEntry(_text(record, mapping.anchor, where), _text(record, mapping.positive, where), negatives)
+        builder._put(item_id, lang, entry, where)
+    return builder.build(name, name)
+
+
+def _from_parallel(dataset: Any, name: str, columns: ParallelColumns) -> TrainingSet:
+    _require_columns(dataset, name, (columns.english, columns.non_english))
+    pairs = [
+        ("en", _text(record, columns.english, where), columns.lang, _text(record, columns.non_english, where))
+        for where, record in ((f"{name}: row {row}", record) for row, record in enumerate(dataset))
+    ]
+    return items_from_bitext(pairs, name)
+
+
+def from_hf_dataset(
+    dataset: Any, name: str = "hf", columns: ColumnMapping | ParallelColumns | None = None
+) -> TrainingSet:
+    """Items from a Hugging Face ``datasets.Dataset`` (or any iterable of row dicts): polyret's long or nested
+    layout, or the sentence-transformers layouts that ``columns`` describes (see the module docstring)."""
+    if isinstance(columns, ColumnMapping):
+        return _from_columns(dataset, name, columns)
+    if isinstance(columns, ParallelColumns):
+        return _from_parallel(dataset, name, columns)
+    builder = _ItemBuilder()
+    present = getattr(dataset, "column_names", None)
+    if present is not None and "id" not in present:
+        hint = (
+            "; for sentence-transformers columns add `columns: {lang: <code>}` (or lang_column) to the hf source"
+            if {"anchor", "positive"} <= set(present)
+            else "; for english/non_english columns add `parallel: {lang: <code>}`"
+            if {"english", "non_english"} <= set(present)
+            else ""
+        )
         raise DataError(
-            f"{name}: dataset needs an 'id' column and either 'langs' or 'lang, query, passage'; has {columns}"
+            f"{name}: dataset needs an 'id' column and either 'langs' or 'lang, query, passage'; has {present}{hint}"
         )
     for row, record in enumerate(dataset):
         builder.add(record, f"{name}: row {row}")
     return builder.build(name, name)
 
 
-def load_hf_dataset(
-    path: str, name: str | None = None, split: str = "train", subset: str | None = None, **kwargs: Any
-) -> TrainingSet:
-    """``datasets.load_dataset(path, subset, split=split)`` (hub id, local folder or a saved dataset) → items."""
-    # datasets loads only when this runs, not when pairs is imported
-    import datasets
+# Local files ``datasets`` reads with a builder of its own: suffix -> builder name
+_FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
+
+def load_hf_dataset(
+    path: str,
+    name: str | None = None,
+    split: str = "train",
+    subset: str | None = None,
+    columns: ColumnMapping | ParallelColumns | None = None,
+    **kwargs: Any,
+) -> TrainingSet:
+    """A hub id or local dataset folder (``datasets.load_dataset(path, subset, split=split)``), a folder written by
+    ``save_to_disk`` (a ``Dataset`` or a ``DatasetDict``, whose ``split`` is taken) or a local ``.jsonl``/``.json``/
+    ``.csv``/``.parquet`` file → items (:func:`from_hf_dataset` with ``columns``)."""
+    import datasets  # pyarrow and pandas: imported only when an hf source is read
+
+    local = Path(path)
     try:
-        local = Path(path)
-        if local.is_dir() and (local / "dataset_info.json").exists():
+        if local.is_dir() and any((local / marker).exists() for marker in ("dataset_info.json", "dataset_dict.json")):
             loaded = datasets.load_from_disk(str(local))
             if isinstance(loaded, datasets.DatasetDict):
                 loaded = loaded[split]
+        elif local.is_file() and local.suffix.lower() in _FILE_BUILDERS:
+            loaded = datasets.load_dataset(_FILE_BUILDERS[local.suffix.lower()], data_files=str(local), split="train")
         else:
             loaded = datasets.load_dataset(path, subset, split=split, **kwargs)
-    except (FileNotFoundError, ValueError, ConnectionError) as err:
+    except (FileNotFoundError, ValueError, KeyError, ConnectionError) as err:
         raise DataError(f"{path}: cannot load Hugging Face dataset ({str(err).splitlines()[0]})") from None
-    return from_hf_dataset(loaded, name or Path(path).name)
+    return from_hf_dataset(loaded, name or local.stem, columns)
 
 
 def items_from_bitext(pairs: Iterable[tuple[str, str, str, str]], name: str = "bitext") -> TrainingSet:

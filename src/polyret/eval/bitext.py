@@ -13,7 +13,7 @@ import numpy as np
 
 from polyret.data.languages import low_resource_group
 from polyret.encode.base import Encoder
-from polyret.eval.metrics import top1_accuracy
+from polyret.eval.metrics import top1_accuracy, weighted_precision_recall_f1
 from polyret.mining.knn import exact_topk
 
 TIE_RULE = "exact cosine (faiss IndexFlatIP), ties to the lowest candidate index"
@@ -36,15 +36,29 @@ def top1_predictions(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 
 
 def score_pair(
-    xx: np.ndarray, en: np.ndarray, metric: str = "accuracy"
+    xx: np.ndarray, en: np.ndarray, metric: str = "accuracy", *, mining_scores: bool = False
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Top-1 ``metric`` (x100) xx→en, en→xx, their mean and n for one aligned pair, plus per-query correctness."""
+    """Top-1 ``metric`` (x100) xx→en, en→xx, their mean and n for one aligned pair, plus per-query correctness.
+
+    ``mining_scores`` adds MTEB's bitext-mining ``{direction}.f1``/``.precision``/``.recall`` (x100,
+    :func:`~polyret.eval.metrics.weighted_precision_recall_f1`) for both directions.
+    """
     gold = np.arange(len(xx))
-    predicted = {f"xx2en.{metric}": top1_predictions(xx, en), f"en2xx.{metric}": top1_predictions(en, xx)}
-    scores = {key: 100.0 * top1_accuracy(pred, gold) for key, pred in predicted.items()}
+    predicted = {"xx2en": top1_predictions(xx, en), "en2xx": top1_predictions(en, xx)}
+    scores = {f"{direction}.{metric}": 100.0 * top1_accuracy(pred, gold) for direction, pred in predicted.items()}
     scores[f"mean.{metric}"] = (scores[f"xx2en.{metric}"] + scores[f"en2xx.{metric}"]) / 2
+    if mining_scores:
+        for direction, pred in predicted.items():
+            precision, recall, f1 = weighted_precision_recall_f1(pred, gold)
+            scores.update(
+                {
+                    f"{direction}.f1": 100.0 * f1,
+                    f"{direction}.precision": 100.0 * precision,
+                    f"{direction}.recall": 100.0 * recall,
+                }
+            )
     scores["n"] = float(len(xx))
-    return scores, {key: (pred == gold).astype(np.uint8) for key, pred in predicted.items()}
+    return scores, {f"{direction}.{metric}": (pred == gold).astype(np.uint8) for direction, pred in predicted.items()}
 
 
 def language_aggregates(

@@ -26,18 +26,19 @@ import numpy as np
 from pydantic import Field
 
 from polyret.data.bucc import BUCC_LANGS, BuccSide, BuccSplit, bucc_dir, read_bucc
-from polyret.data.languages import get_language
+from polyret.data.languages import get_language, language_key
 from polyret.data.tatoeba import available_codes, read_lines, read_tatoeba_pair, tatoeba_dir
 from polyret.encode.base import Encoder
 from polyret.errors import UnknownNameError
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import best_f1_threshold, precision_recall_f1
 from polyret.eval.options import TaskOptions
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
 from polyret.mining.margin import MarginKind, dedupe, mine_pairs
 
 METRICS = ("f1", "precision", "recall", "oracle.f1")
 BUCC_STYLE_LANGS: tuple[str, ...] = ("de", "fr", "ru", "zh", "sw", "kk", "et", "eu")
+ITEMS = ItemRule("gold pair", shared_across_languages=False)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ def _evaluate(
     per_language: dict[str, dict[str, float]] = {}
     per_query: dict[str, np.ndarray] = {}
     sizes: dict[str, dict[str, int]] = {}
-    for lang, (dev, test) in splits.items():
+    for code, (dev, test) in splits.items():
+        lang = language_key(code)
         dev_candidates, test_candidates = (
             mine_candidates(encoder, split, k=k, margin=margin, batch_size=batch_size, show_progress=show_progress)
             for split in (dev, test)
@@ -149,6 +151,7 @@ def _evaluate(
         per_language[lang] = metrics
         per_query[f"{lang}/gold_found"] = found
         per_query[f"{lang}/query_ids"] = np.array([f"{x}\t{e}" for x, e in sorted(test.gold)])
+        per_query[f"{lang}/item_ids"] = ITEMS.item_ids(lang, per_query[f"{lang}/query_ids"])
         sizes[lang] = {
             f"{name}.{side}": len(getattr(split, side).ids)
             for name, split in (("dev", dev), ("test", test))

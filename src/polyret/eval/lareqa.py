@@ -34,14 +34,14 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from polyret.data.languages import PAPER_TRAIN_LANGS
+from polyret.data.languages import PAPER_TRAIN_LANGS, get_language, language_key
 from polyret.data.lareqa import Candidate, LareqaData, load_lareqa
 from polyret.encode.base import Encoder
 from polyret.errors import UnknownNameError
@@ -56,6 +56,7 @@ from polyret.eval.metrics import (
 from polyret.eval.options import TaskOptions
 from polyret.eval.results import (
     RUN_DEPTH,
+    ItemRule,
     MainScore,
     TaskResult,
     result_path,
@@ -70,6 +71,7 @@ CandidateText = Literal["sentence", "sentence+context"]
 CANDIDATE_TEXTS: tuple[str, ...] = ("sentence", "sentence+context")
 SETTINGS: tuple[str, ...] = ("mono", "cross", "mul")
 MAIN_METRIC = "mul.map"
+ITEMS = ItemRule("question (with its translations)", shared_across_languages=True)
 TIE_RULE = "score descending, ties by ascending canonical candidate index (language code, then file order)"
 # Per-query metrics of each setting; x100 unless listed in _UNSCALED.
 _MONO_METRICS = ("mono.map", "mono.r@1")
@@ -231,7 +233,7 @@ def write_mul_run(
 ) -> dict[str, str]:
     """Write the Mul. pool's top-100 run and its qrels (every parallel answer) as TREC files beside the result.
 
-    Query ids are ``lang:question id`` (a question id is shared by its translations). trec_eval's AP on these
+    Query ids are ``language key:question id`` (a question id is shared by its translations). trec_eval's AP on these
     files is AP@100 (``mul.ap@100`` in trec_eval's normalisation); it equals ``mul.map`` for a question whose
     answers all rank in the top 100. Tied scores (identical candidate texts) are ordered by trec_eval's own rule.
     """
@@ -276,6 +278,7 @@ def summarise(
     for lang, scores in per_lang.items():
         row: dict[str, float] = {"n": float(len(scores.query_ids))}
         per_query[f"{lang}/query_ids"] = np.asarray(scores.query_ids)
+        per_query[f"{lang}/item_ids"] = ITEMS.item_ids(lang, scores.query_ids)
         for key in (*_MONO_METRICS, *_MUL_METRICS):
             if key in scores.values:
                 row[key] = _scale(key, _mean(scores.values[key]))
@@ -310,8 +313,8 @@ def summarise(
 
     all_langs = list(languages)
     aggregates = {"all": _macro(languages, cross_settings, all_langs), "micro": _micro(per_lang, all_langs)}
-    seen = [lang for lang in all_langs if lang in PAPER_TRAIN_LANGS]
-    unseen = [lang for lang in all_langs if lang not in PAPER_TRAIN_LANGS]
+    seen = [lang for lang in all_langs if get_language(lang).code in PAPER_TRAIN_LANGS]
+    unseen = [lang for lang in all_langs if get_language(lang).code not in PAPER_TRAIN_LANGS]
     if seen and unseen:
         aggregates["paper-seen"] = _macro(languages, cross_settings, seen)
         aggregates["paper-unseen"] = _macro(languages, cross_settings, unseen)
@@ -375,7 +378,7 @@ def _description(data: LareqaData, candidate_text: str, timing: dict[str, float]
     """What a result records beside its scores: pool sizes, averaging, metric definitions, timing."""
     return {
         "candidate_text": candidate_text,
-        "n_candidates": {lang: s.stop - s.start for lang, s in data.candidate_slices().items()},
+        "n_candidates": {language_key(lang): s.stop - s.start for lang, s in data.candidate_slices().items()},
         "n_candidates_total": len(data.candidates),
         "n_questions": len(data.questions),
         "unanswered": data.unanswered,
@@ -437,9 +440,12 @@ def evaluate_lareqa(
         encoder, candidate_texts(data, candidate_text), encoder.passage_prefix, max_length, batch_size, show_progress
     )
     encoded = time.perf_counter()
-    per_lang = score_lareqa(
-        query_vectors, candidate_vectors, data, settings, block_size, RUN_DEPTH if output_dir is not None else 0
-    )
+    per_lang = {
+        language_key(lang): replace(scores, cross_langs=tuple(language_key(other) for other in scores.cross_langs))
+        for lang, scores in score_lareqa(
+            query_vectors, candidate_vectors, data, settings, block_size, RUN_DEPTH if output_dir is not None else 0
+        ).items()
+    }  # results are keyed by BCP-47 with script (polyret.data.languages.language_key)
     scored = time.perf_counter()
     langs, aggregates, extra, per_query = summarise(per_lang, settings)
     main_metric = MAIN_METRIC if "mul" in settings else ("mono.map" if "mono" in settings else "cross.map")

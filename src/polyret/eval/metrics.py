@@ -23,6 +23,9 @@ from typing import Literal
 
 import numpy as np
 
+# one threshold tuner for BUCC and `polyret mine --threshold auto`; it lives with the miner (imports point down)
+from polyret.mining.margin import best_f1_threshold
+
 __all__ = [
     "ap_at_k",
     "ap_at_k_batch",
@@ -44,6 +47,7 @@ __all__ = [
     "score_block",
     "success_at_k",
     "top1_accuracy",
+    "weighted_precision_recall_f1",
 ]
 
 APNormalization = Literal["xtreme-r", "trec"]
@@ -322,6 +326,38 @@ def top1_accuracy(predicted: np.ndarray, gold: np.ndarray) -> float:
     return float((predicted == gold).mean())
 
 
+def weighted_precision_recall_f1(predicted: np.ndarray, gold: np.ndarray) -> tuple[float, float, float]:
+    """Support-weighted precision, recall and F1 of label predictions: MTEB's bitext-mining scores.
+
+    MTEB (embeddings-benchmark/mteb, ``mteb/evaluation/evaluators/BitextMiningEvaluator.py``,
+    ``_compute_metrics``) takes each query's top-1 candidate index as its predicted label and the gold candidate
+    index as its true label, and reports scikit-learn's ``precision_score``/``recall_score``/``f1_score`` with
+    ``average="weighted", zero_division=0``. Per label l (over gold and predicted labels): P_l = tp_l/pred_l,
+    R_l = tp_l/support_l, F1_l = 2·tp_l/(pred_l + support_l), 0 where a denominator is 0; each is averaged with
+    weights support_l/n, so labels only ever predicted weigh nothing. With one query per gold label (Tatoeba)
+    recall equals accuracy, and a correct query whose candidate c other queries also chose scores
+    F1 = 2/(2 + c). Written with bincounts rather than by calling scikit-learn, which polyret neither declares
+    nor pins (it arrives only through sentence-transformers); tests cross-check it against scikit-learn.
+    """
+    predicted, gold = np.asarray(predicted).reshape(-1), np.asarray(gold).reshape(-1)
+    if predicted.shape != gold.shape:
+        raise ValueError(f"{len(predicted)} predictions for {len(gold)} gold labels")
+    if len(gold) == 0:
+        raise ValueError("precision/recall/F1 of an empty set")
+    _, codes = np.unique(np.concatenate([gold, predicted]), return_inverse=True)
+    gold_codes, predicted_codes = codes[: len(gold)], codes[len(gold) :]
+    size = int(codes.max()) + 1
+    support = np.bincount(gold_codes, minlength=size).astype(np.float64)
+    chosen = np.bincount(predicted_codes, minlength=size).astype(np.float64)
+    hits = np.bincount(gold_codes[gold_codes == predicted_codes], minlength=size).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(chosen > 0, hits / chosen, 0.0)
+        recall = np.where(support > 0, hits / support, 0.0)
+        f1 = np.where(chosen + support > 0, 2 * hits / (chosen + support), 0.0)
+    weights = support / len(gold)
+    return float(weights @ precision), float(weights @ recall), float(weights @ f1)
+
+
 def precision_recall_f1(predicted: set, gold: set) -> tuple[float, float, float]:
     """P = |pred ∩ gold|/|pred|, R = |pred ∩ gold|/|gold|, F1 = 2PR/(P+R); empty denominators give 0."""
     predicted, gold = set(predicted), set(gold)
@@ -330,43 +366,6 @@ def precision_recall_f1(predicted: set, gold: set) -> tuple[float, float, float]
     recall = correct / len(gold) if gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return precision, recall, f1
-
-
-def best_f1_threshold(scores: np.ndarray, correct: np.ndarray, n_gold: int) -> tuple[float, float]:
-    """Tune a score threshold for F1 (PROTOCOLS §3.3 step 4). Returns ``(threshold, best_f1)``.
-
-    Candidates are sorted by descending score (ties by index); for each cut-off n, P = tp(n)/n and
-    R = tp(n)/n_gold. The best n (first maximum) gives ``threshold = (s_n + s_{n+1}) / 2``, or ``s_N``
-    when n = N; keeping candidates with ``score >= threshold`` then keeps exactly the top n. Only
-    cut-offs a threshold can realise are considered: n where ``s_n > s_{n+1}`` (tied scores cannot be
-    split), or n = N. When no cut-off has F1 > 0 the threshold lies just above the highest score.
-    """
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    correct = np.asarray(correct, dtype=bool).reshape(-1)
-    if scores.shape != correct.shape:
-        raise ValueError(f"{len(scores)} scores for {len(correct)} correctness flags")
-    if n_gold <= 0:
-        raise ValueError("n_gold must be positive")
-    if len(scores) == 0:
-        return float("inf"), 0.0
-    order = np.argsort(-scores, kind="stable")
-    sorted_scores, sorted_correct = scores[order], correct[order]
-    tp = np.cumsum(sorted_correct)
-    n = np.arange(1, len(scores) + 1)
-    precision = tp / n
-    recall = tp / n_gold
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(tp > 0, 2 * precision * recall / (precision + recall), 0.0)
-    realisable = np.ones(len(scores), dtype=bool)
-    realisable[:-1] = sorted_scores[:-1] > sorted_scores[1:]
-    f1 = np.where(realisable, f1, -1.0)
-    best = int(np.argmax(f1))
-    best_f1 = float(f1[best])
-    if best_f1 <= 0:
-        return float(np.nextafter(sorted_scores[0], np.inf)), 0.0
-    if best == len(scores) - 1:
-        return float(sorted_scores[best]), best_f1
-    return float((sorted_scores[best] + sorted_scores[best + 1]) / 2), best_f1
 
 
 # ---------------------------------------------------------------------------------- ir_measures bridge

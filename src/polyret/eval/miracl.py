@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from polyret.data.languages import MIRACL_LANGS, get_language
+from polyret.data.languages import MIRACL_LANGS, get_language, language_key
 from polyret.data.miracl import MiraclTopics, corpus_files, corpus_root, iter_corpus, miracl_dir, read_miracl_topics
 from polyret.encode.base import Encoder
 from polyret.encode.shards import encode_to_shards, load_shards
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import ir_measures_scores
 from polyret.eval.options import TaskOptions
-from polyret.eval.results import MainScore, TaskResult, write_result, write_trec_run
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result, write_trec_run
 from polyret.io import polyret_home
 from polyret.mining.index import search_shards
 
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MEASURES = {"nDCG@10": "ndcg@10", "R@100": "r@100"}
 DEPTH = 100
+ITEMS = ItemRule("query", shared_across_languages=False)
 
 
 class MiraclOptions(TaskOptions):
@@ -136,6 +137,7 @@ def _score_language(
         for name, key in MEASURES.items()
     }
     arrays[f"{lang}/query_ids"] = np.array(judged)
+    arrays[f"{lang}/item_ids"] = ITEMS.item_ids(lang, judged)
     counts = {
         "topics": len(topics.queries),
         "judged_with_relevant": len(judged),
@@ -177,9 +179,10 @@ def evaluate_miracl(
         )
         # official query and passage ids: the run is re-scorable against MIRACL's own qrels
         run_file = Path(output_dir) / f"miracl.{lang}.run.trec.gz" if output_dir is not None else None
-        per_language[lang], arrays, counts[lang] = _score_language(
+        key = language_key(lang)  # results are keyed by BCP-47 with script; shard folders keep the code
+        per_language[key], arrays, counts[key] = _score_language(
             encoder,
-            lang,
+            key,
             topics,
             files,
             out_dir,

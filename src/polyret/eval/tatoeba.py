@@ -4,7 +4,9 @@ For each language the candidates are the n sentences on the other side of the sa
 encoder's query prefix (a symmetric task), the prediction is the exact cosine argmax with ties to the lowest line,
 and gold is the identity (the raw files are read, unsorted). Reported per language (x100, with n): ``xx2en.accuracy``
 (as MTEB scores it), ``en2xx.accuracy`` (as XTREME's script does) and ``mean.accuracy``; aggregates are macro means
-over all, low-resource and other languages. The main score is the mean ``xx2en.accuracy``.
+over all, low-resource and other languages. The main score is the mean ``xx2en.accuracy``. MTEB's bitext-mining
+``f1``/``precision``/``recall`` (its main score is ``f1``, xx→en) are reported per direction too
+(``xx2en.f1`` ...; :func:`polyret.eval.metrics.weighted_precision_recall_f1`).
 """
 
 from __future__ import annotations
@@ -17,15 +19,21 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from polyret.data.languages import TATOEBA_XTREME36, get_language
+from polyret.data.languages import TATOEBA_XTREME36, get_language, language_key
 from polyret.data.tatoeba import read_tatoeba_pair, tatoeba_dir
 from polyret.encode.base import Encoder
 from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, score_pair
 from polyret.eval.options import TaskOptions
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
 
 TASK = "tatoeba"
-METRICS = ("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy")
+METRICS = (
+    "xx2en.accuracy",
+    "en2xx.accuracy",
+    "mean.accuracy",
+    *(f"{direction}.{name}" for direction in ("xx2en", "en2xx") for name in ("f1", "precision", "recall")),
+)
+ITEMS = ItemRule("sentence pair (both directions)", shared_across_languages=False)
 
 
 class TatoebaOptions(TaskOptions):
@@ -64,9 +72,11 @@ def evaluate_tatoeba(
         n = len(pair.xx)
         xx, en = vectors[offset : offset + n], vectors[offset + n : offset + 2 * n]
         offset += 2 * n
-        per_language[pair.lang], correct = score_pair(xx, en)
-        per_query.update({f"{pair.lang}/{key}": hits for key, hits in correct.items()})
-        per_query[f"{pair.lang}/query_ids"] = np.arange(n)
+        key = language_key(pair.lang)
+        per_language[key], correct = score_pair(xx, en, mining_scores=True)
+        per_query.update({f"{key}/{metric}": hits for metric, hits in correct.items()})
+        per_query[f"{key}/query_ids"] = np.arange(n)
+        per_query[f"{key}/item_ids"] = ITEMS.item_ids(key, np.arange(n))
     aggregates = language_aggregates(per_language, METRICS)
     result = TaskResult(
         task=TASK,
@@ -74,7 +84,7 @@ def evaluate_tatoeba(
         languages=per_language,
         aggregates=aggregates,
         extra={
-            "files": {pair.lang: pair.path.name for pair in pairs},
+            "files": {language_key(pair.lang): pair.path.name for pair in pairs},
             "low_resource": {code: get_language(code).low_resource for code in per_language},
         },
         model=encoder.describe(),

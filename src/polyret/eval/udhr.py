@@ -3,8 +3,10 @@
 For each complete version and the evaluation article set A, the version's articles in A are queries and the English
 (``eng``) articles in A candidates (``xx2en``), and the reverse (``en2xx``); P@1 is the share of queries whose top
 candidate has the same article number (x100; chance is 100/|A|). Both sides carry the query prefix. Per-version
-scores are keyed by the package's version code (``swh``, ``cmn_hans``), since a language can have several versions;
-low-resource grouping goes through the version's language. ``articles='even'`` is the mandatory hold-out set when UDHR
+scores are keyed by the version's result key (:func:`polyret.data.languages.udhr_key`: BCP-47 with script, ``sw-Latn``
+for ``swh``, with a private-use subtag where versions share a tag, ``sw-Latn-x-062``), since a language can have
+several versions; ``extra.versions`` names each (package code, name); low-resource grouping goes through the
+version's language. ``articles='even'`` is the mandatory hold-out set when UDHR
 (odd articles) was used in training or model selection; results with different |A| are not comparable.
 """
 
@@ -17,17 +19,18 @@ from typing import Literal
 
 import numpy as np
 
-from polyret.data.languages import get_language
+from polyret.data.languages import get_language, udhr_key, udhr_version_code
 from polyret.data.udhr import N_ARTICLES, UdhrCorpus, load_udhr
 from polyret.encode.base import Encoder
 from polyret.errors import ConfigError, UnknownNameError
 from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, score_pair
 from polyret.eval.options import TaskOptions
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
 
 TASK = "udhr"
 ENGLISH = "eng"
 METRICS = ("xx2en.p@1", "en2xx.p@1", "mean.p@1")
+ITEMS = ItemRule("(version, article), both directions", shared_across_languages=False)
 ARTICLE_SETS = {
     "all": tuple(range(1, N_ARTICLES + 1)),
     "even": tuple(range(2, N_ARTICLES + 1, 2)),
@@ -66,11 +69,13 @@ def coverage(per_version: dict[str, dict[str, float]], metric: str) -> dict[str,
 
 def select_versions(corpus: UdhrCorpus, codes: Sequence[str] | None) -> list[str]:
     """Version codes to evaluate: every complete one but English by default; a language code (``sw``, ``yor``) stands
-    for all complete versions of that language, a version code (``swh``, ``cmn_hans``) for itself."""
+    for all complete versions of that language, a version code (``swh``, ``cmn_hans``) or result key (``sw-Latn-x-062``)
+    for itself."""
     chosen: list[str] = [code for code in corpus.versions if code != ENGLISH] if codes is None else []
     for code in codes or ():
-        if code in corpus.versions:
-            matches = [code]
+        version = udhr_version_code(code) or code
+        if version in corpus.versions:
+            matches = [version]
         else:
             language = get_language(code)
             matches = [
@@ -112,9 +117,11 @@ def evaluate_udhr(
     per_version: dict[str, dict[str, float]] = {}
     per_query: dict[str, np.ndarray] = {}
     for position, code in enumerate(codes, start=1):
-        per_version[code], correct = score_pair(vectors[position * size : (position + 1) * size], english, "p@1")
-        per_query.update({f"{code}/{key}": hits for key, hits in correct.items()})
-        per_query[f"{code}/query_ids"] = np.asarray(chosen)
+        key = udhr_key(code)
+        per_version[key], correct = score_pair(vectors[position * size : (position + 1) * size], english, "p@1")
+        per_query.update({f"{key}/{metric}": hits for metric, hits in correct.items()})
+        per_query[f"{key}/query_ids"] = np.asarray(chosen)
+        per_query[f"{key}/item_ids"] = ITEMS.item_ids(key, chosen)
     aggregates = language_aggregates(per_version, METRICS)
     result = TaskResult(
         task=TASK,
@@ -124,7 +131,8 @@ def evaluate_udhr(
         extra={
             "coverage": {"xx2en": coverage(per_version, "xx2en.p@1"), "en2xx": coverage(per_version, "en2xx.p@1")},
             "versions": {
-                code: {
+                udhr_key(code): {
+                    "code": code,
                     "iso6393": corpus.versions[code].iso6393,
                     "name": corpus.versions[code].name,
                     "language": get_language(code).code,

@@ -204,6 +204,43 @@ def _greedy_one_to_one(
     return keep
 
 
+def best_f1_threshold(scores: np.ndarray, correct: np.ndarray, n_gold: int) -> tuple[float, float]:
+    """Tune a score threshold for F1 (PROTOCOLS §3.3 step 4). Returns ``(threshold, best_f1)``.
+
+    Candidates are sorted by descending score (ties by index); for each cut-off n, P = tp(n)/n and
+    R = tp(n)/n_gold. The best n (first maximum) gives ``threshold = (s_n + s_{n+1}) / 2``, or ``s_N``
+    when n = N; keeping candidates with ``score >= threshold`` then keeps exactly the top n. Only
+    cut-offs a threshold can realise are considered: n where ``s_n > s_{n+1}`` (tied scores cannot be
+    split), or n = N. When no cut-off has F1 > 0 the threshold lies just above the highest score.
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    correct = np.asarray(correct, dtype=bool).reshape(-1)
+    if scores.shape != correct.shape:
+        raise ValueError(f"{len(scores)} scores for {len(correct)} correctness flags")
+    if n_gold <= 0:
+        raise ValueError("n_gold must be positive")
+    if len(scores) == 0:
+        return float("inf"), 0.0
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores, sorted_correct = scores[order], correct[order]
+    tp = np.cumsum(sorted_correct)
+    n = np.arange(1, len(scores) + 1)
+    precision = tp / n
+    recall = tp / n_gold
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(tp > 0, 2 * precision * recall / (precision + recall), 0.0)
+    realisable = np.ones(len(scores), dtype=bool)
+    realisable[:-1] = sorted_scores[:-1] > sorted_scores[1:]
+    f1 = np.where(realisable, f1, -1.0)
+    best = int(np.argmax(f1))
+    best_f1 = float(f1[best])
+    if best_f1 <= 0:
+        return float(np.nextafter(sorted_scores[0], np.inf)), 0.0
+    if best == len(scores) - 1:
+        return float(sorted_scores[best]), best_f1
+    return float((sorted_scores[best] + sorted_scores[best + 1]) / 2), best_f1
+
+
 @dataclass(frozen=True)
 class MineSummary:
     """What :func:`mine_files` did (the CLI prints it)."""

@@ -2,12 +2,11 @@
 
 Every function takes plain data, draws one figure and returns :class:`FigureFiles`; the report decides
 what to draw. Low-resource languages are highlighted the same way everywhere: a shaded band behind their
-bars/points and red tick labels.
+rows/points and red tick labels.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,49 +56,74 @@ def _legend_columns(labels: Sequence[str], width_in: float) -> int:
     return max(1, min(len(labels), int(width_in // (0.6 + 0.075 * widest))))
 
 
-def language_bars(
-    series: Mapping[str, Mapping[str, Stat]],
-    languages: Sequence[str],
-    low_resource: set[str],
+@dataclass(frozen=True)
+class ForestRow:
+    """One row of a forest plot: a language, or a group of languages with its own (macro) estimate."""
+
+    label: str
+    low_resource: bool
+    group: bool = False
+
+
+#: (Δ, CI low, CI high, tested): tested=False draws a hollow marker (e.g. fewer seeds than a verdict needs)
+Interval = tuple[float, float, float, bool]
+
+
+def forest(
+    rows: Sequence[ForestRow],
+    series: Mapping[str, Mapping[str, Interval]],
     *,
     title: str,
-    ylabel: str,
+    xlabel: str,
     stem: Path,
     caption: str = "",
 ) -> FigureFiles:
-    """Grouped bars: one group per language, one bar per series (method), error bars = std over seeds."""
-    width_in = min(18.0, max(6.0, 0.5 + 0.32 * len(languages) * max(1, len(series)) ** 0.5))
-    figure = Figure(figsize=(width_in, 4.2), layout="constrained")
+    """Δ against a reference with its 95% CI: one row per language or group (top to bottom), one marker per series
+    (method), a line at 0. Shows differences of a fraction of a point that bars from 0 hide."""
+    height_in = min(16.0, max(3.0, 1.2 + 0.22 * len(rows) * max(1, len(series)) ** 0.5))
+    figure = Figure(figsize=(7.5, height_in), layout="constrained")
     axes = figure.add_subplot()
-    x = np.arange(len(languages))
-    bar_w = 0.8 / max(1, len(series))
-    for i, lang in enumerate(languages):
-        if lang in low_resource:
-            axes.axvspan(i - 0.5, i + 0.5, color=LOW_SHADE, zorder=0)
-    for j, (label, stats) in enumerate(series.items()):
-        means = [stats[lang].mean if lang in stats else math.nan for lang in languages]
-        errors = [(stats[lang].std or 0.0) if lang in stats else 0.0 for lang in languages]
-        axes.bar(
-            x - 0.4 + bar_w * (j + 0.5),
-            means,
-            bar_w,
-            yerr=errors if any(errors) else None,
-            label=label,
-            color=_color(j),
-            zorder=2,
-            capsize=2,
-        )
-    axes.set_xticks(x, languages, rotation=60 if len(languages) > 14 else 0)
-    for tick, lang in zip(axes.get_xticklabels(), languages, strict=True):
-        if lang in low_resource:
+    y = np.arange(len(rows))[::-1].astype(float)
+    step = 0.7 / max(1, len(series))
+    for i, row in enumerate(rows):
+        if row.low_resource:
+            axes.axhspan(y[i] - 0.5, y[i] + 0.5, color=LOW_SHADE, zorder=0)
+    for j, (label, intervals) in enumerate(series.items()):
+        offset = 0.35 - step * (j + 0.5)
+        for i, row in enumerate(rows):
+            if row.label not in intervals:
+                continue
+            diff, low, high, tested = intervals[row.label]
+            axes.errorbar(
+                diff,
+                y[i] + offset,
+                xerr=[[diff - low], [high - diff]],
+                fmt=MARKERS[j % len(MARKERS)],
+                color=_color(j),
+                markerfacecolor=_color(j) if tested else "white",
+                markersize=7 if row.group else 5,
+                capsize=2,
+                label=label if i == next(k for k, r in enumerate(rows) if r.label in intervals) else None,
+                zorder=3,
+            )
+    axes.axvline(0.0, color="#333333", linewidth=1, zorder=2)
+    axes.set_yticks(y, [row.label for row in rows])
+    for tick, row in zip(axes.get_yticklabels(), rows, strict=True):
+        if row.low_resource:
             tick.set_color(LOW_COLOR)
+        if row.group:
             tick.set_fontweight("bold")
-    axes.set_xlim(-0.6, len(languages) - 0.4)
-    axes.set_ylabel(ylabel)
+    axes.set_ylim(-0.6, len(rows) - 0.4)
+    axes.set_xlabel(xlabel)
     axes.set_title(title)
-    axes.grid(axis="y", alpha=0.3, zorder=1)
-    figure.legend(fontsize=8, ncol=_legend_columns(list(series), width_in), loc="outside lower center", frameon=False)
-    return _save(figure, stem, title, caption or "Shaded, red labels: low-resource languages (CC-100 < 10 GiB).")
+    axes.grid(axis="x", alpha=0.3, zorder=1)
+    figure.legend(fontsize=8, ncol=_legend_columns(list(series), 7.5), loc="outside lower center", frameon=False)
+    default = (
+        "Δ against the reference with its 95% CI (two-level bootstrap over seeds and items); bold: a group's "
+        "macro estimate (each language weighs the same); shaded, red labels: low-resource languages (CC-100 < "
+        "10 GiB); hollow markers: an arm has fewer seeds than a verdict needs."
+    )
+    return _save(figure, stem, title, caption or default)
 
 
 def alpha_sweep(

@@ -1,11 +1,12 @@
 """The study report: ``report.md``, a self-contained ``report.html`` (inline CSS, base64 PNG figures) and
 ``report.tex`` (booktabs tables, :mod:`polyret.report.latex`).
 
-:func:`write_report` reads a study directory (see :mod:`polyret.study.runner`), builds one document —
-banners, headline table, significance tests against the reference method, per-language tables, figures,
-published numbers, and how it was produced (:mod:`polyret.report.sections`) — and renders it three times, as
-Markdown, HTML and LaTeX, from the same blocks (:mod:`polyret.report.blocks`). Figures are also written as SVG and
-PNG under ``figures/``; long per-language tables as CSV under ``tables/``.
+:func:`write_report` reads a study directory (see :mod:`polyret.study.runner`), builds one document — the
+claims table first (:mod:`polyret.report.answer`; also written as ``claims.json``), banners, headline table,
+significance tests against the reference method, per-language tables, figures, published numbers, and how it was
+produced (:mod:`polyret.report.sections`) — and renders it three times, as Markdown, HTML and LaTeX, from the same
+blocks (:mod:`polyret.report.blocks`). Figures are also written as SVG and PNG under ``figures/``; long
+per-language tables as CSV under ``tables/``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from polyret.io import atomic_write
+from polyret.io import atomic_write, write_json
 from polyret.report.blocks import FigureBlock, render_html, render_markdown
+from polyret.report.claims import evaluate_claims
 from polyret.report.comparisons import PairedTests
 from polyret.report.latex import render_latex
 from polyret.report.sections import Settings, build_report
@@ -26,6 +28,7 @@ from polyret.report.tables import load_study
 class ReportFiles:
     markdown: Path
     html: Path
+    claims: Path
     figures: list[Path]
     latex: Path | None = None
 
@@ -38,11 +41,13 @@ def write_report(
     correction: Correction = "holm",
     figures: bool = True,
 ) -> ReportFiles:
-    """Write ``report.md``, ``report.html``, ``report.tex``, ``figures/*.{png,svg}`` (and long tables as CSV) into
-    the study dir."""
+    """Write ``report.md``, ``report.html``, ``report.tex``, ``claims.json``, ``figures/*.{png,svg}`` (and long tables
+    as CSV) into    the study dir."""
     study = load_study(study_dir)
-    blocks = build_report(study, Settings(PairedTests(n_resamples, seed, correction), draw_figures=figures))
+    claims = evaluate_claims(study, n_resamples=n_resamples, seed=seed, correction=correction)
+    blocks = build_report(study, Settings(PairedTests(n_resamples, seed, correction), draw_figures=figures), claims)
     root = study.study_dir
+    write_json(root / "claims.json", claims.to_json())
     markdown = root / "report.md"
     html_path = root / "report.html"
     with atomic_write(markdown) as handle:
@@ -53,4 +58,4 @@ def write_report(
     with atomic_write(latex) as handle:
         handle.write(render_latex(blocks, f"polyret study report: {study.name}", root))
     paths = [path for block in blocks if isinstance(block, FigureBlock) for path in (block.files.png, block.files.svg)]
-    return ReportFiles(markdown=markdown, html=html_path, figures=paths, latex=latex)
+    return ReportFiles(markdown=markdown, html=html_path, claims=root / "claims.json", figures=paths, latex=latex)

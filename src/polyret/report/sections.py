@@ -1,10 +1,11 @@
 """The report's sections, each a small function from the study (and its statistics) to blocks.
 
-Order: title, banners, runs, headline results, significance against the reference, per-language results, figures,
-published numbers, provenance. The numbers come from :mod:`polyret.report.tables` (group statistics),
-:mod:`polyret.report.comparisons` (paired tests) and :mod:`polyret.report.published` (reference numbers); the
-task and method facts (headline metrics, figures, banners) from the registries. Figures and long tables are
-written under the study directory as the sections are built.
+Order: title, the claims (:mod:`polyret.report.answer`), banners, runs, headline results, significance against the
+reference, per-language results, figures, published numbers, provenance. The numbers come from
+:mod:`polyret.report.tables` (group statistics), :mod:`polyret.report.comparisons` (paired tests) and
+:mod:`polyret.report.published` (reference numbers); the task and method facts (headline metrics, figures,
+banners) from the registries. Figures and long tables are written under the study directory as the sections are
+built.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from polyret.eval.tasks import find_task
 from polyret.io import atomic_write, timestamp
 from polyret.report import figures as figs
 from polyret.report import published as pub
+from polyret.report.answer import claims_section
 from polyret.report.blocks import Banner, Block, CodeBlock, FigureBlock, Heading, Paragraph, TableBlock
-from polyret.report.comparisons import PairedTests, group_name, language_differences, significance_table
-from polyret.report.significance import ALPHA, CORRECTIONS
+from polyret.report.claims import ClaimsTable
+from polyret.report.comparisons import Comparison, PairedTests, group_name, language_differences, significance_table
+from polyret.report.significance import ALPHA, CORRECTIONS, MIN_SEEDS, Status
 from polyret.report.tables import (
     GroupKey,
     Stat,
@@ -96,16 +99,17 @@ def metric_label(task: str, metric: str) -> str:
 # --------------------------------------------------------------------------- the document
 
 
-def build_report(study: Study, settings: Settings) -> list[Block]:
+def build_report(study: Study, settings: Settings, claims: ClaimsTable) -> list[Block]:
     """Every block of the report, in order (figures are written as their section is built)."""
     return [
         *title(study),
+        *claims_section(claims),
         *banners(study),
         *runs_table(study),
         *headline(study),
         *significance(study, settings.tests),
         *per_language(study, settings.tests),
-        *figures(study, settings.draw_figures),
+        *figures(study, settings.tests, settings.draw_figures),
         *published(study),
         *provenance(study),
     ]
@@ -194,64 +198,58 @@ def headline(study: Study) -> list[Block]:
     return blocks
 
 
-SIGNIFICANCE_HEADER = [
-    "task",
-    "method",
-    "reference",
-    "metric",
-    "queries",
-    "method mean",
-    "reference mean",
-    "Δ",
-    "95% CI",
-    "p",
-]
+SIGNIFICANCE_HEADER = ["task", "method", "reference", "metric", "items", "seeds", "method mean", "reference mean"]
 
 
 def significance(study: Study, tests: PairedTests) -> list[Block]:
     _, correction_name = CORRECTIONS[tests.correction]
     intro = Paragraph(
-        f"Paired per-query tests of each method against **{study.reference}** on the same "
-        f"backbone{_fallback(study)} and the same queries, on the task's main metric (the "
-        "reference column names the group). Per-query values are pooled "
-        "over languages (and averaged over seeds per query when a method has several). "
-        f"Δ = mean(method − reference); 95% CI: percentile bootstrap ({tests.n_resamples:,} "
-        f"resamples of queries, seed {tests.seed}); p: two-sided paired randomisation test (random "
-        f"sign flips of the per-query differences, {tests.n_resamples:,} resamples, seed "
-        f"{tests.seed + 1}; exact when n ≤ 16). p-values are corrected with **{correction_name}** "
-        f"across all comparisons in this table. A method is called better or worse only when the "
-        f"corrected p < {ALPHA}; otherwise the table says no significant difference."
+        f"Paired tests of each method against **{study.reference}** on the same backbone{_fallback(study)} and the "
+        "same queries, on every metric its task tests (PROTOCOLS §7.3; the reference column names the group). "
+        "Items are the resampled unit (queries of one item, e.g. a question and its translations, are averaged "
+        "first) and seeds are a level: Δ = mean over items of the difference of seed means, beside it the "
+        "seed-to-seed standard deviation of a one-seed difference; 95% CI: two-level percentile bootstrap "
+        f"(each arm's seeds, then items; {tests.n_resamples:,} resamples, seed {tests.seed}); p: two-sided "
+        f"sign-flip test on the item differences ({tests.n_resamples:,} resamples, seed {tests.seed + 1}; exact "
+        f"when there are ≤ 16 items). p-values are corrected with **{correction_name}** within each task. A "
+        f"method is called better or worse only when the corrected p < {ALPHA} and, with several seeds, the CI "
+        f"excludes 0; a trained arm with fewer than {MIN_SEEDS} seeds is not tested."
     )
     table = significance_table(study, tests)
-    rows = [
-        [
-            c.task,
-            group_name(c.key),
-            group_name(c.reference),
-            metric_label(c.task, c.metric),
-            str(c.result.n),
-            fmt(c.result.mean_a),
-            fmt(c.result.mean_b),
-            f"{c.result.diff:+.2f}",
-            f"[{c.result.ci_low:+.2f}, {c.result.ci_high:+.2f}]",
-            fmt_p(c.result.p_value),
-            fmt_p(c.result.p_adjusted),
-            c.verdict,
-        ]
-        for c in table.comparisons
-    ]
-    notes = ["Means here are over pooled queries (micro), so they can differ from the macro averages above."]
+    rows = [_significance_row(c) for c in table.comparisons]
+    notes = ["Means here are over items (micro), so they can differ from the macro averages above."]
     if table.skipped:
         notes.append("Not tested: " + "; ".join(table.skipped) + ".")
     return [
         Heading(2, f"Significance against {study.reference or 'the reference'}"),
         intro,
         TableBlock(
-            [*SIGNIFICANCE_HEADER, f"p ({tests.correction})", "verdict"],
+            [*SIGNIFICANCE_HEADER, "Δ (± seed sd)", "95% CI", "p", f"p ({tests.correction})", "verdict"],
             rows,
             row_classes=[{"better": "better", "worse": "worse"}.get(row[-1], "") for row in rows],
             notes=notes,
         ),
+    ]
+
+
+def _significance_row(c: Comparison) -> list[str]:
+    r = c.result
+    spread = "" if r.seed_spread is None else f" (± {r.seed_spread:.2f})"
+    word = f"{Status.SINGLE_SEED}: not tested" if r.status is Status.SINGLE_SEED else str(c.verdict)
+    return [
+        c.task,
+        group_name(c.key),
+        group_name(c.reference),
+        metric_label(c.task, c.metric),
+        str(r.n_items),
+        f"{r.seeds[0]} vs {r.seeds[1]}",
+        fmt(r.mean_a),
+        fmt(r.mean_b),
+        f"{r.diff:+.2f}{spread}",
+        f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]",
+        fmt_p(r.p_value),
+        fmt_p(r.p_adjusted),
+        word,
     ]
 
 
@@ -262,8 +260,9 @@ def per_language(study: Study, tests: PairedTests) -> list[Block]:
             f"Main metric per language, mean ± std over seeds. {LOW_MARK} low-resource (CC-100 < 10 "
             f"GiB or absent, PROTOCOLS §4; shaded, listed first, smallest first); {UNSEEN_MARK} not in "
             f"the training languages{_train_langs(study)}. {UP}/{DOWN}: significantly above/below the "
-            f"reference on that language (paired tests as above, {tests.correction} across the "
-            "language × method cells of each table)."
+            f"reference on that language (paired item- and seed-level tests as above, {tests.correction} across "
+            "the language × method cells of each table; none with fewer than "
+            f"{MIN_SEEDS} seeds per trained arm)."
         ),
     ]
     for task in study.tasks:
@@ -273,17 +272,23 @@ def per_language(study: Study, tests: PairedTests) -> list[Block]:
     return blocks
 
 
+def shown_languages(low: list[str], other: list[str]) -> tuple[list[str], list[str]]:
+    """The languages a per-language table or figure shows: all, or when there are more than
+    :data:`MAX_LANGUAGE_ROWS`, half of the rows low-resource and the rest the others (each in its order)."""
+    if len(low) + len(other) <= MAX_LANGUAGE_ROWS:
+        return low, other
+    shown_low = low[: MAX_LANGUAGE_ROWS // 2]
+    return shown_low, other[: MAX_LANGUAGE_ROWS - len(shown_low)]
+
+
 def language_table(study: Study, tests: PairedTests, task: str, metric: str) -> list[Block]:
     """One task's main metric per language: low-resource first, group means, marks, a CSV when cut."""
     keys = study.keys(task)
     stats = {key: per_language_stat(study, key, task, metric) for key in keys}
     langs = languages_of(r for key in keys for r in study.results_for(key, task))
     low, other = order_languages(langs)
-    shown_low, shown_other = low, other
+    shown_low, shown_other = shown_languages(low, other)
     truncated = len(langs) > MAX_LANGUAGE_ROWS
-    if truncated:
-        shown_low = low[: MAX_LANGUAGE_ROWS // 2]
-        shown_other = other[: MAX_LANGUAGE_ROWS - len(shown_low)]
     above = language_differences(study, tests, task, metric, keys, shown_low + shown_other)
     rows, classes = [], []
     for group, codes, shown, cls in (("low-resource", low, shown_low, "low"), ("other", other, shown_other, "")):
@@ -358,8 +363,8 @@ def write_language_csv(
     return path
 
 
-def figures(study: Study, draw: bool) -> list[Block]:
-    made = [files for task in (study.tasks if draw else ()) for files in task_figures(study, task)]
+def figures(study: Study, tests: PairedTests, draw: bool) -> list[Block]:
+    made = [files for task in (study.tasks if draw else ()) for files in task_figures(study, tests, task)]
     blocks: list[Block] = [Heading(2, "Figures")]
     if not made:
         blocks.append(
@@ -372,8 +377,9 @@ def figures(study: Study, draw: bool) -> list[Block]:
     return [*blocks, *(FigureBlock(files) for files in made)]
 
 
-def task_figures(study: Study, task: str) -> list[figs.FigureFiles]:
-    """The figures the task's metadata asks for (per-language bars, rank distance, α sweep, against CC-100)."""
+def task_figures(study: Study, tests: PairedTests, task: str) -> list[figs.FigureFiles]:
+    """The figures the task's metadata asks for: Δ against the reference per language (the main metric and the
+    rank distance, as forest plots), the α sweep, scores against CC-100 size."""
     metric = study.main_metric(task)
     keys = study.keys(task)
     meta = find_task(task)
@@ -381,28 +387,15 @@ def task_figures(study: Study, task: str) -> list[figs.FigureFiles]:
         return []
     wanted = meta.figures if meta is not None else ("per-language", "alpha-sweep")
     langs = languages_of(r for key in keys for r in study.results_for(key, task))
-    low, other = order_languages(langs)
     stem = study.study_dir / "figures"
     made: list[figs.FigureFiles] = []
-    if "per-language" in wanted and 1 < len(langs) <= MAX_LANGUAGE_ROWS:
-        series = {group_name(k): per_language_stat(study, k, task, metric) for k in keys}
-        title_text = f"{task}: {metric} per language"
-        made.append(
-            figs.language_bars(
-                series, low + other, set(low), title=title_text, ylabel=metric, stem=stem / f"{task}_per_language"
-            )
-        )
+    if "per-language" in wanted:
+        made += _forest(study, tests, task, metric, stem / f"{task}_per_language")
     if "rank-distance" in wanted:
         results = [r for k in keys for r in study.results_for(k, task)]
         rank = next((m for m in headline_metrics(task, results) if lower_is_better(task, m)), None)
         if rank:
-            series = {group_name(k): per_language_stat(study, k, task, rank) for k in keys}
-            title_text = f"{task}: rank distance per query language (lower is better)"
-            made.append(
-                figs.language_bars(
-                    series, low + other, set(low), title=title_text, ylabel=rank, stem=stem / f"{task}_rank_distance"
-                )
-            )
+            made += _forest(study, tests, task, rank, stem / f"{task}_rank_distance")
     curves = alpha_curves(study, task, metric) if "alpha-sweep" in wanted else {}
     if curves:
         made.append(
@@ -417,6 +410,45 @@ def task_figures(study: Study, task: str) -> list[figs.FigureFiles]:
     if "cc100" in wanted:
         made.append(_cc100_figure(study, task, metric, keys, langs, meta.title if meta else task))
     return made
+
+
+def forest_series(
+    study: Study, tests: PairedTests, task: str, metric: str
+) -> tuple[list[figs.ForestRow], dict[str, dict[str, figs.Interval]]]:
+    """The rows (the low-resource group's own row, its languages, the other languages) and, per method with a
+    reference, Δ with its 95% CI on each row (the group row: the macro test of PROTOCOLS §7.4)."""
+    pairs = [(key, study.reference_key(key[0])) for key in study.keys(task)]
+    compared = [(key, ref) for key, ref in pairs if ref is not None and ref != key]
+    low, other = order_languages(languages_of(r for key, _ in compared for r in study.results_for(key, task)))
+    low, other = shown_languages(low, other)
+    group = f"low-resource ({len(low)}, macro)"
+    rows = [figs.ForestRow(group, True, group=True)] if low else []
+    rows += [figs.ForestRow(code, True) for code in low] + [figs.ForestRow(code, False) for code in other]
+    series: dict[str, dict[str, figs.Interval]] = {}
+    for key, ref in compared:
+        cells = {code: tests.compare(study, key, ref, task, metric, [code]) for code in low + other}
+        if low:
+            cells[group] = tests.compare(study, key, ref, task, metric, low, macro=True)
+        intervals = {label: (c.diff, c.ci_low, c.ci_high, c.status is Status.TESTED) for label, c in cells.items() if c}
+        if intervals:
+            series[group_name(key)] = intervals
+    return rows, series
+
+
+def _forest(study: Study, tests: PairedTests, task: str, metric: str, stem: Path) -> list[figs.FigureFiles]:
+    rows, series = forest_series(study, tests, task, metric)
+    if not series:
+        return []
+    better = "lower is better" if lower_is_better(task, metric) else "higher is better"
+    return [
+        figs.forest(
+            rows,
+            series,
+            title=f"{task}: Δ {metric} against {study.reference} per language",
+            xlabel=f"Δ {metric} (method − {study.reference}; {better})",
+            stem=stem,
+        )
+    ]
 
 
 def _cc100_figure(

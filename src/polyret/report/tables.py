@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from polyret.data.languages import get_language
+from polyret.data.languages import get_language, key_name
 from polyret.errors import DataError, PolyretError, UnknownNameError
-from polyret.eval.results import TaskResult, is_count, read_per_query, read_result, result_path
+from polyret.eval.results import TaskResult, is_count, per_query_items, read_per_query, read_result, result_path
 from polyret.eval.tasks import find_task
 from polyret.io import read_json
+from polyret.report.significance import Arm, PairedSample
 from polyret.train.methods import Method, find_method
 
 OVERALL_AGGREGATES = ("all", "macro", "mean")
@@ -146,6 +147,11 @@ class Study:
         runs = self.groups.get(key)
         return find_method(runs[0].method) if runs else None
 
+    def trained(self, key: GroupKey) -> bool:
+        """Whether a group's method trains (a trained arm needs seeds, PROTOCOLS §7.2); unknown methods do."""
+        method = self.method(key)
+        return method is None or method.trained
+
 
 def load_study(study_dir: str | Path) -> Study:
     """Read ``study.json`` and every result file under ``runs/`` (a missing result is simply absent)."""
@@ -263,7 +269,8 @@ def language_info(code: str) -> LanguageInfo:
         language = get_language(code)
     except UnknownNameError:
         return LanguageInfo(code, code, False, "unknown", None, False)
-    return LanguageInfo(code, language.name, language.low_resource, language.bucket, language.cc100_gib, True)
+    # key_name: a UDHR version key is named after its version ("Swahili (Chimwiini)"), not just its language
+    return LanguageInfo(code, key_name(code), language.low_resource, language.bucket, language.cc100_gib, True)
 
 
 def order_languages(codes: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -300,62 +307,6 @@ def per_query_key(arrays: dict[str, np.ndarray], lang: str, metric: str) -> str 
     setting = metric.split(".")[0]
     candidates = [k for k in arrays if k.startswith(f"{lang}/{setting}.") and not k.endswith("query_ids")]
     return candidates[0] if len(candidates) == 1 else None
-
-
-def group_per_query(
-    study: Study, key: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per language: (query ids, values averaged over the group's seeds), seeds aligned by query id.
-
-    Languages missing from any seed, or without per-query arrays, are left out.
-    """
-    per_seed = [run.per_query(task) for run in study.groups.get(key, []) if task in run.results]
-    per_seed = [arrays for arrays in per_seed if arrays]
-    if not per_seed:
-        return {}
-    langs = languages or languages_of(study.results_for(key, task))
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for lang in langs:
-        series: list[dict[Any, float]] = []
-        for arrays in per_seed:
-            value_key = per_query_key(arrays, lang, metric)
-            if value_key is None:
-                break
-            values = arrays[value_key].astype(np.float64)
-            ids = arrays.get(f"{lang}/query_ids")
-            ids = np.arange(values.size) if ids is None else ids
-            series.append(dict(zip(ids.tolist(), values.tolist(), strict=True)))
-        else:
-            common = [q for q in series[0] if all(q in s for s in series[1:])]
-            if common:
-                out[lang] = (np.asarray(common), np.asarray([np.mean([s[q] for s in series]) for q in common]))
-    return out
-
-
-def paired_arrays(
-    study: Study, key: GroupKey, reference: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query values of ``key`` and ``reference`` on the queries both have, concatenated over languages."""
-    mine = group_per_query(study, key, task, metric, languages)
-    theirs = group_per_query(study, reference, task, metric, languages)
-    a_parts: list[np.ndarray] = []
-    b_parts: list[np.ndarray] = []
-    for lang, (ids, values) in mine.items():
-        if lang not in theirs:
-            continue
-        ref_ids, ref_values = theirs[lang]
-        position = {q: i for i, q in enumerate(ids.tolist())}
-        pairs = [(position[q], j) for j, q in enumerate(ref_ids.tolist()) if q in position]
-        if pairs:
-            a_idx, b_idx = (np.asarray(p) for p in zip(*pairs, strict=True))
-            a_parts.append(values[a_idx])
-            b_parts.append(ref_values[b_idx])
-    if not a_parts:
-        return np.empty(0), np.empty(0)
-    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
-    keep = np.isfinite(a) & np.isfinite(b)  # e.g. MLQA-R cross values of items lacking every other language
-    scale = per_query_scale(study, key, task, metric)
-    return a[keep] * scale, b[keep] * scale
 
 
 def per_query_scale(study: Study, key: GroupKey, task: str, metric: str) -> float:
@@ -413,3 +364,95 @@ def compact(value: Any) -> str:
     """``value`` as one line of JSON, cut at 300 characters."""
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     return text if len(text) <= 300 else text[:297] + "…"
+
+
+# --------------------------------------------------------------------------- items and seeds (PROTOCOLS §7.1, §7.2)
+
+
+@dataclass(frozen=True)
+class SeedValues:
+    """One language's per-query values of a group: one row per seed, columns aligned by query id."""
+
+    query_ids: np.ndarray
+    item_ids: np.ndarray
+    values: np.ndarray  # (seeds, queries)
+
+
+def group_seed_values(
+    study: Study, key: GroupKey, task: str, metric: str, languages: Sequence[str] | None = None
+) -> dict[str, SeedValues]:
+    """Per language: each seed's per-query values on the queries every seed has (in the first seed's order).
+
+    Languages missing from any seed, or without per-query arrays, are left out; items come from the first seed's
+    ``item_ids`` (:func:`polyret.eval.results.per_query_items`: one item per query in older files).
+    """
+    per_seed = [run.per_query(task) for run in study.groups.get(key, []) if task in run.results]
+    per_seed = [arrays for arrays in per_seed if arrays]
+    out: dict[str, SeedValues] = {}
+    for lang in languages or languages_of(study.results_for(key, task)):
+        columns: list[tuple[dict[Any, int], np.ndarray]] = []
+        for arrays in per_seed:
+            value_key = per_query_key(arrays, lang, metric)
+            if value_key is None:
+                break
+            values = arrays[value_key].astype(np.float64)
+            ids = arrays.get(f"{lang}/query_ids")
+            ids = np.arange(values.size) if ids is None else ids
+            columns.append(({q: i for i, q in enumerate(ids.tolist())}, values))
+        if not columns or len(columns) < len(per_seed):
+            continue
+        first = list(columns[0][0])
+        common = [q for q in first if all(q in position for position, _ in columns[1:])]
+        if common:
+            items = per_query_items(per_seed[0], lang, columns[0][1].size)
+            mine = [columns[0][0][q] for q in common]
+            rows = np.stack([values[[position[q] for q in common]] for position, values in columns])
+            out[lang] = SeedValues(np.asarray(common), items[mine], rows)
+    return out
+
+
+def paired_sample(
+    study: Study,
+    key: GroupKey,
+    reference: GroupKey,
+    task: str,
+    metric: str,
+    languages: Sequence[str] | None = None,
+    *,
+    trained: tuple[bool, bool] = (True, True),
+) -> PairedSample | None:
+    """The per-seed, per-query values of ``key`` and ``reference`` on the queries both have, with items and languages.
+
+    ``trained`` says whether each arm is trained (needs seeds). Queries with a non-finite value in any seed are left
+    out (MLQA-R cross values of items lacking every other language); None when nothing is left.
+    """
+    mine = group_seed_values(study, key, task, metric, languages)
+    theirs = group_seed_values(study, reference, task, metric, languages)
+    a_parts: list[np.ndarray] = []
+    b_parts: list[np.ndarray] = []
+    items: list[np.ndarray] = []
+    strata: list[np.ndarray] = []
+    for lang, values in mine.items():
+        if lang not in theirs:
+            continue
+        position = {q: i for i, q in enumerate(theirs[lang].query_ids.tolist())}
+        pairs = [(i, position[q]) for i, q in enumerate(values.query_ids.tolist()) if q in position]
+        if pairs:
+            a_idx, b_idx = (np.asarray(p) for p in zip(*pairs, strict=True))
+            a_parts.append(values.values[:, a_idx])
+            b_parts.append(theirs[lang].values[:, b_idx])
+            items.append(values.item_ids[a_idx])
+            strata.append(np.full(a_idx.size, lang))
+    if not a_parts:
+        return None
+    a, b = np.concatenate(a_parts, axis=1), np.concatenate(b_parts, axis=1)
+    keep = np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0)
+    if not keep.any():
+        return None
+    scale = per_query_scale(study, key, task, metric)
+    return PairedSample(
+        Arm(a[:, keep] * scale, trained=trained[0]),
+        Arm(b[:, keep] * scale, trained=trained[1]),
+        items=np.concatenate(items)[keep],
+        strata=np.concatenate(strata)[keep],
+    )

@@ -14,7 +14,9 @@ A contrastive config (``configs/train_hybrid_mlqa.yaml`` is a complete example; 
       - {format: lareqa, dataset: mlqa-r, languages: [ar, de, en, es, hi, vi, zh]}
       - {format: jsonl, path: my_items.jsonl, name: mine}
       - {format: tsv, files: {en: en.tsv, de: de.tsv}}
-      - {format: hf, path: user/dataset, split: train}
+      - {format: hf, path: user/dataset, split: train}   # polyret's columns: id, lang, query, passage
+      - {format: hf, path: my_pairs, columns: {lang: sw}}  # sentence-transformers: anchor, positive[, negative]
+      - {format: hf, path: talks, parallel: {lang: sw}}    # parallel sentences: english, non_english
     languages: null             # the training languages 𝓛 (default: every language in the data)
     batch_size: 100             # the GLOBAL batch B in triplets (split over W GPUs; must divide by W)
     alpha: 0.5                  # hybrid: probability that a batch is X-X-mono
@@ -39,6 +41,7 @@ from pydantic import Field, field_validator, model_validator
 
 from polyret.data.languages import get_language
 from polyret.data.lareqa import LAREQA_NAMES, LareqaName
+from polyret.data.pairs import ColumnMapping, ParallelColumns
 from polyret.errors import ConfigError, PolyretError
 from polyret.io import read_yaml as load_yaml
 from polyret.validation import StrictModel, parse
@@ -102,12 +105,59 @@ class TsvSource(StrictModel):
         return self
 
 
+class HfColumns(StrictModel):
+    """sentence-transformers columns (docs/training.md): ``anchor`` → query, ``positive`` → passage, ``negative``
+    (one column or a list) → hard negatives; the language is ``lang`` (one code) or ``lang_column``; ``id`` names an
+    item-id column (rows sharing it are translations of one item), else each row is its own item."""
+
+    anchor: str = "anchor"
+    positive: str = "positive"
+    negative: str | list[str] | None = None
+    lang: str | None = None
+    lang_column: str | None = None
+    id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_language_source(self) -> HfColumns:
+        if (self.lang is None) == (self.lang_column is None):
+            raise ValueError("give the language as either lang (one code) or lang_column")
+        return self
+
+    def mapping(self) -> ColumnMapping:
+        negatives = (self.negative,) if isinstance(self.negative, str) else tuple(self.negative or ())
+        return ColumnMapping(self.anchor, self.positive, negatives, self.lang, self.lang_column, self.id)
+
+
+class HfParallel(StrictModel):
+    """The parallel-sentences layout: columns ``english`` and ``non_english`` (in ``lang``), one bitext item a row."""
+
+    lang: str
+    english: str = "english"
+    non_english: str = "non_english"
+
+
 class HfSource(StrictModel):
+    """A hub id, a ``save_to_disk`` folder, or a local file ``datasets`` reads (``.jsonl``, ``.csv``, ``.parquet``)."""
+
     format: Literal["hf"] = "hf"
     path: str
     subset: str | None = None
     split: str = "train"
     name: str | None = None
+    columns: HfColumns | None = None
+    parallel: HfParallel | None = None
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> HfSource:
+        if self.columns is not None and self.parallel is not None:
+            raise ValueError("give columns (anchor/positive layout) or parallel (english/non_english), not both")
+        return self
+
+    def layout(self) -> ColumnMapping | ParallelColumns | None:
+        """The column layout for :func:`polyret.data.pairs.load_hf_dataset` (``None``: polyret's own columns)."""
+        if self.parallel is not None:
+            return ParallelColumns(self.parallel.lang, self.parallel.english, self.parallel.non_english)
+        return self.columns.mapping() if self.columns is not None else None
 
 
 DataSource = Annotated[JsonlSource | LareqaSource | TsvSource | HfSource, Field(discriminator="format")]

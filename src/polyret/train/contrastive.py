@@ -247,7 +247,9 @@ def load_sources(sources: Sequence[DataSource]) -> list[TrainingSet]:
                 )
             )
         elif source.format == "hf":
-            sets.append(pairs_io.load_hf_dataset(source.path, source.name, source.split, source.subset))
+            sets.append(
+                pairs_io.load_hf_dataset(source.path, source.name, source.split, source.subset, source.layout())
+            )
         else:  # pragma: no cover - the config union is closed
             raise ConfigError(f"unknown data format {source.format!r}")
     return sets
