@@ -513,7 +513,7 @@ def _mine_tuned(
     max_length: int | None,
 ) -> MineSummary:
     """``polyret mine --threshold auto``: tune on the dev bitext, mine, and say what was tuned."""
-    from polyret.mining.threshold import mine_files_tuned, threshold_record
+    from polyret.mining.threshold import mine_files_tuned, threshold_record  # numpy/faiss: only when mining
 
     languages = [code.strip() for code in dev_languages.split(",") if code.strip()]
     summary, tuning = mine_files_tuned(
