@@ -17,7 +17,7 @@ from pathlib import Path
 
 from polyret.data import udhr
 from polyret.data.languages import LAREQA_MLQA_R, LAREQA_XQUAD_R, MIRACL_LANGS, TATOEBA_V1_CODES, XQUAD_LANGS
-from polyret.errors import DataError, UnknownNameError
+from polyret.errors import DataError, OutputError, UnknownNameError
 from polyret.io import atomic_write, data_dir
 
 DOWNLOAD_TIMEOUT_S = 10
@@ -175,10 +175,8 @@ def download(url: str, target: Path) -> None:
     try:
         with atomic_write(target, "wb") as handle:
             handle.write(payload)
-    except OSError as err:
-        raise DataError.at(
-            target, None, f"cannot write ({err.strerror}); set POLYRET_DATA_DIR to a writable folder"
-        ) from err
+    except OutputError as err:
+        raise DataError(f"{err}; set POLYRET_DATA_DIR to a writable folder") from None
 
 
 def prepare_dataset(name: str, force: bool = False) -> Path:

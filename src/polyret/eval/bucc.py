@@ -30,6 +30,7 @@ from polyret.encode.base import Encoder
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import best_f1_threshold, precision_recall_f1
 from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.io import read_lines
 from polyret.mining.margin import MarginKind, dedupe, mine_pairs
 
 METRICS = ("f1", "precision", "recall", "oracle.f1")
@@ -202,7 +203,7 @@ def build_bucc_style(
     pairs' English files that are not on this language's English side (so none translates an xx sentence of the
     pool), distinct between dev and test. Each side is shuffled; IDs look like ``sw-dev-x00042`` / ``sw-dev-e00042``.
     """
-    from polyret.data.tatoeba import available_codes, read_lines, read_tatoeba_pair, tatoeba_dir
+    from polyret.data.tatoeba import available_codes, read_tatoeba_pair, tatoeba_dir
 
     pair = read_tatoeba_pair(lang, root)
     own_file = pair.path.name.split(".")[1].removesuffix("-eng")
@@ -213,7 +214,7 @@ def build_bucc_style(
             text
             for code in available_codes(root)
             if code != own_file
-            for text in read_lines(folder / f"tatoeba.{code}-eng.eng")
+            for text in read_lines(folder / f"tatoeba.{code}-eng.eng", blank_lines="keep")
         }
         - own_english
     )

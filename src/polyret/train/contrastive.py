@@ -36,8 +36,9 @@ from transformers import TrainerCallback
 from polyret.data import pairs as pairs_io
 from polyret.data.pairs import TrainingSet
 from polyret.distributed import distributed_layout
+from polyret.encode.models import weights_readable
 from polyret.errors import ConfigError, DataError
-from polyret.io import write_json
+from polyret.io import write_dir_atomically, write_json
 from polyret.train import runs
 from polyret.train.config import ContrastiveConfig, DataSource, parse_contrastive_config
 from polyret.train.samplers import SAMPLERS, SamplerFactory, TripletIndex
@@ -378,8 +379,8 @@ def _train(
             f"batch_size {B} (the global batch) must be divisible by the number of processes {world_size}"
         )
     resolved = config.model_dump(mode="json")
-    if is_main:  # other ranks would see the config rank 0 just wrote; the launcher stops them if this fails
-        runs.prepare_run_dir(run_dir, resolved, resume)
+    if is_main:  # other ranks would see the config rank 0 writes; the launcher stops them if this fails
+        runs.check_run_dir(run_dir, resolved, resume)
     model_dir = run_dir / runs.MODEL_DIR
     run_file = run_dir / runs.RUN_FILE
     if resume and model_dir.is_dir() and run_file.exists():
@@ -395,7 +396,8 @@ def _train(
         sets, validation = [t for t, _ in split], [v for _, v in split if len(v)]
     languages = _languages(sets, config.languages)
     resolved_model = resolve_model(model_name)
-    model = SentenceTransformer(str(resolved_model), device="cpu")
+    with weights_readable(resolved_model):
+        model = SentenceTransformer(str(resolved_model), device="cpu")
     query_prefix, passage_prefix = _prefixes(model, config, symmetric)
     m = config.loss.hard_negatives
     train_index = TripletIndex(sets, languages, query_prefix, passage_prefix, hard_negatives=m)
@@ -489,7 +491,9 @@ def _train(
         max_query_length=min(config.model.max_query_length, model.max_seq_length),
         max_passage_length=min(config.model.max_passage_length, model.max_seq_length),
     )
-    checkpoint = runs.last_checkpoint(run_dir) if resume else None
+    if is_main:  # data, model and samplers are ready: only now does the run directory hold a run
+        runs.prepare_run_dir(run_dir, resolved, resume)
+    checkpoint = runs.last_checkpoint(run_dir / runs.CHECKPOINTS, move_aside=is_main) if resume else None
     resumed_step = runs.checkpoint_step(checkpoint)
     batch_log = runs.batch_log_path(run_dir, rank)
     train_log = run_dir / runs.TRAIN_LOG
@@ -560,11 +564,11 @@ def _train(
             "passage_prefix": passage_prefix,
         }
 
-        def save(path: str) -> None:
-            trainer.model.save(path)
-            write_json(Path(path) / runs.TRAINING_INFO, trained_on)
+        def save(path: Path) -> None:
+            trainer.model.save(str(path))
+            write_json(path / runs.TRAINING_INFO, trained_on)
 
-        runs.save_model_atomically(save, model_dir)
+        write_dir_atomically(model_dir, save)
         runs.update_run_file(
             run_dir,
             status="finished",

@@ -48,8 +48,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from polyret.encode.models import weights_readable
 from polyret.errors import ConfigError, DataError, PolyretError
-from polyret.io import atomic_write, write_json
+from polyret.io import atomic_write, iter_lines, read_lines, write_dir_atomically, write_json
 
 log = logging.getLogger(__name__)
 
@@ -240,9 +241,7 @@ def _dedupe(texts: Sequence[str]) -> list[str]:
 
 def _read_corpus(path: Path, limit: int | None) -> list[str]:
     """One sentence a line (UTF-8; a bad byte is a DataError naming the line), at most ``limit`` lines."""
-    from polyret.data.tatoeba import read_lines
-
-    lines = read_lines(path)
+    lines = read_lines(path, blank_lines="keep")  # ``limit`` counts lines; _dedupe drops the blank ones
     return lines if limit is None else lines[:limit]
 
 
@@ -299,16 +298,15 @@ def _one_line(text: str) -> str:
 
 def read_pairs_tsv(path: Path, src_lang: str, tgt_lang: str) -> list[MinedPair]:
     pairs = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 3:
-                raise DataError.at(path, number, f"expected score<TAB>src<TAB>tgt, got {len(fields)} fields")
-            try:
-                score = float(fields[0])
-            except ValueError as err:
-                raise DataError.at(path, number, f"score {fields[0]!r} is not a number") from err
-            pairs.append(MinedPair(src_lang, tgt_lang, fields[1], fields[2], score))
+    for number, line in iter_lines(path, blank_lines="keep"):  # every line is a pair: a blank one is malformed
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise DataError.at(path, number, f"expected score<TAB>src<TAB>tgt, got {len(fields)} fields")
+        try:
+            score = float(fields[0])
+        except ValueError as err:
+            raise DataError.at(path, number, f"score {fields[0]!r} is not a number") from err
+        pairs.append(MinedPair(src_lang, tgt_lang, fields[1], fields[2], score))
     return pairs
 
 
@@ -479,15 +477,17 @@ def run_criss(
     config: CrissConfig | BaseModel | dict[str, Any] | str | Path, run_dir: Path, resume: bool = False
 ) -> Path:
     """Run (or resume) the CRISS loop in ``run_dir``; return the last iteration's model folder."""
-    from polyret.train.runs import prepare_run_dir, update_run_file, versions
+    from polyret.train.runs import check_run_dir, prepare_run_dir, update_run_file, versions
 
     config = load_criss_config(config)
     run_dir = Path(run_dir)
-    prepare_run_dir(run_dir, config.model_dump(mode="json"), resume)
-    update_run_file(run_dir, method=config.method, seed=config.seed, versions=versions(), status="running")
+    check_run_dir(run_dir, config.model_dump(mode="json"), resume)
     _seed_everything(config.seed)
     corpora, jobs = build_jobs(config)
     base = resolve_base_model(config, run_dir)
+    # the corpora read and M_0 found: only now does run_dir hold a run (a failure above does not block a rerun)
+    prepare_run_dir(run_dir, config.model_dump(mode="json"), resume)
+    update_run_file(run_dir, method=config.method, seed=config.seed, versions=versions(), status="running")
     previous_model: Path | str = base
     cumulative: list[MinedPair] = []
     if not (run_dir / "scores_base.json").exists():  # M_0's retrieval scores, the baseline of every iteration
@@ -588,14 +588,6 @@ def _dropout_overrides(config: Any, train: CrissTraining) -> None:
         config.attention_probs_dropout_prob = train.attention_dropout
 
 
-def _last_checkpoint(trainer_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if not trainer_dir.is_dir():
-        return None
-    return get_last_checkpoint(str(trainer_dir))
-
-
 def _update_steps(n_examples: int, train: CrissTraining) -> int:
     per_update = train.batch_size * train.gradient_accumulation_steps
     steps = train.max_steps
@@ -626,13 +618,14 @@ def train_translation(
     )
 
     from polyret.encode.seq2seq import LanguageTokens, ensure_language_tags, read_sidecar, write_sidecar
-    from polyret.train.runs import save_model_atomically
+    from polyret.train.runs import last_checkpoint
 
     train_cfg = config.train
     model_config = AutoConfig.from_pretrained(str(init))
     _dropout_overrides(model_config, train_cfg)
     tokenizer = AutoTokenizer.from_pretrained(str(init))
-    model = AutoModelForSeq2SeqLM.from_pretrained(str(init), config=model_config, dtype=torch.float32)
+    with weights_readable(init):
+        model = AutoModelForSeq2SeqLM.from_pretrained(str(init), config=model_config, dtype=torch.float32)
     languages = sorted({lang for pair in [*train_pairs, *valid_pairs] for lang in (pair.src_lang, pair.tgt_lang)})
     marks = LanguageTokens(tokenizer, model_config.model_type)
     if marks.scheme == "tag":
@@ -703,19 +696,19 @@ def train_translation(
         data_collator=collator,
         processing_class=tokenizer,
     )
-    checkpoint = _last_checkpoint(trainer_dir) if resume else None
+    checkpoint = last_checkpoint(trainer_dir) if resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
     if valid_set is not None and steps % eval_steps:  # the final validation loss, unless the last step had one
         trainer.evaluate()
     log_history = trainer.state.log_history
     _restore_dropout(model.config, init)
 
-    def save(folder: str) -> None:
+    def save(folder: Path) -> None:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         write_sidecar(folder, {**sidecar, "trained_from": str(init), "method": "criss"})
 
-    target = save_model_atomically(save, iter_dir / "model")
+    target = write_dir_atomically(iter_dir / "model", save)
     write_json(
         iter_dir / "train_log.json",
         {
