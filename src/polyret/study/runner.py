@@ -39,8 +39,10 @@ from typing import Any, Protocol
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from polyret.errors import ConfigError, PolyretError, UnknownNameError
 from polyret.io import read_json, write_json
@@ -193,6 +195,20 @@ def check_task_options(config: StudyConfig, source: Path) -> None:
                 f"{source}: eval.tasks.{task}: unknown option {unknown[0]!r} "
                 f"(not an argument of {function.__name__} nor an encoder option)"
             )
+
+
+def check_eval_languages(config: StudyConfig, source: Path) -> None:
+    """Every language a task is asked for must be one polyret knows, so a typo fails before the first run (the
+    task itself checks, before encoding, that it has data for the language)."""
+    from polyret.data.languages import get_language
+
+    for task, options in config.eval.tasks.items():
+        listed = options.get("languages") or []
+        for code in listed.split(",") if isinstance(listed, str) else listed:
+            try:
+                get_language(str(code))
+            except UnknownNameError as err:
+                raise ConfigError(f"{source}: eval.tasks.{task}.languages: {err}") from None
 
 
 def default_evaluator(model: str, tasks: list[str], output_dir: Path, options: dict[str, Any]) -> Any:
@@ -413,7 +429,7 @@ def _view(progress: Progress, outcomes: list[RunOutcome], stages: dict[str, str]
         if outcome.state == "skipped":
             state = "already done"
         seconds = f"{outcome.seconds:.0f}s" if outcome.seconds else ""
-        table.add_row(outcome.name, f"[{style[outcome.state]}]{state}[/]", seconds)
+        table.add_row(Text(outcome.name), f"[{style[outcome.state]}]{state}[/]", seconds)
     return Group(table, progress)
 
 
@@ -480,6 +496,7 @@ def run_study(
         )
     if evaluator is None:
         check_task_options(config, config_path)
+    check_eval_languages(config, config_path)
     write_study_metadata(config_path, config, runs, study_dir, command or _default_command(config_path, study_dir))
     trainer = trainer or default_trainer
     evaluator = evaluator or default_evaluator
@@ -559,7 +576,9 @@ def _run_all(
                         raise
             except Exception as err:  # one failing run does not stop the study
                 outcome.state, outcome.error = "failed", " ".join(str(err).split()) or type(err).__name__
-                console.print(f"[red]failed[/] {run.name}: {outcome.error} (log: {outcome.log})", highlight=False)
+                console.print(
+                    f"[red]failed[/] {escape(f'{run.name}: {outcome.error} (log: {outcome.log})')}", highlight=False
+                )
             else:
                 outcome.state = "done"
             outcome.seconds = time.monotonic() - started
