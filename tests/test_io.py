@@ -141,3 +141,23 @@ def test_an_input_error_inside_the_block_is_not_called_a_write_failure(tmp_path:
     with pytest.raises(FileNotFoundError), io.atomic_write(tmp_path / "out.txt") as handle:
         handle.write((tmp_path / "missing-input.txt").read_text())
     assert not list(tmp_path.iterdir())
+
+
+def test_a_folder_where_the_file_goes_is_an_output_error(tmp_path: Path) -> None:
+    (tmp_path / "out.json").mkdir()
+    with pytest.raises(OutputError, match=r"out\.json: cannot write \(Is a directory\)"):
+        io.write_json(tmp_path / "out.json", {"a": 1})
+    assert [path.name for path in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_a_copy_finished_meanwhile_by_another_process_can_be_kept(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+
+    def racing(folder: Path) -> None:
+        (folder / "weights").write_text("mine")
+        target.mkdir()  # the other process renames its finished copy into place first
+        (target / "weights").write_text("theirs")
+
+    io.write_dir_atomically(target, racing, keep_existing=lambda existing: (existing / "weights").exists())
+    assert (target / "weights").read_text() == "theirs"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]

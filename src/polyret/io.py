@@ -57,11 +57,14 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     """
     target = Path(path)
     tmp_name: str | None = None
+    in_caller = False  # an OSError raised by the caller's block may be about its input, not this output
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
+            in_caller = True
             yield handle
+            in_caller = False
             handle.flush()
             # mkstemp creates 0600 files; give results the permissions a plain open() would.
             os.fchmod(handle.fileno(), 0o666 & ~_current_umask())
@@ -69,7 +72,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
         os.replace(tmp_name, target)
     except OSError as err:
         _discard(tmp_name)
-        if tmp_name is None or _is_write_failure(err, target):
+        if not in_caller or _is_write_failure(err, target):
             raise output_error(target, err) from err
         raise
     except BaseException:
@@ -135,11 +138,15 @@ def check_writable(
     os.unlink(probe)
 
 
-def write_dir_atomically(target: str | Path, fill: Callable[[Path], object]) -> Path:
+def write_dir_atomically(
+    target: str | Path, fill: Callable[[Path], object], *, keep_existing: Callable[[Path], bool] | None = None
+) -> Path:
     """Let ``fill`` write a temporary sibling of ``target``, then rename it into place; return ``target``.
 
     ``target`` is complete or absent, never half-written: an old copy is renamed aside and deleted only after the
     new one is in place, and a failing ``fill`` leaves the old copy untouched and no temporary folder behind.
+    When ``keep_existing(target)`` is true once the new copy is ready (another process finished the same folder
+    meanwhile, and may be reading it), that copy stays and the new one is discarded.
     """
     target = Path(target)
     try:
@@ -149,6 +156,8 @@ def write_dir_atomically(target: str | Path, fill: Callable[[Path], object]) -> 
         raise output_error(target, err) from err
     try:
         fill(staging)
+        if keep_existing is not None and target.exists() and keep_existing(target):
+            return target
         old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent)) / target.name

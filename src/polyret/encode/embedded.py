@@ -119,9 +119,13 @@ def prepare_embedded_model(name: str, force: bool = False) -> Path:
         return target
     weights, tokenizer = locate_sources(spec)
     log.info("rebuilding %s from %s (about 20 s)", name, weights)
-    # an old copy (older converter, a manual copy, or --force) is replaced; one another process has just finished
-    # is replaced by an identical build
-    return write_dir_atomically(target, lambda build_dir: convert(spec, weights, tokenizer, build_dir))
+    # an old copy (older converter, a manual copy, or --force) is replaced; without --force one that another
+    # process has just finished is kept (it may be loading it already)
+    return write_dir_atomically(
+        target,
+        lambda build_dir: convert(spec, weights, tokenizer, build_dir),
+        keep_existing=None if force else lambda _: is_prepared(name),
+    )
 
 
 def locate_sources(spec: EmbeddedModel) -> tuple[Path, Path]:
