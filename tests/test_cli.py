@@ -132,7 +132,8 @@ def test_a_failed_eval_task_shows_its_message_literally(monkeypatch, capsys, tmp
         raise eval_run.EvalFailedError([("xquad-r", "de.json: expected [start, end]")], [])
 
     monkeypatch.setattr(eval_run, "run_eval", failing)
-    code, out, err = _main(monkeypatch, capsys, "eval", "-m", "m", "-t", "xquad-r", "--output", str(tmp_path / "o"))
+    model = "models/a[/b]m"  # in the table's title
+    code, out, err = _main(monkeypatch, capsys, "eval", "-m", model, "-t", "xquad-r", "--output", str(tmp_path / "o"))
     assert code == 2 and "[start, end]" in out and "expected [start, end]" in _one_error_line(err)  # out: a table
 
 

@@ -154,7 +154,7 @@ def eval_command(
         results = run_eval(model, names, out, options, keep_going=keep_going)
     except EvalFailedError as err:
         failed, results = err, err.results
-    table = Table(title=f"polyret eval: {model}")
+    table = Table(title=Text(f"polyret eval: {model}"))
     for column in ("task", "main metric", "value", "languages", "seconds", "result"):
         table.add_column(column, justify="right" if column in ("value", "languages", "seconds") else "left")
     for result in results:
