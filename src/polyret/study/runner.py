@@ -204,7 +204,8 @@ def check_eval_languages(config: StudyConfig, source: Path) -> None:
 
     for task, options in config.eval.tasks.items():
         listed = options.get("languages") or []
-        for code in listed.split(",") if isinstance(listed, str) else listed:
+        codes = listed.split(",") if isinstance(listed, str) else listed if isinstance(listed, list) else [listed]
+        for code in codes:
             try:
                 get_language(str(code))
             except UnknownNameError as err:
