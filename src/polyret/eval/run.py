@@ -15,6 +15,7 @@ from typing import Any
 from polyret.encode.base import Encoder
 from polyret.encode.encoder import load_encoder
 from polyret.errors import PolyretError
+from polyret.eval.mteb import MTEB_DIR, write_mteb
 from polyret.eval.results import TaskResult, result_path, write_result
 from polyret.eval.tasks import get_spec, parse_tasks, run_task
 
@@ -145,7 +146,5 @@ def run_eval(
 def write_mteb_results(results: Sequence[TaskResult], output_dir: str | Path) -> list[Path]:
     """Write each result in MTEB's format to ``output_dir/mteb/<MTEB task name>.json`` (tasks without MTEB names
     are skipped); works for any results, e.g. those of a study's runs."""
-    from polyret.eval.mteb import MTEB_DIR, write_mteb
-
     named = [(result, get_spec(result.task).mteb) for result in results]
     return write_mteb([(result, names) for result, names in named if names is not None], Path(output_dir) / MTEB_DIR)

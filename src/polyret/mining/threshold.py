@@ -22,6 +22,7 @@ import numpy as np
 
 from polyret.data.languages import language_key
 from polyret.data.tatoeba import read_tatoeba_pair
+from polyret.encode.encoder import load_encoder
 from polyret.errors import DataError
 from polyret.io import write_json
 from polyret.mining.margin import MineSummary, MiningOptions, best_f1_threshold, dedupe, mine_files
@@ -139,8 +140,6 @@ def mine_files_tuned(
 ) -> tuple[MineSummary, ThresholdTuning]:
     """:func:`~polyret.mining.margin.mine_files` with the threshold tuned first (:func:`tune_threshold`); the tuning
     is written to :func:`threshold_record` (JSON), the TSV keeps its ``score<TAB>src<TAB>tgt`` lines."""
-    from polyret.encode.encoder import load_encoder  # torch: loaded only when mining runs
-
     encoder = load_encoder(model, max_length=max_length) if isinstance(model, str) else model
     tuning = tune_threshold(
         encoder, options, languages, lines=lines, root=root, batch_size=batch_size, max_length=max_length

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from polyret.errors import ConfigError, UnknownNameError
+from polyret.io import check_writable
 
 Backbone = Literal["sentence-encoder", "seq2seq", "any"]
 
@@ -281,4 +282,5 @@ def run_training(
     """``polyret train``: load and validate the config, train, return the final model folder."""
     config = load_train_config(config_path, method=method, overrides=overrides)
     target = Path(run_dir) if run_dir is not None else default_run_dir(config_path, config.method, config.seed)
+    check_writable(target, folder=True, what="run directory")
     return run_method(config, target, resume)
