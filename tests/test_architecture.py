@@ -43,8 +43,8 @@ HEAVY_LIBRARIES = frozenset(
         "numpy",
         "onnxruntime",
         "optimum",
+        "pooch",  # with requests: network libraries, loaded only when a download runs
         "peft",
-        "pooch",
         "pydantic",
         "requests",
         "safetensors",

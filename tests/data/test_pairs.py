@@ -293,3 +293,29 @@ def test_bitext_items():
     assert data.items[1].langs["sw"] == LangEntry("paka", "paka")
     with pytest.raises(DataError, match="same language"):
         items_from_bitext([("en", "a", "en", "b")])
+
+
+@pytest.mark.parametrize("bad_line", [1, 3, 800])
+def test_jsonl_bad_byte_names_its_exact_line(tmp_path, bad_line):
+    """Bytes are decoded line by line: text-mode decoding in chunks named the chunk's first line instead."""
+    rows = [
+        json.dumps(
+            {"id": f"i{i}", "lang": "de", "query": f"Frage {i} " + "ü" * 40, "passage": "Antwort"}, ensure_ascii=False
+        )
+        for i in range(1, 1001)
+    ]
+    lines = [row.encode() for row in rows]
+    lines[bad_line - 1] = lines[bad_line - 1].replace("ü".encode(), b"\xfc", 1)  # one latin-1 byte
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(DataError, match=rf"train\.jsonl:{bad_line}: not UTF-8"):
+        read_jsonl(path)
+
+
+def test_jsonl_line_separators_inside_strings_are_text(tmp_path):
+    """A raw U+2028 or U+0085 is valid inside a JSON string; str.splitlines() used to cut the line there."""
+    row = {"id": "a", "lang": "de", "query": "eins\u2028zwei", "passage": "drei\u0085vier\x0cfünf"}
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    entry = read_jsonl(path).items[0].langs["de"]
+    assert (entry.query, entry.passage) == ("eins\u2028zwei", "drei\u0085vier\x0cfünf")

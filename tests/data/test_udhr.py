@@ -179,7 +179,7 @@ def test_load_without_prepare_says_how(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("payload", "problem"),
     [
-        (b"not gzip", "unreadable UDHR table"),
+        (b"not gzip", ":1: unreadable (Not a gzipped file"),
         (gzip.compress(b'{"code": "eng"}\n'), ":1: malformed UDHR row"),
         (
             gzip.compress(

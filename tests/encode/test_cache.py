@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,3 +152,26 @@ def test_2000_cached_texts_take_under_two_seconds(polyret_home, tiny_model_dir):
     assert vectors.shape == (2000, 32)
     assert elapsed < 2.0, elapsed
     assert encoder.inner._model is None  # every vector came from the cache: the weights were never loaded
+
+
+@pytest.mark.slow
+def test_processes_sharing_one_cache_never_crash_nor_miss_while_it_compacts(tmp_path):
+    """3 trials of 4 processes writing, compacting (thresholds lowered to compact at almost every write) and
+    reading one cache folder; each checks every vector it reads. Without the readers' lock a shard compacted away
+    between listing and reading crashed readers (FileNotFoundError ...vecs.npy) or made them miss vectors."""
+    worker = Path(__file__).parent / "_cache_worker.py"
+    workers, rounds = 4, 20
+    for trial in range(3):
+        root = tmp_path / f"trial-{trial}"
+        processes = [
+            subprocess.Popen(
+                [sys.executable, str(worker), str(root), str(w), str(rounds), str(workers)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for w in range(workers)
+        ]
+        outputs = [process.communicate(timeout=300)[0] for process in processes]
+        failed = [output[-1500:] for process, output in zip(processes, outputs, strict=True) if process.returncode]
+        assert not failed, f"trial {trial}: {len(failed)} of {workers} processes failed:\n" + "\n".join(failed)

@@ -350,3 +350,15 @@ def test_torchrun_ranks_encode_their_own_shards(tmp_path, tiny_model_dir, polyre
     assert ids_ddp == ids_single == [f"d{i}" for i in range(45)]
     np.testing.assert_allclose(np.concatenate(list(shards_ddp)), np.concatenate(list(shards_single)), atol=1e-6)
     assert (tmp_path / "ddp" / "ids.txt").read_bytes() == (tmp_path / "single" / "ids.txt").read_bytes()
+
+
+def test_only_newline_ends_a_text(tmp_path, tiny_model_dir, polyret_home, monkeypatch, capsys):
+    """A form feed, U+0085 or U+2028 inside a line is part of its text: 2 lines are 2 vectors, not 3."""
+    (tmp_path / "in.txt").write_text("page one\x0cpage two\nnext\u0085line\u2028end\n", encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text(json.dumps({"text": "a\u2028b"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_texts(tmp_path / "in.txt") == ["page one\x0cpage two", "next\u0085line\u2028end"]
+    assert read_texts(tmp_path / "in.jsonl") == ["a\u2028b"]
+    args = ["encode", "--model", str(tiny_model_dir), "--input", str(tmp_path / "in.txt")]
+    code, err = _run(monkeypatch, capsys, *args, "--output", str(tmp_path / "out.npy"))
+    assert code == 0, err
+    assert np.load(tmp_path / "out.npy").shape == (2, 32)

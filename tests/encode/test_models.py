@@ -169,3 +169,11 @@ def test_embedded_name_is_prepared_on_demand(monkeypatch, tmp_path):
 def test_empty_name():
     with pytest.raises(ModelError, match="empty model name"):
         resolve_model("  ")
+
+
+def test_the_hint_never_suggests_the_id_that_was_typed(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    for name in models.KNOWN_HF_IDS:
+        with pytest.raises(ModelError) as err:
+            resolve_model(name)
+        assert f"did you mean {name!r}" not in str(err.value)

@@ -144,3 +144,14 @@ def test_bad_arguments(tmp_path, counting_encoder):
         )
     with pytest.raises(DataError, match="line break"):
         encode_to_shards(counting_encoder, [("a\nb", "text")], tmp_path / "x", shard_size=2, show_progress=False)
+
+
+@pytest.mark.parametrize("name", ["../outside.npy", "/etc/passwd", "sub/shard.npy", "", ".hidden.npy", 7])
+def test_a_manifest_cannot_point_outside_its_folder(tmp_path, counting_encoder, name):
+    out = encode_to_shards(counting_encoder, CORPUS[:4], tmp_path / "s", shard_size=2, show_progress=False).out_dir
+    (tmp_path / "outside.npy").write_bytes((out / "shard-00000.npy").read_bytes())
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["shards"][0]["file"] = name
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=r"manifest\.json: shard 0: file .* is not a file name in"):
+        load_shards(out)

@@ -37,7 +37,7 @@ def build_tiny_mbart(target: Path, corpus: list[str] | None = None, vocab_size: 
         vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>"
     )
     raw.train_from_iterator((corpus or TINY_MBART_CORPUS) * 4, trainer=trainer)
-    vocab = [tuple(entry) for entry in json.loads(raw.to_str())["model"]["vocab"]]
+    vocab = _canonical_vocab(json.loads(raw.to_str())["model"]["vocab"], specials=4)
     tokenizer = MBartTokenizer(vocab=vocab, src_lang="en_XX", tgt_lang="de_DE", model_max_length=128)
     config = MBartConfig(
         vocab_size=len(tokenizer),
@@ -59,3 +59,16 @@ def build_tiny_mbart(target: Path, corpus: list[str] | None = None, vocab_size: 
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
     return target
+
+
+def _canonical_vocab(vocab: list[list], specials: int) -> list[tuple[str, float]]:
+    """The trained pieces and scores, identical from run to run.
+
+    The Unigram trainer iterates Rust hash maps, whose order is randomised per process: its scores differ in the
+    last bits, and the characters it appends get scores -0.0001 apart in that random order. A piece's id is its
+    place, so every build of the "same" tiny model had other token ids (and mined other pairs). Scores rounded
+    to 0.01 with ties ordered by piece remove both effects.
+    """
+    head = [(piece, float(score)) for piece, score in vocab[:specials]]
+    rest = sorted(((piece, round(float(score), 2)) for piece, score in vocab[specials:]), key=lambda e: (-e[1], e[0]))
+    return head + rest

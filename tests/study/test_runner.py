@@ -179,6 +179,14 @@ def test_default_path_checks_task_options_before_any_work(tmp_path: Path):
     assert not (tmp_path / "study" / "runs").exists()
 
 
+def test_a_bad_eval_language_fails_at_study_start_before_any_run(tmp_path: Path):
+    config = write_study_config(tmp_path / "bad.yaml", text=STUDY_YAML.replace("[sw, kk, jv,", "[sw, kk, jvx,"))
+    calls = CallLog(tmp_path / "c.jsonl")
+    with pytest.raises(ConfigError, match=r"bad.yaml: eval.tasks.tatoeba.languages: unknown language .*'jvx'"):
+        run(config, tmp_path / "study", calls)
+    assert not calls.entries("train") and not calls.entries("eval") and not (tmp_path / "study" / "runs").exists()
+
+
 def test_default_path_checks_training_configs_before_any_work(tmp_path: Path):
     text = STUDY_YAML.replace("batch_size: 4", "batch_size: 4\n  settings: {{optim: {{lrr: 0.1}}}}")
     config = write_study_config(tmp_path / "bad.yaml", text=text)

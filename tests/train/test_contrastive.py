@@ -349,3 +349,66 @@ def test_two_process_ddp_trains_one_global_batch(tmp_path, tiny_model_dir):
     expected, got = weights(single), weights(tmp_path / "ddp" / "model")
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def _fake_checkpoint(folder: Path, *, state: bool = True, weights: bool = True) -> Path:
+    folder.mkdir(parents=True)
+    if state:
+        (folder / "trainer_state.json").write_text("{}")
+    if weights:
+        (folder / "model.safetensors").write_bytes(b"w")
+    return folder
+
+
+def test_last_checkpoint_skips_and_moves_aside_incomplete_ones(tmp_path, caplog):
+    from polyret.train.runs import last_checkpoint
+
+    checkpoints = tmp_path / "checkpoints"
+    assert last_checkpoint(checkpoints) is None
+    _fake_checkpoint(checkpoints / "checkpoint-2")
+    _fake_checkpoint(checkpoints / "checkpoint-10")  # numeric order, not name order
+    _fake_checkpoint(checkpoints / "checkpoint-12", state=False)  # killed while saving: no trainer state yet
+    _fake_checkpoint(checkpoints / "checkpoint-14", weights=False)
+    (checkpoints / "checkpoint-16").mkdir()
+    assert last_checkpoint(checkpoints, move_aside=False) == str(checkpoints / "checkpoint-10")
+    assert (checkpoints / "checkpoint-12").is_dir()  # only looked at
+    with caplog.at_level("WARNING", logger="polyret.train.runs"):
+        assert last_checkpoint(checkpoints) == str(checkpoints / "checkpoint-10")
+    assert sorted(p.name for p in checkpoints.iterdir() if p.name.startswith("checkpoint-")) == [
+        "checkpoint-10",
+        "checkpoint-2",
+    ]
+    assert len([p for p in checkpoints.iterdir() if p.name.startswith("incomplete-checkpoint-")]) == 3
+    assert "checkpoint-12 is incomplete" in caplog.text and "moved aside to" in caplog.text
+
+
+def test_resume_after_a_kill_while_saving_uses_the_last_complete_checkpoint(tmp_path, tiny_model_dir, caplog):
+    """The Trainer writes checkpoint-N in place: a kill mid-save leaves it without trainer_state.json."""
+    data = write_items(tmp_path / "items.jsonl", n=40)
+    config = base_config(tiny_model_dir, data, max_steps=4)
+    run = tmp_path / "run"
+    train_contrastive(config, run)
+    shutil.rmtree(run / "model")
+    (run / "checkpoints" / "checkpoint-4" / "trainer_state.json").unlink()
+    runs_info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**runs_info, "status": "running"}))
+    with caplog.at_level("WARNING", logger="polyret.train.runs"):
+        model_dir = train_contrastive(config, run, resume=True)
+    assert (model_dir / "model.safetensors").is_file()
+    info = json.loads((run / "run.json").read_text())
+    assert info["resumed_from"].endswith("checkpoint-2") and info["global_step"] == 4
+    assert "checkpoint-4 is incomplete" in caplog.text
+    assert any(p.name.startswith("incomplete-checkpoint-4-") for p in (run / "checkpoints").iterdir())
+
+
+def test_a_run_that_fails_before_its_first_step_does_not_block_its_rerun(tmp_path, tiny_model_dir):
+    data = write_items(tmp_path / "items.jsonl", n=40)
+    run = tmp_path / "run"
+    with pytest.raises(PolyretError, match="not found"):
+        train_contrastive(base_config(tmp_path / "no-such-model", data, max_steps=2), run)
+    assert not (run / "config.yaml").exists()
+    with pytest.raises(PolyretError, match="lower batch_size"):  # found while preparing the batches
+        train_contrastive(base_config(tiny_model_dir, data, max_steps=2, batch_size=1000), run)
+    assert not (run / "config.yaml").exists()
+    model_dir = train_contrastive(base_config(tiny_model_dir, data, max_steps=2), run)  # no --resume needed
+    assert (model_dir / "modules.json").is_file()

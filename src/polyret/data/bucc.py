@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polyret.errors import DataError
-from polyret.io import data_dir
+from polyret.data.languages import get_language
+from polyret.errors import DataError, UnknownNameError
+from polyret.io import data_dir, iter_lines
 
 BUCC_LANGS: tuple[str, ...] = ("de", "fr", "ru", "zh")
 SPLITS: tuple[str, ...] = ("sample", "training")
@@ -64,6 +65,18 @@ def bucc_dir(root: str | Path | None = None) -> Path:
     return Path(root) if root is not None else data_dir() / "bucc2018"
 
 
+def bucc_code(lang: str) -> str:
+    """``lang`` (any code polyret knows) as the code in BUCC's file names; file paths are built from this code,
+    never from the string given."""
+    try:
+        code = get_language(lang).code
+    except UnknownNameError:
+        code = None
+    if code not in BUCC_LANGS:
+        raise UnknownNameError("BUCC language", lang, BUCC_LANGS)
+    return code
+
+
 def _file(root: Path, lang: str, split: str, suffix: str) -> Path:
     name = f"{lang}-en.{split}.{suffix}"
     for candidate in (root / f"{lang}-en" / name, root / name, root / "bucc2018" / f"{lang}-en" / name):
@@ -89,18 +102,8 @@ def has_language(lang: str, root: str | Path | None = None) -> bool:
 def _read_tsv(path: Path, columns: int) -> list[tuple[int, list[str]]]:
     """(line number, fields) of the non-blank lines of ``path``, split on the first ``columns - 1`` tabs; a malformed
     line raises DataError with its number."""
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataError.at(path, None, f"unreadable ({err.strerror})") from err
     rows: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            text = line.decode("utf-8").removesuffix("\r")
-        except UnicodeDecodeError as err:
-            raise DataError.at(path, number, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
+    for number, text in iter_lines(path, blank_lines="skip"):
         parts = text.split("\t", columns - 1)
         if len(parts) != columns or not all(part.strip() for part in parts):
             expected = "ID<TAB>sentence" if columns == 2 and not path.name.endswith(".gold") else "xxID<TAB>enID"
@@ -133,6 +136,7 @@ def read_bucc_split(lang: str, split: str, root: str | Path | None = None) -> Bu
     """Read ``{lang}-en.{split}.{lang|en|gold}``; gold IDs missing from the sides raise DataError."""
     if split not in SPLITS:
         raise DataError(f"unknown BUCC split {split!r}; valid: {', '.join(SPLITS)}")
+    lang = bucc_code(lang)
     folder = bucc_dir(root)
     xx = read_side(_file(folder, lang, split, lang))
     en = read_side(_file(folder, lang, split, "en"))
@@ -149,6 +153,5 @@ def read_bucc(
     languages: Sequence[str] = BUCC_LANGS, root: str | Path | None = None
 ) -> dict[str, tuple[BuccSplit, BuccSplit]]:
     """``{lang: (dev = sample, test = training)}`` for every language, all files checked before returning."""
-    return {
-        lang: (read_bucc_split(lang, "sample", root), read_bucc_split(lang, "training", root)) for lang in languages
-    }
+    codes = [bucc_code(lang) for lang in languages]  # every name checked before any file is read
+    return {lang: (read_bucc_split(lang, "sample", root), read_bucc_split(lang, "training", root)) for lang in codes}

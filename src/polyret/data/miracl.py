@@ -14,14 +14,14 @@ to put it.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from polyret.errors import DataError
-from polyret.io import data_dir
+from polyret.data.languages import MIRACL_LANGS, get_language
+from polyret.errors import DataError, UnknownNameError
+from polyret.io import data_dir, iter_lines
 
 CORPUS_HINT = (
     'put the MIRACL {lang} passages there as JSONL ({{"docid", "title", "text"}} per line: the '
@@ -45,32 +45,28 @@ def miracl_dir(root: str | Path | None = None) -> Path:
     return Path(root) if root is not None else data_dir() / "miracl"
 
 
+def miracl_code(lang: str) -> str:
+    """``lang`` (any code polyret knows) as the code in MIRACL's file names; file paths are built from this code,
+    never from the string given (``de-../../x`` would otherwise reach outside the data folder)."""
+    try:
+        code = get_language(lang).code
+    except UnknownNameError:
+        code = None
+    if code not in MIRACL_LANGS:
+        raise UnknownNameError("MIRACL language", lang, MIRACL_LANGS)
+    return code
+
+
 def corpus_root(corpus_dir: str | Path | None = None, root: str | Path | None = None) -> Path:
     """Where corpora are looked for: ``corpus_dir``, else ``<miracl dir>/corpus``."""
     return Path(corpus_dir) if corpus_dir is not None else miracl_dir(root) / "corpus"
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
-            for number, line in enumerate(handle, start=1):
-                yield number, line.rstrip("\n").rstrip("\r")
-    except FileNotFoundError as err:
-        raise DataError.at(path, None, "file not found") from err
-    except UnicodeDecodeError as err:
-        raise DataError.at(path, None, f"not UTF-8 text ({err.reason})") from err
-    except (OSError, EOFError) as err:
-        raise DataError.at(path, None, f"unreadable ({err})") from err
 
 
 def read_topics(path: str | Path) -> dict[str, str]:
     """``qid<TAB>query`` lines → ``{qid: query}`` (file order)."""
     source = Path(path)
     topics: dict[str, str] = {}
-    for number, line in _lines(source):
-        if not line.strip():
-            continue
+    for number, line in iter_lines(source, blank_lines="skip"):
         parts = line.split("\t", 1)
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise DataError.at(source, number, f"expected qid<TAB>query, got {line[:60]!r}")
@@ -82,9 +78,7 @@ def read_trec_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """TREC ``qid Q0 docid rel`` lines → ``{qid: {docid: rel}}``."""
     source = Path(path)
     qrels: dict[str, dict[str, int]] = {}
-    for number, line in _lines(source):
-        if not line.strip():
-            continue
+    for number, line in iter_lines(source, blank_lines="skip"):
         parts = line.split()
         if len(parts) != 4 or not _is_int(parts[3]):
             raise DataError.at(source, number, f"expected 'qid Q0 docid rel', got {line[:60]!r}")
@@ -96,9 +90,9 @@ def read_beir_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """BEIR ``query-id<TAB>corpus-id<TAB>score`` (header line optional) → ``{qid: {docid: rel}}``."""
     source = Path(path)
     qrels: dict[str, dict[str, int]] = {}
-    for number, line in _lines(source):
+    for number, line in iter_lines(source, blank_lines="skip"):
         parts = line.split("\t")
-        if (number == 1 and parts[:1] == ["query-id"]) or not line.strip():
+        if number == 1 and parts[:1] == ["query-id"]:
             continue
         if len(parts) != 3 or not _is_int(parts[2]):
             raise DataError.at(source, number, f"expected query-id<TAB>corpus-id<TAB>score, got {line[:60]!r}")
@@ -115,9 +109,7 @@ def _is_int(text: str) -> bool:
 
 
 def _json_records(path: Path) -> Iterator[tuple[int, dict]]:
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
+    for number, line in iter_lines(path, blank_lines="skip"):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
@@ -152,6 +144,7 @@ def iter_corpus(paths: list[Path]) -> Iterator[Passage]:
 
 def corpus_files(lang: str, corpus_dir: str | Path | None = None, root: str | Path | None = None) -> list[Path]:
     """The corpus files of ``lang`` in canonical (sorted name) order; a one-line DataError when there are none."""
+    lang = miracl_code(lang)
     base = corpus_root(corpus_dir, root)
     for folder in (base / lang, base / f"miracl-corpus-v1.0-{lang}"):
         if folder.is_dir():
@@ -177,6 +170,7 @@ def read_miracl_topics(
 ) -> MiraclTopics:
     """Queries and qrels of ``lang``: Anserini/TREC files under the MIRACL dir, else the BEIR files beside the
     corpus (``<corpus dir>/<lang>/queries.jsonl`` and ``qrels/<split>.tsv``)."""
+    lang = miracl_code(lang)
     folder = miracl_dir(root)
     topics = folder / f"topics.miracl-v1.0-{lang}-{split}.tsv"
     qrels = folder / f"qrels.miracl-v1.0-{lang}-{split}.tsv"

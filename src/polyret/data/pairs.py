@@ -47,7 +47,7 @@ from typing import Any
 from polyret.data.languages import get_language
 from polyret.data.lareqa import load_lareqa
 from polyret.errors import DataError, PolyretError
-from polyret.io import atomic_write
+from polyret.io import atomic_write, iter_lines
 
 log = logging.getLogger(__name__)
 
@@ -239,28 +239,11 @@ class _ItemBuilder:
         return TrainingSet(name, [TrainItem(i, dict(sorted(langs.items()))) for i, langs in self.langs.items()], source)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line without its newline) for the non-blank lines of a UTF-8 text file; a missing file or bad
-    bytes raise :class:`DataError` naming the file (and line)."""
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise DataError.at(path, None, "file not found") from None
-    with handle:
-        lineno = 0
-        try:
-            for lineno, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield lineno, line.rstrip("\r\n")
-        except UnicodeDecodeError as err:
-            raise DataError.at(path, lineno + 1, f"not UTF-8 text ({err.reason})") from None
-
-
 def read_jsonl(path: str | Path, name: str | None = None) -> TrainingSet:
     """Read polyret's JSONL training format (see the module docstring); blank lines are skipped."""
     source = Path(path)
     builder = _ItemBuilder()
-    for lineno, line in _lines(source):
+    for lineno, line in iter_lines(source, blank_lines="skip"):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
@@ -308,7 +291,7 @@ def from_lareqa(
 
 
 def _tsv_rows(path: Path, min_fields: int) -> Iterator[tuple[int, list[str]]]:
-    for lineno, line in _lines(path):
+    for lineno, line in iter_lines(path, blank_lines="skip"):
         fields = line.split("\t")
         if len(fields) < min_fields or any(not f.strip() for f in fields[:min_fields]):
             raise DataError.at(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from polyret.data.languages import get_language, tatoeba_code
 from polyret.errors import DataError, UnknownNameError
-from polyret.io import data_dir
+from polyret.io import data_dir, read_lines
 
 TATOEBA_SUBDIR = Path("tatoeba") / "v1"
 
@@ -42,26 +42,6 @@ def available_codes(root: str | Path | None = None) -> list[str]:
     return sorted(code for code in codes if (folder / f"tatoeba.{code}-eng.{code}").exists())
 
 
-def read_lines(path: Path) -> list[str]:
-    """UTF-8 lines without their line endings; a decoding error raises :class:`DataError` with the line number."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as err:
-        raise DataError.at(path, None, "file not found") from err
-    except OSError as err:
-        raise DataError.at(path, None, f"unreadable ({err.strerror})") from err
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    decoded = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            decoded.append(line.decode("utf-8").removesuffix("\r"))
-        except UnicodeDecodeError as err:
-            raise DataError.at(path, number, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
-    return decoded
-
-
 def read_tatoeba_pair(lang: str, root: str | Path | None = None) -> TatoebaPair:
     """Read one language's pair (any code :func:`~polyret.data.languages.get_language` accepts, incl. file codes).
 
@@ -85,7 +65,8 @@ def read_tatoeba_pair(lang: str, root: str | Path | None = None) -> TatoebaPair:
                 "benchmark data or run `polyret data prepare tatoeba`",
             )
         raise UnknownNameError("Tatoeba language", lang, available_codes(root))
-    xx, en = read_lines(xx_path), read_lines(en_path)
+    # blank lines are kept so that line numbers stay aligned across the pair; an empty sentence is an error below
+    xx, en = read_lines(xx_path, blank_lines="keep"), read_lines(en_path, blank_lines="keep")
     if not xx:
         raise DataError.at(xx_path, None, "empty file")
     if len(xx) != len(en):

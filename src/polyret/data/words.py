@@ -31,7 +31,7 @@ from pathlib import Path
 
 from polyret.data.languages import Language, get_language
 from polyret.errors import DataError, UnknownNameError
-from polyret.io import atomic_write
+from polyret.io import atomic_write, iter_lines
 
 DICTD_DIR = Path("/usr/share/dictd")
 # dictd's own base64 digit order (dictd/index.c); offsets and lengths are big-endian numbers in it.
@@ -70,15 +70,9 @@ class DictdEntry:
 def read_word_pairs_tsv(path: str | Path) -> list[WordPair]:
     """Read ``source<TAB>target`` lines (blank lines and ``#`` comments skipped) as given, without filtering."""
     source_path = Path(path)
-    try:
-        lines = source_path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as err:
-        raise DataError.at(source_path, None, "file not found") from err
-    except UnicodeDecodeError as err:
-        raise DataError.at(source_path, None, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
     pairs = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.startswith("#"):
+    for number, line in iter_lines(source_path, blank_lines="skip"):
+        if line.startswith("#"):
             continue
         fields = line.split("\t")
         if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
@@ -106,19 +100,17 @@ def read_dictd(index_path: str | Path, dict_path: str | Path | None = None) -> l
         candidates = [index.with_name(f"{stem}.dict.dz"), index.with_name(f"{stem}.dict")]
         dict_path = next((path for path in candidates if path.exists()), candidates[0])
     body_path = Path(dict_path)
+    index_lines = list(iter_lines(index, blank_lines="keep"))  # one entry a line: a blank line is malformed
     try:
-        index_lines = index.read_text(encoding="utf-8").splitlines()
         raw = body_path.read_bytes()
     except FileNotFoundError as err:
         raise DataError.at(err.filename, None, "file not found") from err
-    except UnicodeDecodeError as err:
-        raise DataError.at(index, None, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
     try:
         body = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     except (EOFError, OSError) as err:  # gzip.BadGzipFile is an OSError
         raise DataError.at(body_path, None, f"corrupt dictzip/gzip data ({err})") from err
     entries = []
-    for number, line in enumerate(index_lines, start=1):
+    for number, line in index_lines:
         fields = line.split("\t")
         # An empty headword occurs in real FreeDict indexes (afr-eng); offset and length may not be empty.
         if len(fields) != 3 or not all(fields[1:]) or not set(fields[1] + fields[2]) <= _B64_VALUE.keys():

@@ -8,6 +8,12 @@ else. Lookups are in bulk: the keys of every shard are read once into one ``dige
 the hit rows are gathered from memory-mapped vector files. Shards of similar size are merged now and then
 (size-tiered, under a lock file, streamed), so the folder stays small however many times the cache is extended
 and each row is rewritten only a few times.
+
+Concurrency (any number of processes reading and writing one folder): writers only add files, and one compactor
+at a time (``.lock``, not waited for) merges. Readers hold ``.readers.lock`` shared while they list shards, read
+their keys and gather rows; the compactor deletes the shards it merged only while holding it exclusively. So a
+reader never meets a shard that vanishes between listing and reading it (a memory-mapped file stays readable
+after its deletion, and the next lookup sees the merged shard instead).
 """
 
 from __future__ import annotations
@@ -84,7 +90,8 @@ class EmbeddingCache:
                 self._index.setdefault(key, (number, row))
 
     def __len__(self) -> int:
-        self.refresh()
+        with self._reading():
+            self.refresh()
         return len(self._index)
 
     @property
@@ -98,14 +105,8 @@ class EmbeddingCache:
     def get_many(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
         """``(found, vectors)``: a bool mask over ``keys`` and an ``(n, dim)`` float32 array holding the hits
         (rows of misses are zero); ``vectors`` is None when nothing was found."""
-        for attempt in range(2):
-            try:
-                return self._get_many(keys)
-            except FileNotFoundError:  # a shard was compacted away under us: re-index once
-                if attempt:
-                    raise
-                self._index, self._stems, self._vectors = {}, [], {}
-        raise AssertionError("unreachable")
+        with self._reading():  # no shard listed below is deleted before its rows are copied out
+            return self._get_many(keys)
 
     def _get_many(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
         self.refresh()
@@ -221,11 +222,30 @@ class EmbeddingCache:
             os.fsync(handle.fileno())
         os.replace(temporary, target)
         self._commit(stem, merged_keys)
-        for source in stems:  # keys first: a shard without keys is ignored by readers
-            for suffix in (_KEYS, _VECS):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.dir / f"{source}{suffix}")
+        with self._readers_lock(fcntl.LOCK_EX):  # waits for readers that may have listed the merged shards
+            for source in stems:  # keys first: a shard without keys is ignored by readers
+                for suffix in (_KEYS, _VECS):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.dir / f"{source}{suffix}")
         self._index, self._stems, self._vectors = {}, [], {}
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """The readers' shared lock, when the folder exists (nothing can be deleted from one that does not)."""
+        if not self.dir.is_dir():
+            yield
+            return
+        with self._readers_lock(fcntl.LOCK_SH):
+            yield
+
+    @contextlib.contextmanager
+    def _readers_lock(self, mode: int) -> Iterator[None]:
+        with open(self.dir / ".readers.lock", "a+b") as handle:
+            fcntl.flock(handle, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[bool]:

@@ -27,14 +27,13 @@ import logging
 import os
 import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from polyret.errors import ModelError, UnknownNameError
-from polyret.io import polyret_home, write_json
+from polyret.io import polyret_home, write_dir_atomically, write_json
 
 log = logging.getLogger(__name__)
 
@@ -119,25 +118,14 @@ def prepare_embedded_model(name: str, force: bool = False) -> Path:
     if is_prepared(name) and not force:
         return target
     weights, tokenizer = locate_sources(spec)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    build_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
-    try:
-        log.info("rebuilding %s from %s (about 20 s)", name, weights)
-        convert(spec, weights, tokenizer, build_dir)
-        if force and target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, trash / "model")
-            shutil.rmtree(trash, ignore_errors=True)
-        elif target.exists() and not is_prepared(name):  # left over from an older converter or a manual copy
-            shutil.rmtree(target)
-        try:
-            os.replace(build_dir, target)
-        except OSError:
-            if not is_prepared(name):  # another process did not win the race either: a real error
-                raise
-    finally:
-        shutil.rmtree(build_dir, ignore_errors=True)
-    return target
+    log.info("rebuilding %s from %s (about 20 s)", name, weights)
+    # an old copy (older converter, a manual copy, or --force) is replaced; without --force one that another
+    # process has just finished is kept (it may be loading it already)
+    return write_dir_atomically(
+        target,
+        lambda build_dir: convert(spec, weights, tokenizer, build_dir),
+        keep_existing=None if force else lambda _: is_prepared(name),
+    )
 
 
 def locate_sources(spec: EmbeddedModel) -> tuple[Path, Path]:

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +28,9 @@ from polyret.encode.base import Encoder
 from polyret.encode.batching import encode_length_sorted
 from polyret.encode.cache import CachedEncoder
 from polyret.encode.identity import weights_fingerprint
-from polyret.encode.models import cached_snapshot, resolve_model, revision_of
+from polyret.encode.models import cached_snapshot, resolve_model, revision_of, weights_readable
 from polyret.errors import ConfigError, DataError, ModelError
+from polyret.io import iter_lines
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,8 @@ class SentenceTransformerEncoder:
 
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            model = SentenceTransformer(str(self.location), device=device)
+            with weights_readable(self.location):
+                model = SentenceTransformer(str(self.location), device=device)
         except (OSError, ValueError) as err:
             raise ModelError(
                 f"cannot load model {self.model_name!r} from {self.location}: "
@@ -501,44 +503,27 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, str]]:
     """``(id, text)`` of a ``.txt`` file (one text per line; the id is the 0-based line index) or a ``.jsonl`` file
     (a ``"text"`` field per line; the id is an ``"id"`` field when there is one, else the line index), read lazily.
 
-    An empty or blank text is a DataError naming its line (a blank line cannot be told from a missing text).
+    An empty or blank text is a DataError naming its line (a blank line cannot be told from a missing text), and so
+    is a file without any line (it would give an empty output).
     """
-
     source = Path(path)
     if source.suffix not in (".txt", ".jsonl"):
         raise DataError.at(
             source, None, 'expected a .txt file (one text per line) or a .jsonl file (a "text" field per line)'
         )
-    try:
-        handle = source.open("rb")
-    except FileNotFoundError as err:
-        raise DataError.at(source, None, "file not found") from err
-    with handle:
-        for number, line in _numbered_lines(source, handle):
-            item_id, text = str(number - 1), line
-            if source.suffix == ".jsonl":
-                item_id, text = _jsonl_record(source, number, line)
-            if not text.strip():
-                raise DataError.at(source, number, "empty text; remove the line (every line is one text to encode)")
-            yield item_id, text
-
-
-def _numbered_lines(source: Path, handle: IO[bytes]) -> Iterator[tuple[int, str]]:
-    """Lines numbered as ``str.splitlines`` numbers them; each is decoded alone, so a decoding error names its line."""
-
     number = 0
-    for raw in handle:
-        try:
-            physical = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise DataError.at(source, number + 1, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
-        for line in physical.splitlines():
-            number += 1
-            yield number, line
+    for number, line in iter_lines(source, blank_lines="keep"):  # a blank line is an error, not skipped
+        item_id, text = str(number - 1), line
+        if source.suffix == ".jsonl":
+            item_id, text = _jsonl_record(source, number, line)
+        if not text.strip():
+            raise DataError.at(source, number, "empty text; remove the line (every line is one text to encode)")
+        yield item_id, text
+    if number == 0:
+        raise DataError.at(source, None, "the file is empty; give at least one text (one per line)")
 
 
 def _jsonl_record(source: Path, number: int, line: str) -> tuple[str, Any]:
-
     if not line.strip():
         raise DataError.at(source, number, 'empty line; every line must be a JSON object with a "text"')
     try:

@@ -9,16 +9,18 @@ the model, instead of the loader's retries and long stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import re
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from polyret.encode.embedded import EMBEDDED_MODELS, MARKER_FILE, prepare_embedded_model
+from polyret.encode.embedded import EMBEDDED_MODELS, MARKER_FILE, prepare_embedded_model, prepared_path
 from polyret.errors import ModelError
 
 # Hugging Face ids the project uses; any other id works the same way.
@@ -65,12 +67,53 @@ def _check_folder(path: Path) -> Path:
     return path.resolve()
 
 
+@contextlib.contextmanager
+def weights_readable(model: str | Path) -> Iterator[None]:
+    """Around loading ``model``: a damaged weights file is one :class:`ModelError` naming the file and the fix.
+
+    safetensors says only "header too large" or "incomplete metadata, file not fully covered" (a file cut short or
+    overwritten), with no file name; each ``*.safetensors`` of the folder is opened again to find the bad one.
+    """
+    from safetensors import SafetensorError  # loads when a model loads, not when models is imported
+
+    try:
+        yield
+    except SafetensorError as err:
+        folder = Path(model)
+        bad = next((path for path in sorted(folder.rglob("*.safetensors")) if not _opens(path)), None)
+        where = bad if bad is not None else folder
+        raise ModelError(f"{where}: damaged model weights ({err}); {_weights_fix(folder)}") from None
+
+
+def _opens(path: Path) -> bool:
+    from safetensors import SafetensorError, safe_open  # loads only to find a damaged weights file
+
+    try:
+        with safe_open(str(path), framework="np"):
+            return True
+    except (SafetensorError, OSError):
+        return False
+
+
+def _weights_fix(folder: Path) -> str:
+    resolved = folder.resolve()
+    for name in EMBEDDED_MODELS:
+        if resolved == prepared_path(name).resolve():
+            return f"rebuild it with `polyret models prepare {name} --force`"
+    if resolved.parent.name == "snapshots":
+        return f"delete {resolved.parent.parent} from the Hugging Face cache and download the model again"
+    return "restore the model folder from its source (download, copy or train it again)"
+
+
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def _offline_message(name: str) -> str:
-    close = difflib.get_close_matches(name, [*EMBEDDED_MODELS, *KNOWN_HF_IDS], n=1)
+    # the id typed is itself a known one when it is spelt right: suggesting it back would be no hint at all
+    close = difflib.get_close_matches(
+        name, [known for known in (*EMBEDDED_MODELS, *KNOWN_HF_IDS) if known != name], n=1
+    )
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     embedded = next(iter(EMBEDDED_MODELS))
     return (

@@ -25,8 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,9 +34,9 @@ import numpy as np
 from polyret.data.languages import get_language, mbart_code
 from polyret.encode.batching import encode_length_sorted
 from polyret.encode.identity import weights_fingerprint
-from polyret.encode.models import cached_snapshot
+from polyret.encode.models import cached_snapshot, weights_readable
 from polyret.errors import ModelError, PolyretError
-from polyret.io import write_json
+from polyret.io import write_dir_atomically, write_json
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +168,8 @@ class Seq2SeqEncoder:
             import torch
             from transformers import AutoModelForSeq2SeqLM
 
-            full = AutoModelForSeq2SeqLM.from_pretrained(self.model_name, dtype=torch.float32)
+            with weights_readable(self.model_name):
+                full = AutoModelForSeq2SeqLM.from_pretrained(self.model_name, dtype=torch.float32)
             encoder = full.get_encoder()
             del full
             self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -449,9 +448,8 @@ def build_standin(
     model.config.vocab_size = model.config.decoder.vocab_size
     ensure_language_tags(model, tokenizer, languages)
     prompts = _st_prompts(source)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
-    try:
+
+    def save(staging: Path) -> None:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         write_sidecar(
@@ -464,10 +462,5 @@ def build_standin(
                 "passage_prefix": prompts.get("passage", prompts.get("document", "")),
             },
         )
-        if destination.exists():
-            shutil.rmtree(destination)
-        staging.rename(destination)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return destination
+
+    return write_dir_atomically(destination, save)

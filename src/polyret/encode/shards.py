@@ -34,7 +34,7 @@ import numpy as np
 from polyret.encode.base import Encoder
 from polyret.encode.cache import CachedEncoder
 from polyret.errors import ConfigError, DataError
-from polyret.io import atomic_write, read_json, write_json
+from polyret.io import atomic_write, read_json, read_lines, write_json
 
 MANIFEST = "manifest.json"
 IDS_FILE = "ids.txt"
@@ -288,15 +288,26 @@ def open_shards(out_dir: str | Path) -> Shards:
     """The (lazily loaded) shards of a finished :func:`encode_to_shards` run, without reading its ids."""
     out = Path(out_dir)
     manifest = read_json(out / MANIFEST)
-    if not manifest.get("complete"):
+    if not isinstance(manifest, dict) or not manifest.get("complete"):
         raise DataError.at(out / MANIFEST, None, "the sharded encoding is not finished; run it again to resume")
-    return Shards(out, manifest["shards"])
+    entries = manifest.get("shards")
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise DataError.at(out / MANIFEST, None, '"shards" must be a list of objects; encode the folder again')
+    for number, entry in enumerate(entries):
+        for key in ("file", "ids"):
+            name = entry.get(key)
+            # a manifest names files of its own folder only: never a path that could lead elsewhere
+            if not isinstance(name, str) or not name or name != Path(name).name or name.startswith("."):
+                raise DataError.at(
+                    out / MANIFEST, None, f"shard {number}: {key} {name!r} is not a file name in {out}; encode again"
+                )
+    return Shards(out, entries)
 
 
 def load_shards(out_dir: str | Path) -> tuple[list[str], Shards]:
     """The ids (all of them, in row order) and the lazily loaded shards of a finished run."""
     shards = open_shards(out_dir)
-    ids = (shards.out_dir / IDS_FILE).read_text(encoding="utf-8").splitlines()
+    ids = read_lines(shards.out_dir / IDS_FILE, blank_lines="keep")  # one id a line, and an id may be empty
     if shards.count != len(ids):
         raise DataError.at(shards.out_dir / IDS_FILE, None, "id count differs from the number of rows in the shards")
     return ids, shards

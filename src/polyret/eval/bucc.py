@@ -27,13 +27,14 @@ from pydantic import Field
 
 from polyret.data.bucc import BUCC_LANGS, BuccSide, BuccSplit, bucc_dir, read_bucc
 from polyret.data.languages import get_language, language_key
-from polyret.data.tatoeba import available_codes, read_lines, read_tatoeba_pair, tatoeba_dir
+from polyret.data.tatoeba import available_codes, read_tatoeba_pair, tatoeba_dir
 from polyret.encode.base import Encoder
 from polyret.errors import UnknownNameError
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import best_f1_threshold, precision_recall_f1
 from polyret.eval.options import TaskOptions
 from polyret.eval.results import ItemRule, MainScore, TaskResult, write_result
+from polyret.io import read_lines
 from polyret.mining.margin import MarginKind, dedupe, mine_pairs
 
 METRICS = ("f1", "precision", "recall", "oracle.f1")
@@ -235,7 +236,7 @@ def build_bucc_style(
             text
             for code in available_codes(root)
             if code != own_file
-            for text in read_lines(folder / f"tatoeba.{code}-eng.eng")
+            for text in read_lines(folder / f"tatoeba.{code}-eng.eng", blank_lines="keep")
         }
         - own_english
     )

@@ -21,7 +21,15 @@ import numpy as np
 from pydantic import Field
 
 from polyret.data.languages import MIRACL_LANGS, get_language, language_key
-from polyret.data.miracl import MiraclTopics, corpus_files, corpus_root, iter_corpus, miracl_dir, read_miracl_topics
+from polyret.data.miracl import (
+    MiraclTopics,
+    corpus_files,
+    corpus_root,
+    iter_corpus,
+    miracl_code,
+    miracl_dir,
+    read_miracl_topics,
+)
 from polyret.encode.base import Encoder
 from polyret.encode.shards import encode_to_shards, load_shards
 from polyret.eval.bitext import language_aggregates
@@ -166,6 +174,7 @@ def evaluate_miracl(
     Passage shards go to ``embeddings_dir/<lang>`` (default under ``$POLYRET_HOME/embeddings/miracl``).
     """
     started = time.perf_counter()
+    languages = [miracl_code(lang) for lang in languages]  # every name checked before any file is read
     inputs = {
         lang: (read_miracl_topics(lang, root, corpus_dir), corpus_files(lang, corpus_dir, root)) for lang in languages
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polyret.errors import DataError
-from polyret.io import atomic_write
+from polyret.io import atomic_write, iter_lines
 
 FIELDS = "score<TAB>src<TAB>tgt"
 
@@ -48,14 +48,13 @@ def read_scored_pairs(path: str | Path) -> list[ScoredPair]:
     """Every pair of a file :func:`write_scored_pairs` wrote; a malformed line is a DataError naming it."""
     source = Path(path)
     pairs = []
-    with source.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 3:
-                raise DataError.at(source, number, f"expected {FIELDS}, got {len(fields)} fields")
-            try:
-                score = float(fields[0])
-            except ValueError as err:
-                raise DataError.at(source, number, f"score {fields[0]!r} is not a number") from err
-            pairs.append(ScoredPair(score, fields[1], fields[2]))
+    for number, line in iter_lines(source, blank_lines="keep"):  # every line is a pair: a blank one is malformed
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise DataError.at(source, number, f"expected {FIELDS}, got {len(fields)} fields")
+        try:
+            score = float(fields[0])
+        except ValueError as err:
+            raise DataError.at(source, number, f"score {fields[0]!r} is not a number") from err
+        pairs.append(ScoredPair(score, fields[1], fields[2]))
     return pairs

@@ -48,6 +48,7 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from polyret.data.languages import get_language
 from polyret.errors import ConfigError, UnknownNameError
 from polyret.eval.options import ENCODER_OPTIONS, EncoderOptions
 from polyret.eval.tasks import TASKS, get_spec
@@ -381,6 +382,7 @@ def parse_study_config(payload: Any, source: str | Path = "<config>") -> StudyCo
         raise ConfigError(f"{source}: eval.tasks: unknown task {unknown[0]!r}; valid: {', '.join(sorted(TASKS))}")
     for task, options in config.eval.tasks.items():
         check_task_options(task, options, f"{source}: eval.tasks.{task}")
+        check_eval_languages(options, f"{source}: eval.tasks.{task}")
     config._runs = _expand(config, source)
     return config
 
@@ -404,6 +406,18 @@ def check_task_options(task: str, options: dict[str, Any], source: str) -> None:
             schema.model_validate(values)
         except ValidationError as err:
             raise config_error(err, source) from None
+
+
+def check_eval_languages(options: dict[str, Any], source: str) -> None:
+    """Every language a task is asked for must be one polyret knows, so a typo fails before the first run (the
+    task itself checks, before encoding, that it has data for the language)."""
+    listed = options.get("languages") or []
+    codes = listed.split(",") if isinstance(listed, str) else listed if isinstance(listed, list) else [listed]
+    for code in codes:
+        try:
+            get_language(str(code))
+        except UnknownNameError as err:
+            raise ConfigError(f"{source}.languages: {err}") from None
 
 
 def load_study_config(path: str | Path) -> StudyConfig:

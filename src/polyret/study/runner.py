@@ -43,8 +43,10 @@ from typing import Any, Protocol
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from polyret.errors import PolyretError, UnknownNameError
 from polyret.eval.model_card import write_model_card
@@ -351,7 +353,7 @@ def _view(progress: Progress, outcomes: list[RunOutcome], stages: dict[str, str]
         if outcome.state == "skipped":
             state = "already done"
         seconds = f"{outcome.seconds:.0f}s" if outcome.seconds else ""
-        table.add_row(outcome.name, f"[{style[outcome.state]}]{state}[/]", seconds)
+        table.add_row(Text(outcome.name), f"[{style[outcome.state]}]{state}[/]", seconds)
     return Group(table, progress)
 
 
@@ -518,7 +520,9 @@ def _run_all(
                         raise
             except Exception as err:  # one failing run does not stop the study
                 outcome.state, outcome.error = "failed", " ".join(str(err).split()) or type(err).__name__
-                console.print(f"[red]failed[/] {run.name}: {outcome.error} (log: {outcome.log})", highlight=False)
+                console.print(
+                    f"[red]failed[/] {escape(f'{run.name}: {outcome.error} (log: {outcome.log})')}", highlight=False
+                )
             else:
                 outcome.state = "done"
             outcome.seconds = time.monotonic() - started

@@ -42,9 +42,9 @@ from transformers import EarlyStoppingCallback, TrainerCallback
 from polyret.data import pairs as pairs_io
 from polyret.data.pairs import TrainingSet
 from polyret.distributed import distributed_layout
-from polyret.encode.models import resolve_model
+from polyret.encode.models import resolve_model, weights_readable
 from polyret.errors import ConfigError, DataError
-from polyret.io import read_json, timestamp, write_json
+from polyret.io import read_json, timestamp, write_dir_atomically, write_json
 from polyret.train import runs
 from polyret.train.config import ContrastiveConfig, DataSource, parse_contrastive_config
 from polyret.train.samplers import SAMPLERS, TRAIN_COLUMN, VALIDATION_COLUMN, SamplerFactory, TripletIndex
@@ -402,14 +402,14 @@ def _train(
 ) -> Path:
     """The stages of one run: layout, run directory, data, trainer, train, finalise."""
     layout = _layout(config)
-    if layout.is_main:  # other ranks would see the config rank 0 just wrote; the launcher stops them if this fails
-        runs.prepare_run_dir(run_dir, config.model_dump(mode="json"), resume)
+    if layout.is_main:  # other ranks would see the config rank 0 writes; the launcher stops them if this fails
+        runs.check_run_dir(run_dir, config.model_dump(mode="json"), resume)
     model_dir = run_dir / runs.MODEL_DIR
     if resume and _finished(run_dir, model_dir):
         log.info("%s is already finished; final model at %s", run_dir, model_dir)
         return model_dir
     data = _data(model_name, sets, validation, config, layout, symmetric)
-    checkpoint = runs.last_checkpoint(run_dir) if resume else None
+    checkpoint = runs.last_checkpoint(run_dir / runs.CHECKPOINTS, move_aside=layout.is_main) if resume else None
     trainer = _trainer(data, config, layout, run_dir, checkpoint, resume, callbacks)
     if layout.is_main:
         _record_start(run_dir, data, config, layout, checkpoint)
@@ -461,7 +461,8 @@ def _data(
         sets, validation = [t for t, _ in split], [v for _, v in split if len(v)]
     languages = _languages(sets, config.languages)
     resolved_model = resolve_model(model_name)
-    model = SentenceTransformer(str(resolved_model), device="cpu")
+    with weights_readable(resolved_model):
+        model = SentenceTransformer(str(resolved_model), device="cpu")
     query_prefix, passage_prefix = _prefixes(model, config, symmetric)
     train_index = TripletIndex(sets, languages, query_prefix, passage_prefix, hard_negatives=config.loss.hard_negatives)
     options = {
@@ -604,6 +605,8 @@ def _trainer(
         max_query_length=min(config.model.max_query_length, data.model.max_seq_length),
         max_passage_length=min(config.model.max_passage_length, data.model.max_seq_length),
     )
+    if layout.is_main:  # data, model and samplers are ready: only now does the run directory hold a run
+        runs.prepare_run_dir(run_dir, config.model_dump(mode="json"), resume)
     batch_log = runs.batch_log_path(run_dir, layout.rank)
     train_log = run_dir / runs.TRAIN_LOG
     _reset_logs(batch_log, train_log, runs.checkpoint_step(checkpoint), resume, layout.is_main)
@@ -675,11 +678,11 @@ def _finalise(
         "passage_prefix": data.passage_prefix,
     }
 
-    def save(path: str) -> None:
-        trainer.model.save(path)
-        write_json(Path(path) / runs.TRAINING_INFO, trained_on)
+    def save(path: Path) -> None:
+        trainer.model.save(str(path))
+        write_json(path / runs.TRAINING_INFO, trained_on)
 
-    runs.save_model_atomically(save, model_dir)
+    write_dir_atomically(model_dir, save)
     runs.update_run_file(
         run_dir,
         status="finished",

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 
 from polyret.distributed import distributed_layout
 from polyret.errors import ConfigError, UnknownNameError
+from polyret.io import check_writable
 from polyret.train.runs import remove_checkpoints
 
 Backbone = Literal["sentence-encoder", "seq2seq", "any"]
@@ -287,6 +288,7 @@ def run_training(
     """
     config = load_train_config(config_path, method=method, overrides=overrides)
     target = Path(run_dir) if run_dir is not None else default_run_dir(config_path, config.method, config.seed)
+    check_writable(target, folder=True, what="run directory")
     model_dir = run_method(config, target, resume)
     if not keep_checkpoints and distributed_layout()[1] == 0:  # one rank cleans up; the run ended on every rank
         remove_checkpoints(target, keep=model_dir, hint="pass --keep-checkpoints to keep them")

@@ -24,18 +24,18 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from polyret.errors import ConfigError, PolyretError
-from polyret.io import atomic_write, write_json
+from polyret.io import atomic_write, iter_lines, write_json
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,12 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix.rstrip(".")]
 
 
-def prepare_run_dir(run_dir: Path, resolved: dict[str, Any], resume: bool) -> None:
-    """Create ``run_dir`` or check that resuming it uses the same config; write ``config.yaml``."""
+def check_run_dir(run_dir: Path, resolved: dict[str, Any], resume: bool) -> None:
+    """Refuse to start over a finished or started run (without ``resume``) or to resume it with another config.
+
+    Writes nothing: a run checks this first and calls :func:`prepare_run_dir` only once it can start, so a run
+    that fails before its first step leaves no ``config.yaml`` behind to block its rerun.
+    """
     config_file = run_dir / CONFIG_FILE
     if config_file.exists():
         if not resume:
@@ -102,20 +106,68 @@ def prepare_run_dir(run_dir: Path, resolved: dict[str, Any], resume: bool) -> No
                 f"{config_file}: the run was started with a different config ({', '.join(changed[:5])}"
                 " changed); resume with the same config or start a new run directory"
             )
+
+
+def prepare_run_dir(run_dir: Path, resolved: dict[str, Any], resume: bool) -> None:
+    """Check ``run_dir`` (see :func:`check_run_dir`), create it and write ``config.yaml``: the run starts now."""
+    check_run_dir(run_dir, resolved, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_write(config_file) as handle:
+    with atomic_write(run_dir / CONFIG_FILE) as handle:
         yaml.safe_dump(resolved, handle, allow_unicode=True, sort_keys=False)
 
 
-def last_checkpoint(run_dir: Path) -> str | None:
-    """The newest complete Trainer checkpoint under ``run_dir/checkpoints``, if any."""
-    # transformers loads only when this runs, not when runs is imported
-    from transformers.trainer_utils import get_last_checkpoint
+#: a Trainer checkpoint holds one of these (full model, sharded index, or a PEFT adapter)
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+)
+TRAINER_STATE = "trainer_state.json"  # the Trainer writes it last: its presence says the checkpoint is finished
 
-    folder = run_dir / CHECKPOINTS
-    if not folder.is_dir():
+
+def checkpoint_complete(folder: Path) -> bool:
+    """True when ``folder`` holds model weights and a readable ``trainer_state.json``."""
+    try:
+        json.loads((folder / TRAINER_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return any((folder / name).is_file() for name in WEIGHT_FILES)
+
+
+def last_checkpoint(checkpoints: Path, *, move_aside: bool = True) -> str | None:
+    """The newest complete ``checkpoint-N`` in ``checkpoints`` (a Trainer's output folder), if any.
+
+    The Hugging Face Trainer writes a checkpoint in place, so a run killed while saving leaves a ``checkpoint-N``
+    without its trainer state or weights, which would crash the resume. Such a folder is skipped, named in a
+    warning and (with ``move_aside``; only one process of a multi-process run should) renamed to
+    ``incomplete-checkpoint-N-<time>``, so that the Trainer can write ``checkpoint-N`` again and never rotates
+    the partial one back into use.
+    """
+    if not checkpoints.is_dir():
         return None
-    return get_last_checkpoint(str(folder))
+    steps = sorted(
+        (int(match.group(1)), path)
+        for path in checkpoints.iterdir()
+        if path.is_dir() and (match := re.fullmatch(r"checkpoint-(\d+)", path.name))
+    )
+    for _, folder in reversed(steps):
+        if checkpoint_complete(folder):
+            return str(folder)
+        aside = folder
+        if move_aside:
+            aside = checkpoints / f"incomplete-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.replace(folder, aside)
+        log.warning(
+            "%s is incomplete (no %s or model weights: the run stopped while saving it); resuming from an earlier "
+            "checkpoint%s",
+            folder,
+            TRAINER_STATE,
+            f", the partial one moved aside to {aside}" if move_aside else "",
+        )
+    return None
 
 
 def remove_checkpoints(run_dir: Path, keep: Path, hint: str) -> int:
@@ -149,12 +201,13 @@ def truncate_jsonl(path: Path, step: int) -> None:
     if not path.exists():
         return
     kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # a kill can cut the last line anywhere, even inside a UTF-8 sequence: such a line is dropped, not an error
+    for _, line in iter_lines(path, blank_lines="skip", errors="replace"):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:  # a line cut short by a kill
             continue
-        if record.get("step", 0) < step:
+        if isinstance(record, dict) and record.get("step", 0) < step:
             kept.append(line)
     with atomic_write(path) as handle:
         handle.write("".join(f"{line}\n" for line in kept))
@@ -171,22 +224,6 @@ def update_run_file(run_dir: Path, **fields: Any) -> dict[str, Any]:
     payload.update(fields)
     write_json(path, payload)
     return payload
-
-
-def save_model_atomically(save: Callable[[str], object], target: Path) -> Path:
-    """Call ``save(tmp_dir)`` on a temporary sibling of ``target`` and rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        save(str(staging))
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, trash / target.name)
-            shutil.rmtree(trash, ignore_errors=True)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 class JsonlLog:

@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from polyret.data.words import WordPair, load_word_pairs, read_word_pairs_tsv, split_word_pairs, write_word_pairs_tsv
-from polyret.encode.models import resolve_model
+from polyret.encode.models import resolve_model, weights_readable
 from polyret.errors import ConfigError, ModelError
-from polyret.io import atomic_write, read_json, write_json
+from polyret.io import atomic_write, read_json, write_dir_atomically, write_json
 from polyret.train.tli_config import TliConfig, parse_tli_config
 
 if TYPE_CHECKING:
@@ -188,8 +185,10 @@ def paired_comparison(before: np.ndarray, after: np.ndarray) -> dict[str, object
 def _load_model(name: str, device: str | None) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer  # heavy: loads when TLI trains
 
+    location = resolve_model(name)
     try:
-        return SentenceTransformer(str(resolve_model(name)), device=device)
+        with weights_readable(location):
+            return SentenceTransformer(str(location), device=device)
     except OSError as err:
         raise ModelError(f"cannot load model {name!r}: {err}") from err
 
@@ -219,19 +218,6 @@ def add_lora(model: SentenceTransformer, config: TliConfig) -> PeftModel:
         layers_to_transform=config.adapted_layers,
     )
     return get_peft_model(backbone, lora)
-
-
-def _write_dir_atomically(target: Path, write: Callable[[str], object]) -> None:
-    """Let ``write`` fill a temp directory beside ``target``, then rename it into place (an old copy is replaced)."""
-    build = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        write(str(build))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(build, target)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
 
 
 def _split(config: TliConfig, run_dir: Path) -> tuple[tuple[WordPair, ...], tuple[WordPair, ...]]:
@@ -390,6 +376,6 @@ def _train(
 
 def _save_adapter_and_model(model: SentenceTransformer, peft_model: PeftModel, run_dir: Path) -> None:
     """Save the adapters, then merge them into the backbone and save the sentence-transformers model."""
-    _write_dir_atomically(run_dir / "adapter", peft_model.save_pretrained)
+    write_dir_atomically(run_dir / "adapter", lambda folder: peft_model.save_pretrained(str(folder)))
     model[0].model = peft_model.merge_and_unload()
-    _write_dir_atomically(run_dir / "model", model.save)
+    write_dir_atomically(run_dir / "model", lambda folder: model.save(str(folder)))

@@ -66,7 +66,7 @@ from polyret.train.criss.mining import (
     mine_iteration,
 )
 from polyret.train.criss.translation import train_translation
-from polyret.train.runs import prepare_run_dir, update_run_file, versions
+from polyret.train.runs import check_run_dir, prepare_run_dir, update_run_file, versions
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +139,13 @@ def run_criss(
     """Run (or resume) the CRISS loop in ``run_dir``; return the last iteration's model folder."""
     config = load_criss_config(config)
     run_dir = Path(run_dir)
-    prepare_run_dir(run_dir, config.model_dump(mode="json"), resume)
-    update_run_file(run_dir, method=config.method, seed=config.seed, versions=versions(), status="running")
+    check_run_dir(run_dir, config.model_dump(mode="json"), resume)
     _seed_everything(config.seed)
     corpora, jobs = build_jobs(config)
     base = resolve_base_model(config, run_dir)
+    # the corpora read and M_0 found: only now does run_dir hold a run (a failure above does not block a rerun)
+    prepare_run_dir(run_dir, config.model_dump(mode="json"), resume)
+    update_run_file(run_dir, method=config.method, seed=config.seed, versions=versions(), status="running")
     previous_model: Path | str = base
     cumulative: list[MinedPair] = []
     if not (run_dir / "scores_base.json").exists():  # M_0's retrieval scores, the baseline of every iteration

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from polyret.data.languages import get_language
-from polyret.data.tatoeba import read_lines, read_tatoeba_pair
+from polyret.data.tatoeba import read_tatoeba_pair
 from polyret.errors import ConfigError
 from polyret.eval.metrics import precision_recall_f1
-from polyret.io import atomic_write
+from polyret.io import atomic_write, read_lines
 from polyret.mining.margin import dedupe, mine_pairs
 from polyret.mining.pairfile import ScoredPair, one_line, read_scored_pairs, write_scored_pairs
 from polyret.train.criss.config import CrissConfig
@@ -52,7 +52,7 @@ def _dedupe(texts: Sequence[str]) -> list[str]:
 
 def _read_corpus(path: Path, limit: int | None) -> list[str]:
     """One sentence a line (UTF-8; a bad byte is a DataError naming the line), at most ``limit`` lines."""
-    lines = read_lines(path)
+    lines = read_lines(path, blank_lines="keep")  # ``limit`` counts lines; _dedupe drops the blank ones
     return lines if limit is None else lines[:limit]
 
 

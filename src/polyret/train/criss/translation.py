@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from polyret.encode.models import weights_readable
 from polyret.encode.seq2seq import LanguageTokens, ensure_language_tags, read_sidecar, write_sidecar
-from polyret.io import write_json
+from polyret.io import write_dir_atomically, write_json
 from polyret.train.criss.config import CrissConfig, CrissTraining
 from polyret.train.criss.mining import MinedPair
-from polyret.train.runs import save_model_atomically
+from polyret.train.runs import last_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,6 @@ def _dropout_overrides(config: Any, train: CrissTraining) -> None:
     if hasattr(config, "hidden_dropout_prob"):  # BERT-type halves of the stand-in
         config.hidden_dropout_prob = train.dropout
         config.attention_probs_dropout_prob = train.attention_dropout
-
-
-def _last_checkpoint(trainer_dir: Path) -> str | None:
-    # heavy: transformers loads only when a CRISS iteration trains
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if not trainer_dir.is_dir():
-        return None
-    return get_last_checkpoint(str(trainer_dir))
 
 
 def _update_steps(n_examples: int, train: CrissTraining) -> int:
@@ -83,19 +75,19 @@ def train_translation(
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
         processing_class=tokenizer,
     )
-    checkpoint = _last_checkpoint(trainer_dir) if resume else None
+    checkpoint = last_checkpoint(trainer_dir) if resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
     if valid_set is not None and steps % eval_steps:  # the final validation loss, unless the last step had one
         trainer.evaluate()
     log_history = trainer.state.log_history
     _restore_dropout(model.config, init)
 
-    def save(folder: str) -> None:
+    def save(folder: Path) -> None:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         write_sidecar(folder, {**sidecar, "trained_from": str(init), "method": "criss"})
 
-    target = save_model_atomically(save, iter_dir / "model")
+    target = write_dir_atomically(iter_dir / "model", save)
     write_json(
         iter_dir / "train_log.json",
         {
@@ -118,7 +110,8 @@ def _load_translator(init: Path, train: CrissTraining, languages: Sequence[str])
     model_config = AutoConfig.from_pretrained(str(init))
     _dropout_overrides(model_config, train)
     tokenizer = AutoTokenizer.from_pretrained(str(init))
-    model = AutoModelForSeq2SeqLM.from_pretrained(str(init), config=model_config, dtype=torch.float32)
+    with weights_readable(init):
+        model = AutoModelForSeq2SeqLM.from_pretrained(str(init), config=model_config, dtype=torch.float32)
     marks = LanguageTokens(tokenizer, model_config.model_type)
     if marks.scheme == "tag":
         ensure_language_tags(model, tokenizer, languages)
