@@ -27,6 +27,16 @@ app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path.")]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help="auto | fp32 | bf16 (auto: bf16 where the CPU or GPU computes it natively, else fp32); "
+        "int8 with --backend onnx. Recorded in results and part of the embedding-cache key."
+    ),
+]
+BackendOption = Annotated[
+    str, typer.Option(help="torch | onnx (ONNX Runtime on the CPU, exported once per model; needs polyret[fast]).")
+]
 
 
 @app.callback()
@@ -105,6 +115,8 @@ def eval_command(
     pooling: Annotated[str | None, typer.Option(help="Pooling override: mean | cls.")] = None,
     layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer (XTREME protocol).")] = None,
     device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
     keep_going: Annotated[bool, typer.Option(help="Run the remaining tasks when one fails.")] = True,
 ) -> None:
     """Evaluate a model on benchmark tasks; writes <output>/<task>.json and prints the main scores."""
@@ -125,6 +137,8 @@ def eval_command(
         pooling=pooling,
         layer=layer,
         device=device,
+        precision=precision,
+        backend=backend,
     )
     failed: EvalFailedError | None = None
     try:
@@ -187,6 +201,8 @@ def encode_command(
         str | None, typer.Option(help="torch device, e.g. cpu or cuda (default under torchrun: cuda:LOCAL_RANK).")
     ] = None,
     cache: Annotated[bool, typer.Option(help="Use the embedding cache in $POLYRET_HOME/embeddings.")] = True,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
 ) -> None:
     """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors in input order, or into shards."""
     import time
@@ -216,10 +232,21 @@ def encode_command(
             pooling=pooling,
             layer=layer,
             device=device,
+            precision=precision,
+            backend=backend,
         )
         return
     texts = read_texts(input_file)
-    encoder = load_encoder(model, max_length=max_length, pooling=pooling, layer=layer, device=device, cache=cache)
+    encoder = load_encoder(
+        model,
+        max_length=max_length,
+        pooling=pooling,
+        layer=layer,
+        device=device,
+        cache=cache,
+        precision=precision,
+        backend=backend,
+    )
     text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
     start = time.perf_counter()
     vectors = encoder.encode(texts, prefix=text_prefix, max_length=max_length, batch_size=batch_size)
@@ -245,6 +272,8 @@ def _encode_shards(
     pooling: str | None,
     layer: int | None,
     device: str | None,
+    precision: str,
+    backend: str,
 ) -> None:
     import time
 
@@ -255,7 +284,14 @@ def _encode_shards(
     world_size, rank = distributed_layout()
     next(iter_records(input_file), None)  # a missing or unreadable input fails before the model loads
     encoder = load_encoder(
-        model, max_length=max_length, pooling=pooling, layer=layer, device=device or rank_device(), cache=False
+        model,
+        max_length=max_length,
+        pooling=pooling,
+        layer=layer,
+        device=device or (rank_device() if backend == "torch" else None),
+        cache=False,
+        precision=precision,
+        backend=backend,
     )
     text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
     start = time.perf_counter()
@@ -305,6 +341,8 @@ def search_command(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Queries per forward pass.")] = 32,
     max_length: Annotated[int | None, typer.Option(help="Max tokens per query (model default if unset).")] = None,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
 ) -> None:
     """Retrieve the top-k passages of a sharded corpus for every query (exact or through a faiss index)."""
     import time
@@ -331,10 +369,11 @@ def search_command(
     if spaced is not None:
         raise ConfigError(f"{queries}: query id {spaced!r} contains white space, which a TREC run cannot hold")
     written_by = read_json(shards / MANIFEST)["settings"]["fingerprint"]
-    encoder = load_encoder(model, max_length=max_length)
+    encoder = load_encoder(model, max_length=max_length, precision=precision, backend=backend)
     if encoder.fingerprint != written_by:
         raise ConfigError(
-            f"{shards} was encoded by another model (fingerprint {written_by}); search it with the model that wrote it"
+            f"{shards} was encoded by another model or precision (fingerprint {written_by}); search it with the "
+            "model, --precision and --backend that wrote it"
         )
     start = time.perf_counter()
     vectors = encoder.encode(
@@ -391,8 +430,11 @@ def mine_command(
     index: Annotated[str, typer.Option(help="k-NN index: flat (exact) | ivf-flat | ivf-pq | hnsw.")] = "flat",
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
 ) -> None:
     """Mine parallel sentences between two files with margin scoring (k-NN both ways, greedy one-to-one)."""
+    from polyret.encode.encoder import load_encoder
     from polyret.errors import ConfigError
     from polyret.mining.index import IndexSpec
     from polyret.mining.margin import MARGINS, MiningOptions, mine_files, mine_shard_folders
@@ -420,7 +462,7 @@ def mine_command(
         summary = mine_shard_folders(src_shards, tgt_shards, output, options)
     else:
         summary = mine_files(
-            model,
+            load_encoder(model, max_length=max_length, precision=precision, backend=backend),  # type: ignore[arg-type]
             src,
             tgt,
             output,
@@ -459,6 +501,13 @@ def train_command(
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", help="Override the step budget (mono/xy/hybrid).")
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the config's precision: auto | fp32 | bf16 (| fp16 for mono/xy/hybrid); auto is bf16 "
+            "where the hardware computes it natively, else fp32."
+        ),
+    ] = None,
 ) -> None:
     """Train a retriever: hybrid/mono/X-Y contrastive batching, CRISS or TLI; prints the final model folder.
 
@@ -472,7 +521,7 @@ def train_command(
         method=method,
         run_dir=run_dir,
         resume=resume,
-        overrides={"model": model, "seed": seed, "max_steps": max_steps},
+        overrides={"model": model, "seed": seed, "max_steps": max_steps, "precision": precision},
     )
     console.print(f"[green]model:[/] {path}")
 
@@ -491,6 +540,13 @@ def compare_command(
     ] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the report at the end.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the live progress view.")] = True,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the study's precision for training and evaluation: auto | fp32 | bf16 "
+            "(changes the runs' fingerprints, so runs done in another precision are redone)."
+        ),
+    ] = None,
 ) -> None:
     """Run a study (backbones x methods x seeds: train, then evaluate), skipping finished runs; then report.
 
@@ -504,7 +560,7 @@ def compare_command(
     target = study_dir or default_study_dir(config)
     command = shlex.join(["polyret", "compare", *sys.argv[2:]]) if sys.argv[1:2] == ["compare"] else None
     names = [name.strip() for name in only.split(",") if name.strip()] if only else None
-    status = run_study(config, target, names, show_progress=progress, command=command)
+    status = run_study(config, target, names, show_progress=progress, command=command, precision=precision)
     console.print(f"study {target}: {status.summary()}", highlight=False, soft_wrap=True)
     for outcome in status.failed:
         console.print(f"[red]failed[/] {outcome.name}: {outcome.error} (log: {outcome.log})", highlight=False)

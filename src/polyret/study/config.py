@@ -22,6 +22,8 @@ A study config looks like this (``configs/quickstart.yaml`` is a complete exampl
       tasks:                         # task name -> options for that task's evaluate function
         xquad-r: {articles: 3, candidate_text: sentence, max_length: 128}
         tatoeba: {languages: [sw, kk], max_sentences: 200}
+    precision: auto                  # auto | fp32 | bf16 for every run's training and evaluation (polyret.precision);
+                                     # unset: each stage's default (auto). A task may still set its own precision.
     reference: zero-shot             # method label the significance tests compare against (same backbone)
     reference_backbone: null         # where backbones lacking the reference method find it
     demo_data: true                  # the report shows the embedded-demo-data banner
@@ -45,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from polyret.errors import ConfigError
 from polyret.io import read_yaml
+from polyret.precision import Precision
 
 METHODS: tuple[str, ...] = ("zero-shot", "mono", "xy", "hybrid", "criss", "criss-contrastive", "tli")
 TRAINED_METHODS = tuple(m for m in METHODS if m != "zero-shot")
@@ -141,6 +144,8 @@ class StudyConfig(_Strict):
     reference_backbone: str | None = None
     #: the report shows a banner: trained on the embedded demo data (MLQA-R), zero-shot elsewhere.
     demo_data: bool = False
+    #: precision of every run's training and evaluation (part of the fingerprints when set); None: stage defaults.
+    precision: Precision | None = None
 
     @field_validator("backbones", mode="before")
     @classmethod
@@ -291,6 +296,8 @@ def train_settings(
         if alpha is not None:
             settings["alpha"] = alpha
         settings = deep_merge(settings, config.train.settings)
+    if config.precision is not None:  # every method's config has a top-level precision
+        settings["precision"] = config.precision
     for extra in (config.backbones[backbone].settings, spec.settings):
         settings = deep_merge(settings, extra)
     if isinstance(settings.get("model"), dict):  # e.g. {max_query_length: 64}: the backbone names the model
@@ -298,9 +305,17 @@ def train_settings(
     return settings
 
 
+def eval_tasks(config: StudyConfig) -> dict[str, dict[str, Any]]:
+    """Task name -> options as each run evaluates them: the study's precision unless the task sets its own."""
+    if config.precision is None:
+        return dict(config.eval.tasks)
+    return {task: {"precision": config.precision, **options} for task, options in config.eval.tasks.items()}
+
+
 def expand_runs(config: StudyConfig) -> list[RunSpec]:
     """Every run of the study, in config order (backbone-major within each method entry)."""
     runs: list[RunSpec] = []
+    tasks = eval_tasks(config)
     for spec in config.methods:
         for backbone in spec.backbones or list(config.backbones):
             alphas: list[float | None] = list(spec.alpha) if spec.alpha else [None]
@@ -318,7 +333,7 @@ def expand_runs(config: StudyConfig) -> list[RunSpec]:
                         train_fp = _hash(train)
                     eval_fps = {
                         task: _hash({"train": train_fp, "task": task, "options": options})
-                        for task, options in config.eval.tasks.items()
+                        for task, options in tasks.items()
                     }
                     runs.append(
                         RunSpec(
@@ -330,7 +345,7 @@ def expand_runs(config: StudyConfig) -> list[RunSpec]:
                             seed=0 if seed is None else seed,
                             alpha=alpha,
                             train=train,
-                            tasks=dict(config.eval.tasks),
+                            tasks=dict(tasks),
                             train_fingerprint=train_fp,
                             eval_fingerprints=eval_fps,
                         )

@@ -44,6 +44,7 @@ from rich.table import Table
 
 from polyret.errors import ConfigError, PolyretError, UnknownNameError
 from polyret.io import read_json, write_json
+from polyret.precision import check_precision
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def check_train_settings(runs: Sequence[RunSpec], source: Path) -> None:
             raise ConfigError(f"{source}: run {run.name}: {detail}") from None
 
 
-ENCODER_OPTIONS = ("max_length", "pooling", "layer", "device", "cache")
+ENCODER_OPTIONS = ("max_length", "pooling", "layer", "device", "precision", "backend", "cache")
 
 
 def split_eval_options(tasks: list[str], options: dict[str, Any]) -> Any:
@@ -458,15 +459,20 @@ def run_study(
     console: Console | None = None,
     show_progress: bool = True,
     command: str | None = None,
+    precision: str | None = None,
 ) -> StudyStatus:
     """Run (or finish) every run of a study; see the module docstring for what is skipped and resumed.
 
     ``only`` restricts the study to some runs (names or patterns). ``command`` is the command line
-    recorded in study.json (the CLI passes its own). A failing run is logged to its ``log.txt`` and the
-    study goes on with the next; :attr:`StudyStatus.failed` lists them.
+    recorded in study.json (the CLI passes its own). ``precision`` overrides the config's (``--precision``). A
+    failing run is logged to its ``log.txt`` and the study goes on with the next; :attr:`StudyStatus.failed` lists
+    them.
     """
     config_path, study_dir = Path(config_path), Path(study_dir)
     config = load_study_config(config_path)
+    if precision is not None:
+        check_precision(precision)
+        config = config.model_copy(update={"precision": precision})
     runs = expand_runs(config)
     selected = select_runs(runs, only)
     if trainer is None:

@@ -38,6 +38,7 @@ from polyret.data.pairs import TrainingSet
 from polyret.distributed import distributed_layout
 from polyret.errors import ConfigError, DataError
 from polyret.io import write_json
+from polyret.precision import trainer_precision_flags
 from polyret.train import runs
 from polyret.train.config import ContrastiveConfig, DataSource, parse_contrastive_config
 from polyret.train.samplers import SAMPLERS, SamplerFactory, TripletIndex
@@ -450,6 +451,8 @@ def _train(
             "(checkpoints are the early-stopping candidates)"
         )
     factory = SamplerFactory(train_index, config.method, validation_batches=validation_batches, **options)
+    precision_flags = trainer_precision_flags(config.precision)
+    precision = "bf16" if precision_flags["bf16"] else "fp16" if precision_flags["fp16"] else "fp32"
     args = SentenceTransformerTrainingArguments(
         output_dir=str(run_dir / runs.CHECKPOINTS),
         per_device_train_batch_size=B // world_size,
@@ -461,8 +464,7 @@ def _train(
         lr_scheduler_type=config.optim.scheduler,
         max_grad_norm=config.optim.max_grad_norm,
         seed=config.seed,
-        bf16=config.precision == "bf16",
-        fp16=config.precision == "fp16",
+        **precision_flags,
         eval_strategy="steps" if validation else "no",
         eval_steps=eval_steps if validation else None,
         save_strategy="steps",
@@ -528,6 +530,7 @@ def _train(
             datasets={s.name: len(s) for s in sets},
             validation={s.name: len(s) for s in validation or []},
             global_batch_size=B,
+            precision=precision,
             world_size=world_size,
             steps_per_epoch=steps_per_epoch,
             max_steps=total_steps,
@@ -558,6 +561,7 @@ def _train(
             "seed": config.seed,
             "query_prefix": query_prefix,
             "passage_prefix": passage_prefix,
+            "precision": precision,
         }
 
         def save(path: str) -> None:

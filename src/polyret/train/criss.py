@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from polyret.errors import ConfigError, DataError, PolyretError
 from polyret.io import atomic_write, write_json
+from polyret.precision import DEFAULT_PRECISION, Precision, TrainPrecision, trainer_precision_flags
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class CrissTraining(_Strict):
     max_source_length: int = Field(128, ge=4)
     max_target_length: int = Field(128, ge=4)
     lr_scheduler: str = "linear"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: TrainPrecision | None = Field(None, description="default: the run's precision")
     save_steps: int = Field(500, ge=1)
     eval_steps: int | None = Field(None, ge=1)
     logging_steps: int = Field(10, ge=1)
@@ -138,6 +139,10 @@ class CrissConfig(_Strict):
     eval: CrissEval | None = None
     keep_embeddings: bool = False
     seed: int = 0
+    precision: Precision = Field(
+        DEFAULT_PRECISION,
+        description="mining encoders and training (polyret.precision); train.precision overrides it for training",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -317,7 +322,9 @@ def _make_encoder(config: CrissConfig, model_dir: Path | str) -> Any:
     """The shared ``load_encoder`` (seq2seq models dispatch to :class:`Seq2SeqEncoder`), behind the embedding cache."""
     from polyret.encode.encoder import load_encoder
 
-    return load_encoder(str(model_dir), max_length=config.mining.max_length, cache=config.mining.cache)
+    return load_encoder(
+        str(model_dir), max_length=config.mining.max_length, cache=config.mining.cache, precision=config.precision
+    )
 
 
 def _encode(encoder: Any, texts: Sequence[str], config: CrissConfig) -> np.ndarray:
@@ -682,8 +689,7 @@ def train_translation(
         save_total_limit=1,
         eval_strategy="steps" if valid_set is not None else "no",
         eval_steps=eval_steps,
-        bf16=train_cfg.precision == "bf16",
-        fp16=train_cfg.precision == "fp16",
+        **trainer_precision_flags(train_cfg.precision or config.precision),
         seed=config.seed,
         data_seed=config.seed,
         report_to="none",
@@ -770,7 +776,7 @@ def train_dual_encoder(
     trained = train_on_pairs(
         str(init),
         tuples(train_pairs),
-        config.contrastive,
+        {"precision": config.precision, **config.contrastive},
         iter_dir,
         resume,
         validation=tuples(valid_pairs) if len(valid_pairs) >= 2 else None,

@@ -35,6 +35,7 @@ from polyret.data.languages import get_language
 from polyret.data.words import WordPair, load_word_pairs, read_word_pairs_tsv, split_word_pairs, write_word_pairs_tsv
 from polyret.errors import ConfigError, ModelError, PolyretError
 from polyret.io import atomic_write, read_json, write_json
+from polyret.precision import DEFAULT_PRECISION, Precision, autocast, resolve_precision
 
 if TYPE_CHECKING:
     import torch
@@ -71,6 +72,7 @@ class TliConfig(BaseModel):
     margin: float = Field(0.4, ge=0)
     seed: int = 0
     device: str | None = None
+    precision: Precision = Field(DEFAULT_PRECISION, description="of the training steps; similarities stay fp32")
 
     @field_validator("language", "target_language")
     @classmethod
@@ -343,7 +345,10 @@ def run_tli(config: TliConfig | Mapping[str, Any], run_dir: Path, resume: bool) 
 
     after = _scores(model, sets, config.loss_layer)
     _save_adapter_and_model(model, peft_model, run_dir)
-    write_json(run_dir / "train_log.json", {"epoch_mean_loss": epoch_losses})
+    write_json(
+        run_dir / "train_log.json",
+        {"epoch_mean_loss": epoch_losses, "precision": resolve_precision(config.precision, str(model.device))},
+    )
     write_json(
         report_path,
         {
@@ -405,6 +410,7 @@ def _train(
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
+    precision = resolve_precision(config.precision, str(model.device))
     checkpoint_path = run_dir / CHECKPOINT
     epoch_losses: list[float] = []
     if resume and checkpoint_path.exists():
@@ -420,8 +426,10 @@ def _train(
         losses = []
         for start in range(0, len(order), config.batch_size):
             batch = [pairs[i] for i in order[start : start + config.batch_size]]
-            anchors = word_embeddings(model, [pair.source for pair in batch], config.loss_layer)
-            positives = word_embeddings(model, [pair.target for pair in batch], config.loss_layer)
+            with autocast(precision, str(model.device)):
+                anchors = word_embeddings(model, [pair.source for pair in batch], config.loss_layer)
+                positives = word_embeddings(model, [pair.target for pair in batch], config.loss_layer)
+            anchors, positives = anchors.float(), positives.float()
             loss = hardest_negative_triplet_loss(anchors, positives, [pair.target for pair in batch], config.margin)
             optimizer.zero_grad()
             loss.backward()
