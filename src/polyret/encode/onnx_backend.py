@@ -86,6 +86,7 @@ def _build(destination: Path, write: Any) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.build-", dir=destination.parent))
     try:
         write(staging)
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; the rest of $POLYRET_HOME is not
         try:
             os.replace(staging, destination)
         except OSError:  # another process finished the same export first
