@@ -4,8 +4,10 @@
 LaBSE, the embedded multilingual-e5-small). It tokenizes every text once, sorts by token count so each batch
 pads little, runs the transformer, pools (the model's own pooling, or ``mean`` / ``cls``, optionally from a
 middle layer and optionally without the special tokens), applies any modules after pooling (LaBSE's Dense) and
-returns float32 L2-normalised rows in input order. The model is loaded on first use, so an encoder whose
-vectors all come from the embedding cache never loads its weights.
+returns float32 L2-normalised rows in input order. The transformer runs in the resolved ``precision``
+(:mod:`polyret.precision`: bf16 autocast or fp32) on the ``torch`` backend, or as an exported ONNX graph (fp32 or
+int8) on the ``onnx`` backend (:mod:`polyret.encode.onnx_backend`); everything around it is the same code. The model
+is loaded on first use, so an encoder whose vectors all come from the embedding cache never loads its weights.
 
 ``load_encoder`` resolves a model name (:func:`polyret.encode.models.resolve_model`), picks the encoder kind from
 a small registry (:data:`ENCODER_KINDS`; seq2seq models such as mBART go to ``polyret.encode.seq2seq``) and wraps
