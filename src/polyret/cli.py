@@ -35,7 +35,10 @@ PrecisionOption = Annotated[
     ),
 ]
 BackendOption = Annotated[
-    str, typer.Option(help="torch | onnx (ONNX Runtime on the CPU, exported once per model; needs polyret[fast]).")
+    str,
+    typer.Option(
+        help="torch | onnx (ONNX Runtime on the CPU, exported once per model; needs onnxruntime: the fast extra)."
+    ),
 ]
 
 
