@@ -228,7 +228,10 @@ def cache_rerun(args, location, device, texts, prefix, vectors) -> dict | None:
         first = SentenceTransformerEncoder(args.model, location, device=device, precision="fp32")
         fill = timed(
             "cache: store 1st-run vectors",
-            lambda: EmbeddingCache(first.fingerprint, root).put_many([text_key(t, prefix) for t in texts], vectors),
+            # keyed as CachedEncoder keys them: an unset max length means the encoder's own
+            lambda: EmbeddingCache(first.fingerprint, root).put_many(
+                [text_key(t, prefix, first.max_length) for t in texts], vectors
+            ),
         )
         fresh = SentenceTransformerEncoder(args.model, location, device=device, precision="fp32")  # not loaded yet
         cached = timed(
