@@ -13,7 +13,7 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
@@ -29,6 +29,8 @@ from polyret.io import atomic_write, read_json
 from polyret.train.methods import method_names, run_training
 
 if TYPE_CHECKING:
+    from polyret.encode.base import Encoder
+    from polyret.eval.results import TaskResult
     from polyret.mining.margin import MineSummary, MiningOptions
 
 console = Console(stderr=True)
@@ -47,6 +49,19 @@ class ResultFormat(str, Enum):
 
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path.")]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help="auto | fp32 | bf16 (auto: bf16 where the CPU or GPU computes it natively, else fp32); "
+        "int8 with --backend onnx. Recorded in results and part of the embedding-cache key."
+    ),
+]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="torch | onnx (ONNX Runtime on the CPU, exported once per model; needs onnxruntime: the fast extra)."
+    ),
+]
 
 
 @app.callback()
@@ -127,6 +142,8 @@ def eval_command(
     pooling: Annotated[str | None, typer.Option(help="Pooling override: mean | cls.")] = None,
     layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer (XTREME protocol).")] = None,
     device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
     keep_going: Annotated[bool, typer.Option(help="Run the remaining tasks when one fails.")] = True,
     result_format: Annotated[
         ResultFormat,
@@ -154,12 +171,23 @@ def eval_command(
         pooling=pooling,
         layer=layer,
         device=device,
+        precision=precision,
+        backend=backend,
     )
     failed: EvalFailedError | None = None
     try:
         results = run_eval(model, names, out, options, keep_going=keep_going)
     except EvalFailedError as err:
         failed, results = err, err.results
+    _print_eval_table(model, results, failed.failures if failed is not None else [], out)
+    if result_format is ResultFormat.mteb:
+        for path in write_mteb_results(results, out):
+            console.print(f"[green]wrote[/] {path}", highlight=False)
+    if failed is not None:
+        raise failed
+
+
+def _print_eval_table(model: str, results: list[TaskResult], failures: list[tuple[str, str]], out: Path) -> None:
     table = Table(title=f"polyret eval: {model}")
     for column in ("task", "main metric", "value", "languages", "seconds", "result"):
         table.add_column(column, justify="right" if column in ("value", "languages", "seconds") else "left")
@@ -172,15 +200,9 @@ def eval_command(
             f"{result.duration_s:.1f}",
             str(out / f"{result.task}.json"),
         )
-    if failed is not None:
-        for name, message in failed.failures:
-            table.add_row(name, "[red]failed[/]", "-", "-", "-", message)
+    for name, message in failures:
+        table.add_row(name, "[red]failed[/]", "-", "-", "-", message)
     Console().print(table)
-    if result_format is ResultFormat.mteb:
-        for path in write_mteb_results(results, out):
-            console.print(f"[green]wrote[/] {path}", highlight=False)
-    if failed is not None:
-        raise failed
 
 
 @app.command("encode")
@@ -219,6 +241,8 @@ def encode_command(
         str | None, typer.Option(help="torch device, e.g. cpu or cuda (default under torchrun: cuda:LOCAL_RANK).")
     ] = None,
     cache: Annotated[bool, typer.Option(help="Use the embedding cache in $POLYRET_HOME/embeddings.")] = True,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
 ) -> None:
     """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors in input order, or into shards."""
     # numpy loads when the command runs, not for `polyret --help`
@@ -226,12 +250,15 @@ def encode_command(
 
     from polyret.encode.encoder import load_encoder, read_texts
 
-    if prefix not in ("query", "passage", "none"):
-        raise ConfigError(f"--prefix {prefix!r} is not one of query, passage, none")
-    if (output is None) == (shards is None):
-        raise ConfigError("give exactly one of --output FILE.npy and --shards FOLDER")
-    if output is not None and output.suffix != ".npy":
-        raise ConfigError(f"--output {output}: the output must be a .npy file")
+    _check_encode_arguments(prefix, output, shards)
+    encoder_options: dict[str, Any] = {
+        "max_length": max_length,
+        "pooling": pooling,
+        "layer": layer,
+        "device": device,
+        "precision": precision,
+        "backend": backend,
+    }
     if shards is not None:
         _encode_shards(
             model,
@@ -240,15 +267,12 @@ def encode_command(
             shard_size=shard_size,
             dtype=dtype,
             prefix=prefix,
-            max_length=max_length,
             batch_size=batch_size,
-            pooling=pooling,
-            layer=layer,
-            device=device,
+            **encoder_options,
         )
         return
     texts = read_texts(input_file)
-    encoder = load_encoder(model, max_length=max_length, pooling=pooling, layer=layer, device=device, cache=cache)
+    encoder = load_encoder(model, cache=cache, **encoder_options)
     text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
     start = time.perf_counter()
     vectors = encoder.encode(texts, prefix=text_prefix, max_length=max_length, batch_size=batch_size)
@@ -259,6 +283,15 @@ def encode_command(
         f"(prefix {text_prefix!r}) in {time.perf_counter() - start:.1f} s",
         highlight=False,
     )
+
+
+def _check_encode_arguments(prefix: str, output: Path | None, shards: Path | None) -> None:
+    if prefix not in ("query", "passage", "none"):
+        raise ConfigError(f"--prefix {prefix!r} is not one of query, passage, none")
+    if (output is None) == (shards is None):
+        raise ConfigError("give exactly one of --output FILE.npy and --shards FOLDER")
+    if output is not None and output.suffix != ".npy":
+        raise ConfigError(f"--output {output}: the output must be a .npy file")
 
 
 def _encode_shards(
@@ -274,6 +307,8 @@ def _encode_shards(
     pooling: str | None,
     layer: int | None,
     device: str | None,
+    precision: str,
+    backend: str,
 ) -> None:
     # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.encoder import iter_records, load_encoder
@@ -282,7 +317,14 @@ def _encode_shards(
     world_size, rank = distributed_layout()
     next(iter_records(input_file), None)  # a missing or unreadable input fails before the model loads
     encoder = load_encoder(
-        model, max_length=max_length, pooling=pooling, layer=layer, device=device or rank_device(), cache=False
+        model,
+        max_length=max_length,
+        pooling=pooling,
+        layer=layer,
+        device=device or (rank_device() if backend == "torch" else None),
+        cache=False,
+        precision=precision,
+        backend=backend,
     )
     text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
     start = time.perf_counter()
@@ -332,6 +374,8 @@ def search_command(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Queries per forward pass.")] = 32,
     max_length: Annotated[int | None, typer.Option(help="Max tokens per query (model default if unset).")] = None,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
 ) -> None:
     """Retrieve the top-k passages of a sharded corpus for every query (exact or through a faiss index)."""
     # faiss, numpy, pydantic load when the command runs, not for `polyret --help`
@@ -349,10 +393,11 @@ def search_command(
     if spaced is not None:
         raise ConfigError(f"{queries}: query id {spaced!r} contains white space, which a TREC run cannot hold")
     written_by = read_json(shards / MANIFEST)["settings"]["fingerprint"]
-    encoder = load_encoder(model, max_length=max_length)
+    encoder = load_encoder(model, max_length=max_length, precision=precision, backend=backend)
     if encoder.fingerprint != written_by:
         raise ConfigError(
-            f"{shards} was encoded by another model (fingerprint {written_by}); search it with the model that wrote it"
+            f"{shards} was encoded by another model or precision (fingerprint {written_by}); search it with the "
+            "model, --precision and --backend that wrote it"
         )
     start = time.perf_counter()
     vectors = encoder.encode(
@@ -414,9 +459,12 @@ def mine_command(
     index: Annotated[str, typer.Option(help="k-NN index: flat (exact) | ivf-flat | ivf-pq | hnsw.")] = "flat",
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
 ) -> None:
     """Mine parallel sentences between two files with margin scoring (k-NN both ways, greedy one-to-one)."""
-    # faiss, numpy, pydantic load when the command runs, not for `polyret --help`
+    # faiss, numpy, pydantic, torch load when the command runs, not for `polyret --help`
+    from polyret.encode.encoder import load_encoder
     from polyret.mining.index import IndexSpec
     from polyret.mining.margin import MARGINS, MiningOptions, mine_files, mine_shard_folders
 
@@ -437,10 +485,12 @@ def mine_command(
     options = MiningOptions(k=k, margin=margin, threshold=fixed, min_count=min_count, index=spec)  # type: ignore[arg-type]
     if src_shards is not None and tgt_shards is not None:
         summary = mine_shard_folders(src_shards, tgt_shards, output, options)
-    elif auto:
-        summary = _mine_tuned(model, src, tgt, output, options, dev_languages, batch_size, max_length)  # type: ignore[arg-type]
     else:
-        summary = mine_files(model, src, tgt, output, options, batch_size=batch_size, max_length=max_length)  # type: ignore[arg-type]
+        encoder = load_encoder(model, max_length=max_length, precision=precision, backend=backend)  # type: ignore[arg-type]
+        if auto:
+            summary = _mine_tuned(encoder, src, tgt, output, options, dev_languages, batch_size, max_length)  # type: ignore[arg-type]
+        else:
+            summary = mine_files(encoder, src, tgt, output, options, batch_size=batch_size, max_length=max_length)  # type: ignore[arg-type]
     console.print(
         f"[green]wrote[/] {summary.output}: {summary.pairs} pairs from {summary.src_unique} x "
         f"{summary.tgt_unique} unique texts (encode {summary.encode_s:.1f} s, mine {summary.mine_s:.1f} s)",
@@ -463,7 +513,7 @@ def _threshold_choice(threshold: str, keep_all: bool, *, shards: bool) -> tuple[
 
 
 def _mine_tuned(
-    model: str,
+    model: Encoder,
     src: Path,
     tgt: Path,
     output: Path,
@@ -509,6 +559,13 @@ def train_command(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Override the config's model.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override the config's step budget.")] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the config's precision: auto | fp32 | bf16 (| fp16 for mono/xy/hybrid); auto is bf16 "
+            "where the hardware computes it natively, else fp32."
+        ),
+    ] = None,
 ) -> None:
     """Train a retriever with one of the registered methods (contrastive batching, CRISS, TLI); prints the final model
     folder.
@@ -521,7 +578,7 @@ def train_command(
         method=method,
         run_dir=run_dir,
         resume=resume,
-        overrides={"model": model, "seed": seed, "max_steps": max_steps},
+        overrides={"model": model, "seed": seed, "max_steps": max_steps, "precision": precision},
     )
     console.print(f"[green]model:[/] {path}")
 
@@ -540,6 +597,13 @@ def compare_command(
     ] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the report at the end.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the live progress view.")] = True,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the study's precision for training and evaluation: auto | fp32 | bf16 "
+            "(changes the runs' fingerprints, so runs done in another precision are redone)."
+        ),
+    ] = None,
 ) -> None:
     """Run a study (backbones x methods x seeds: train, then evaluate), skipping finished runs; then report.
 
@@ -552,7 +616,7 @@ def compare_command(
     target = study_dir or default_study_dir(config)
     command = shlex.join(["polyret", "compare", *sys.argv[2:]]) if sys.argv[1:2] == ["compare"] else None
     names = [name.strip() for name in only.split(",") if name.strip()] if only else None
-    status = run_study(config, target, names, show_progress=progress, command=command)
+    status = run_study(config, target, names, show_progress=progress, command=command, precision=precision)
     console.print(f"study {target}: {status.summary()}", highlight=False, soft_wrap=True)
     for outcome in status.failed:
         console.print(f"[red]failed[/] {outcome.name}: {outcome.error} (log: {outcome.log})", highlight=False)
