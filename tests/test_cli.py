@@ -133,8 +133,10 @@ def test_a_failed_eval_task_shows_its_message_literally(monkeypatch, capsys, tmp
 
     monkeypatch.setattr(eval_run, "run_eval", failing)
     model = "models/a[/b]m"  # in the table's title
-    code, out, err = _main(monkeypatch, capsys, "eval", "-m", model, "-t", "xquad-r", "--output", str(tmp_path / "o"))
-    assert code == 2 and "[start, end]" in out and "expected [start, end]" in _one_error_line(err)  # out: a table
+    code, _, err = _main(monkeypatch, capsys, "eval", "-m", model, "-t", "xquad-r", "--output", str(tmp_path / "o"))
+    # the failure stands on its own line (not in a table cell), literally; then one error line sums up
+    assert code == 2 and "failed xquad-r: de.json: expected [start, end]" in err.splitlines()
+    assert _one_error_line(err) == "error: 1 of 1 tasks failed (xquad-r): de.json: expected [start, end]"
 
 
 def test_a_path_with_markup_in_it_prints_literally(monkeypatch, capsys, tmp_path, tiny_model_dir):

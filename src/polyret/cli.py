@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import click
 import typer
@@ -35,6 +35,7 @@ from polyret.io import atomic_write, check_writable, output_error, polyret_home,
 from polyret.train.methods import method_names, run_training
 
 if TYPE_CHECKING:  # numpy stays unloaded for `polyret --help`
+    from polyret.encode.base import Encoder
     from polyret.eval.results import TaskResult
     from polyret.mining.margin import MineSummary, MiningOptions
 
@@ -75,6 +76,19 @@ class ResultFormat(str, Enum):
 
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded name, Hugging Face id or local path.")]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help="auto | fp32 | bf16 (auto: bf16 where the CPU or GPU computes it natively, else fp32); "
+        "int8 with --backend onnx. Recorded in results and part of the embedding-cache key."
+    ),
+]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="torch | onnx (ONNX Runtime on the CPU, exported once per model; needs onnxruntime: the fast extra)."
+    ),
+]
 
 # Choice options: typer lists a Literal's values in --help and turns any other value into a usage error. They
 # mirror library constants that live beside faiss/numpy imports, which `polyret --help` must not pay for;
@@ -169,7 +183,20 @@ def _fail(failures: Sequence[tuple[str, str]], finished: int) -> None:
     for name, message in failures:
         console.print(Text.assemble(("failed", "red"), f" {name}: {message}"), soft_wrap=True)
     names = ", ".join(name for name, _ in failures)
-    raise PolyretError(f"{len(failures)} of {finished + len(failures)} tasks failed ({names})")
+    only = f": {failures[0][1]}" if len(failures) == 1 else ""  # the error line then names the file or the fix
+    raise PolyretError(f"{len(failures)} of {finished + len(failures)} tasks failed ({names}){only}")
+
+
+def _print_skipped(skipped: dict[str, str]) -> None:
+    """One line per task the language rule skipped, saying why."""
+    for name, why in skipped.items():
+        console.print(Text.assemble(("skipped", "yellow"), f" {name}: {why}"), soft_wrap=True)
+
+
+def _default_eval_dir(model: str) -> Path:
+    """``runs/eval/<model as a file name>``."""
+    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.strip("/")).strip("_.") or "model"
+    return Path("runs") / "eval" / slug
 
 
 @app.command("eval")
@@ -208,6 +235,8 @@ def eval_command(
     pooling: Annotated[Pooling | None, typer.Option(help="Pooling override (default: the model's own).")] = None,
     layer: Annotated[int | None, typer.Option(help="Take hidden states of this layer (XTREME protocol).")] = None,
     device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
     keep_going: Annotated[
         bool, typer.Option("--keep-going/--stop-on-error", help="Run the remaining tasks when one fails, or stop.")
     ] = True,
@@ -224,10 +253,8 @@ def eval_command(
     from polyret.eval.run import EvalFailedError, EvalOptions, run_eval, write_mteb_results
 
     plan = plan_tasks(parse_tasks(task), task_option or [], languages or [])
-    for name, why in plan.skipped.items():
-        console.print(Text.assemble(("skipped", "yellow"), f" {name}: {why}"), soft_wrap=True)
-    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.strip("/")).strip("_.") or "model"
-    out = output or Path("runs") / "eval" / slug
+    _print_skipped(plan.skipped)
+    out = output or _default_eval_dir(model)
     preflight((out, True), home=True)
     options = EvalOptions(
         candidate_text=candidate_text,
@@ -238,6 +265,8 @@ def eval_command(
         pooling=pooling,
         layer=layer,
         device=device,
+        precision=precision,
+        backend=backend,
         task_options=plan.options,
     )
     failed: EvalFailedError | None = None
@@ -288,6 +317,8 @@ def encode_command(
     cache: Annotated[
         bool, typer.Option("--cache/--no-cache", help="Use the embedding cache in $POLYRET_HOME/embeddings.")
     ] = True,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
 ) -> None:
     """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors in input order, or into shards."""
     # numpy loads when the command runs, not for `polyret --help`
@@ -295,11 +326,15 @@ def encode_command(
 
     from polyret.encode.encoder import load_encoder, read_texts
 
-    if (output is None) == (shards is None):
-        raise ConfigError("give exactly one of --output FILE.npy and --shards FOLDER")
-    if output is not None and output.suffix != ".npy":
-        raise ConfigError(f"--output {output}: the output must be a .npy file")
-    preflight((output, False) if output is not None else (shards, True), home=cache)  # type: ignore[arg-type]
+    _check_encode_outputs(output, shards, cache)
+    encoder_options: dict[str, Any] = {
+        "max_length": max_length,
+        "pooling": pooling,
+        "layer": layer,
+        "device": device,
+        "precision": precision,
+        "backend": backend,
+    }
     if shards is not None:
         _encode_shards(
             model,
@@ -308,15 +343,12 @@ def encode_command(
             shard_size=shard_size,
             dtype=dtype,
             prefix=prefix,
-            max_length=max_length,
             batch_size=batch_size,
-            pooling=pooling,
-            layer=layer,
-            device=device,
+            **encoder_options,
         )
         return
     texts = read_texts(input_file)
-    encoder = load_encoder(model, max_length=max_length, pooling=pooling, layer=layer, device=device, cache=cache)
+    encoder = load_encoder(model, cache=cache, **encoder_options)
     text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
     start = time.perf_counter()
     vectors = encoder.encode(texts, prefix=text_prefix, max_length=max_length, batch_size=batch_size)
@@ -328,6 +360,15 @@ def encode_command(
         f"{output}: {vectors.shape[0]} x {vectors.shape[1]} float32 "
         f"(prefix {text_prefix!r}) in {time.perf_counter() - start:.1f} s",
     )
+
+
+def _check_encode_outputs(output: Path | None, shards: Path | None, cache: bool) -> None:
+    """Exactly one of ``--output FILE.npy`` and ``--shards FOLDER``, writable before any work."""
+    if (output is None) == (shards is None):
+        raise ConfigError("give exactly one of --output FILE.npy and --shards FOLDER")
+    if output is not None and output.suffix != ".npy":
+        raise ConfigError(f"--output {output}: the output must be a .npy file")
+    preflight((output, False) if output is not None else (shards, True), home=cache)  # type: ignore[arg-type]
 
 
 def _encode_shards(
@@ -343,6 +384,8 @@ def _encode_shards(
     pooling: str | None,
     layer: int | None,
     device: str | None,
+    precision: str,
+    backend: str,
 ) -> None:
     # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.encoder import iter_records, load_encoder
@@ -351,7 +394,14 @@ def _encode_shards(
     world_size, rank = distributed_layout()
     next(iter_records(input_file), None)  # a missing or unreadable input fails before the model loads
     encoder = load_encoder(
-        model, max_length=max_length, pooling=pooling, layer=layer, device=device or rank_device(), cache=False
+        model,
+        max_length=max_length,
+        pooling=pooling,
+        layer=layer,
+        device=device or (rank_device() if backend == "torch" else None),
+        cache=False,
+        precision=precision,
+        backend=backend,
     )
     text_prefix = {"query": encoder.query_prefix, "passage": encoder.passage_prefix, "none": ""}[prefix]
     start = time.perf_counter()
@@ -400,6 +450,8 @@ def search_command(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Queries per forward pass.")] = 32,
     max_length: Annotated[int | None, typer.Option(help="Max tokens per query (model default if unset).")] = None,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
 ) -> None:
     """Retrieve the top-k passages of a sharded corpus for every query (exact or through a faiss index)."""
     # faiss, numpy, pydantic load when the command runs, not for `polyret --help`
@@ -419,10 +471,11 @@ def search_command(
     if spaced is not None:
         raise ConfigError(f"{queries}: query id {spaced!r} contains white space, which a TREC run cannot hold")
     written_by = read_json(shards / MANIFEST)["settings"]["fingerprint"]
-    encoder = load_encoder(model, max_length=max_length)
+    encoder = load_encoder(model, max_length=max_length, precision=precision, backend=backend)
     if encoder.fingerprint != written_by:
         raise ConfigError(
-            f"{shards} was encoded by another model (fingerprint {written_by}); search it with the model that wrote it"
+            f"{shards} was encoded by another model or precision (fingerprint {written_by}); search it with the "
+            "model, --precision and --backend that wrote it"
         )
     start = time.perf_counter()
     vectors = encoder.encode(
@@ -482,9 +535,12 @@ def mine_command(
     index: Annotated[IndexKind, typer.Option(help="k-NN index (flat: exact).")] = "flat",
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
+    precision: PrecisionOption = "auto",
+    backend: BackendOption = "torch",
 ) -> None:
     """Mine parallel sentences between two files with margin scoring (k-NN both ways, greedy one-to-one)."""
-    # faiss, numpy, pydantic load when the command runs, not for `polyret --help`
+    # faiss, numpy, pydantic, torch load when the command runs, not for `polyret --help`
+    from polyret.encode.encoder import load_encoder
     from polyret.mining.index import IndexSpec
     from polyret.mining.margin import MiningOptions, mine_files, mine_shard_folders
 
@@ -502,10 +558,12 @@ def mine_command(
     options = MiningOptions(k=k, margin=margin, threshold=fixed, min_count=min_count, index=spec)  # type: ignore[arg-type]
     if src_shards is not None and tgt_shards is not None:
         summary = mine_shard_folders(src_shards, tgt_shards, output, options)
-    elif auto:
-        summary = _mine_tuned(model, src, tgt, output, options, dev_languages, batch_size, max_length)  # type: ignore[arg-type]
     else:
-        summary = mine_files(model, src, tgt, output, options, batch_size=batch_size, max_length=max_length)  # type: ignore[arg-type]
+        encoder = load_encoder(model, max_length=max_length, precision=precision, backend=backend)  # type: ignore[arg-type]
+        if auto:
+            summary = _mine_tuned(encoder, src, tgt, output, options, dev_languages, batch_size, max_length)  # type: ignore[arg-type]
+        else:
+            summary = mine_files(encoder, src, tgt, output, options, batch_size=batch_size, max_length=max_length)  # type: ignore[arg-type]
     say(
         "wrote",
         "green",
@@ -529,7 +587,7 @@ def _threshold_choice(threshold: str, keep_all: bool, *, shards: bool) -> tuple[
 
 
 def _mine_tuned(
-    model: str,
+    model: Encoder,
     src: Path,
     tgt: Path,
     output: Path,
@@ -580,6 +638,13 @@ def train_command(
             help="Keep the resume checkpoints (optimizer state, GBs) in the run directory after the final model.",
         ),
     ] = False,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the config's precision: auto | fp32 | bf16 (| fp16 for mono/xy/hybrid); auto is bf16 "
+            "where the hardware computes it natively, else fp32."
+        ),
+    ] = None,
 ) -> None:
     """Train a retriever with one of the registered methods (contrastive batching, CRISS, TLI); prints the final model
     folder.
@@ -597,7 +662,7 @@ def train_command(
         method=method,
         run_dir=run_dir,
         resume=resume,
-        overrides={"model": model, "seed": seed, "max_steps": max_steps},
+        overrides={"model": model, "seed": seed, "max_steps": max_steps, "precision": precision},
         keep_checkpoints=keep_checkpoints,
     )
     if distributed_layout()[1] == 0:
@@ -619,6 +684,13 @@ def compare_command(
     ] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the report at the end.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the live progress view.")] = True,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the study's precision for training and evaluation: auto | fp32 | bf16 "
+            "(changes the runs' fingerprints, so runs done in another precision are redone)."
+        ),
+    ] = None,
 ) -> None:
     """Run a study (backbones x methods x seeds: train, then evaluate), skipping finished runs; then report.
 
@@ -632,7 +704,7 @@ def compare_command(
     preflight((target, True), home=True)
     command = shlex.join(["polyret", "compare", *sys.argv[2:]]) if sys.argv[1:2] == ["compare"] else None
     names = [name.strip() for name in only.split(",") if name.strip()] if only else None
-    status = run_study(config, target, names, show_progress=progress, command=command)
+    status = run_study(config, target, names, show_progress=progress, command=command, precision=precision)
     say("study", "", f"{target}: {status.summary()}")
     for outcome in status.failed:
         say("failed", "red", f"{outcome.name}: {outcome.error} (log: {outcome.log})")

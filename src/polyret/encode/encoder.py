@@ -4,8 +4,10 @@
 LaBSE, the embedded multilingual-e5-small). It tokenizes every text once, sorts by token count so each batch
 pads little, runs the transformer, pools (the model's own pooling, or ``mean`` / ``cls``, optionally from a
 middle layer and optionally without the special tokens), applies any modules after pooling (LaBSE's Dense) and
-returns float32 L2-normalised rows in input order. The model is loaded on first use, so an encoder whose
-vectors all come from the embedding cache never loads its weights.
+returns float32 L2-normalised rows in input order. The transformer runs in the resolved ``precision``
+(:mod:`polyret.precision`: bf16 autocast or fp32) on the ``torch`` backend, or as an exported ONNX graph (fp32 or
+int8) on the ``onnx`` backend (:mod:`polyret.encode.onnx_backend`); everything around it is the same code. The model
+is loaded on first use, so an encoder whose vectors all come from the embedding cache never loads its weights.
 
 ``load_encoder`` resolves a model name (:func:`polyret.encode.models.resolve_model`), picks the encoder kind from
 a small registry (:data:`ENCODER_KINDS`; seq2seq models such as mBART go to ``polyret.encode.seq2seq``) and wraps
@@ -29,8 +31,17 @@ from polyret.encode.batching import encode_length_sorted
 from polyret.encode.cache import CachedEncoder
 from polyret.encode.identity import weights_fingerprint
 from polyret.encode.models import cached_snapshot, resolve_model, revision_of, weights_readable
+from polyret.encode.onnx_backend import OnnxTransformer, ensure_onnx_model, export_settings
 from polyret.errors import ConfigError, DataError, ModelError
 from polyret.io import iter_lines
+from polyret.precision import (
+    DEFAULT_BACKEND,
+    DEFAULT_PRECISION,
+    autocast,
+    check_precision,
+    default_device,
+    resolve_precision,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +153,10 @@ class SentenceTransformerEncoder:
             layer k, negative counts from the end), as in XTREME's middle-layer protocol.
         pool_special_tokens: include ``<s>`` / ``</s>`` / ``[CLS]`` / ``[SEP]`` in mean pooling (as the models do).
         device: ``"cuda"`` / ``"cpu"`` / ...; default cuda when available.
+        precision: ``auto`` / ``fp32`` / ``bf16`` (torch autocast around the transformer; ``auto`` resolves by
+            :func:`polyret.precision.resolve_precision`), or ``int8`` with the onnx backend.
+        backend: ``torch``, or ``onnx`` (the transformer exported to ONNX Runtime, CPU only, last layer only;
+            :mod:`polyret.encode.onnx_backend`).
     """
 
     def __init__(
@@ -156,7 +171,14 @@ class SentenceTransformerEncoder:
         device: str | None = None,
         query_prefix: str | None = None,
         passage_prefix: str | None = None,
+        precision: str = DEFAULT_PRECISION,
+        backend: str = DEFAULT_BACKEND,
     ) -> None:
+        check_precision(precision, backend)
+        if backend == "onnx" and layer is not None:
+            raise ConfigError("the onnx backend exports the last layer only; use --backend torch with --layer")
+        if backend == "onnx" and device is not None and not device.startswith("cpu"):
+            raise ConfigError(f"the onnx backend runs on the CPU; device {device!r} needs --backend torch")
         if pooling is not None and pooling not in POOLINGS:
             raise ConfigError(f"pooling {pooling!r} is not one of {', '.join(POOLINGS)} (or leave it unset)")
         if pooling == "cls" and not pool_special_tokens:
@@ -175,6 +197,10 @@ class SentenceTransformerEncoder:
         self.layer = layer
         self.pool_special_tokens = pool_special_tokens
         self.device = device
+        self.precision = precision
+        self.backend = backend
+        self._resolved_precision: str | None = None
+        self._onnx: Any = None
         self._max_length = max_length
         self._model: Any = None
         self._info = _folder_info(location) if isinstance(location, Path) else _FolderInfo({}, None, None, None)
@@ -184,8 +210,15 @@ class SentenceTransformerEncoder:
         self._fingerprint: str | None = None
 
     # -- identity --------------------------------------------------------------------------------------------
+    @property
+    def resolved_precision(self) -> str:
+        """The precision this encoder computes in (``auto`` resolved for its device and backend)."""
+        if self._resolved_precision is None:
+            self._resolved_precision = resolve_precision(self.precision, self.device or default_device(), self.backend)
+        return self._resolved_precision
+
     def _settings(self) -> dict[str, Any]:
-        return {
+        settings: dict[str, Any] = {
             "kind": "sentence-transformers",
             "pooling": self.pooling or "native",
             "layer": self.layer,
@@ -194,15 +227,27 @@ class SentenceTransformerEncoder:
             "normalize": True,
             "dtype": "float32",
         }
+        # fp32 on torch adds nothing, so fingerprints (cache folders, shard manifests) of earlier runs stay valid.
+        if self.resolved_precision != "fp32":
+            settings["precision"] = self.resolved_precision
+        if self.backend != "torch":
+            settings["backend"] = self._backend_settings()
+        return settings
+
+    def _backend_settings(self) -> dict[str, Any]:
+        return {"name": self.backend, **export_settings(self.resolved_precision)}
+
+    def _weights_location(self) -> Path | str:
+        location = self.location
+        if not isinstance(location, Path):  # a Hub id: identify the downloaded snapshot
+            self._load()
+            location = cached_snapshot(str(self.location)) or location
+        return location
 
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            location = self.location
-            if not isinstance(location, Path):  # a Hub id: identify the downloaded snapshot
-                self._load()
-                location = cached_snapshot(str(self.location)) or location
-            self._fingerprint = weights_fingerprint(location, self._settings())
+            self._fingerprint = weights_fingerprint(self._weights_location(), self._settings())
         return self._fingerprint
 
     @property
@@ -243,6 +288,8 @@ class SentenceTransformerEncoder:
             "max_length": self.max_length,
             "dim": self.dim,
             "normalize": True,
+            "precision": self.resolved_precision,
+            "backend": self.backend if self.backend == "torch" else self._backend_settings(),
             "fingerprint": self.fingerprint,
         }
 
@@ -255,7 +302,7 @@ class SentenceTransformerEncoder:
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.base.modules import Transformer
 
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = self.device or ("cuda" if torch.cuda.is_available() and self.backend == "torch" else "cpu")
         try:
             with weights_readable(self.location):
                 model = SentenceTransformer(str(self.location), device=device)
@@ -347,20 +394,38 @@ class SentenceTransformerEncoder:
             special = torch.from_numpy(np.isin(ids, tokenizer.all_special_ids)).to(device)
             pool_mask = attention * (~special).long()
         with torch.inference_mode():
-            output = model[0].model(
-                input_ids=input_ids,
-                attention_mask=attention,
-                output_hidden_states=self.layer is not None,
-                return_dict=True,
-            )
-            hidden = output.last_hidden_state if self.layer is None else output.hidden_states[self.layer]
-            pooled = self._pool(hidden.float(), pool_mask)
+            pooled = self._pool(self._hidden_states(model, ids, mask, input_ids, attention), pool_mask)
             features: dict[str, Any] = {"sentence_embedding": pooled}
             for module in list(model)[self._pooling_index(model) + 1 :]:
                 if type(module).__name__ != "Normalize":
                     features = module(features)
             vectors = torch.nn.functional.normalize(features["sentence_embedding"].float(), p=2, dim=-1)
         return vectors.cpu().numpy().astype(np.float32, copy=False)
+
+    def _hidden_states(self, model: Any, ids: np.ndarray, mask: np.ndarray, input_ids: Any, attention: Any) -> Any:
+        """fp32 hidden states of the selected layer: torch (under autocast when bf16) or the onnx session."""
+        # torch loads only when this runs, not when encoder is imported
+        import torch
+
+        if self.backend == "onnx":
+            return torch.from_numpy(self._onnx_transformer()(ids, mask))
+        with autocast(self.resolved_precision, str(model.device)):
+            output = model[0].model(
+                input_ids=input_ids,
+                attention_mask=attention,
+                output_hidden_states=self.layer is not None,
+                return_dict=True,
+            )
+        hidden = output.last_hidden_state if self.layer is None else output.hidden_states[self.layer]
+        return hidden.float()
+
+    def _onnx_transformer(self) -> Any:
+        if self._onnx is None:
+            # The export depends on the weights only (not pooling, layer or max length): one file per model.
+            key = weights_fingerprint(self._weights_location(), export_settings("fp32"))
+            path = ensure_onnx_model(self._load()[0].model, key, self.resolved_precision)
+            self._onnx = OnnxTransformer(path)
+        return self._onnx
 
     def _pool(self, hidden: Any, mask: Any) -> Any:
         pooling = self.pooling or self.native_pooling
@@ -379,8 +444,8 @@ class EncoderKind:
     """One kind of encoder: ``detect(location)`` says whether it handles a model; ``factory`` builds it.
 
     Both are ``"module:function"`` references, imported only when needed. A factory is called as
-    ``factory(location, *, max_length, pooling, layer, device, pool_special_tokens, name)`` and must return an
-    :class:`~polyret.encode.base.Encoder`; it may ignore options that do not apply to it.
+    ``factory(location, *, max_length, pooling, layer, device, pool_special_tokens, precision, backend, name)`` and
+    must return an :class:`~polyret.encode.base.Encoder`; it may ignore options that do not apply to it.
     """
 
     name: str
@@ -406,6 +471,8 @@ def _sentence_transformer_factory(
     layer: int | None = None,
     device: str | None = None,
     pool_special_tokens: bool = True,
+    precision: str = DEFAULT_PRECISION,
+    backend: str = DEFAULT_BACKEND,
 ) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(
         name,
@@ -415,12 +482,22 @@ def _sentence_transformer_factory(
         layer=layer,
         pool_special_tokens=pool_special_tokens,
         device=device,
+        precision=precision,
+        backend=backend,
     )
 
 
 def _seq2seq_factory(
-    location: Path | str, *, name: str, pooling: str | None = None, pool_special_tokens: bool = True, **options: Any
+    location: Path | str,
+    *,
+    name: str,
+    pooling: str | None = None,
+    pool_special_tokens: bool = True,
+    backend: str = DEFAULT_BACKEND,
+    **options: Any,
 ) -> Encoder:
+    if backend != "torch":
+        raise ConfigError(f"{name}: the {backend} backend exports sentence-transformers encoders only; use torch")
     if pooling not in (None, "mean") or not pool_special_tokens:
         raise ConfigError(
             f"{name}: seq2seq encoders pool by mean over every token; pooling={pooling!r} and "
@@ -474,12 +551,18 @@ def load_encoder(
     device: str | None = None,
     cache: bool = True,
     pool_special_tokens: bool = True,
+    precision: str = DEFAULT_PRECISION,
+    backend: str = DEFAULT_BACKEND,
 ) -> Encoder:
     """An encoder for ``model`` (embedded name, local folder or Hugging Face id), behind the embedding cache.
 
     ``pooling`` is ``None`` (the model's own), ``"mean"`` or ``"cls"``; ``layer`` selects ``hidden_states[layer]``
-    instead of the last layer; ``cache=False`` encodes everything afresh (nothing read or written).
+    instead of the last layer; ``precision`` (``auto | fp32 | bf16``, ``int8`` with ``backend="onnx"``) and
+    ``backend`` (``torch | onnx``) are :mod:`polyret.precision`'s; the resolved precision and the backend are part of
+    the fingerprint, so the cache never answers one with vectors of another. ``cache=False`` encodes everything
+    afresh (nothing read or written).
     """
+    check_precision(precision, backend)
 
     location = resolve_model(model)
     kind = encoder_kind(location)
@@ -492,6 +575,8 @@ def load_encoder(
         layer=layer,
         device=device,
         pool_special_tokens=pool_special_tokens,
+        precision=precision,
+        backend=backend,
     )
     if cache:
         encoder = CachedEncoder(encoder)

@@ -9,7 +9,8 @@
 * take the last layer (for mBART: after the encoder's final layer norm), or ``layer=k`` (``hidden_states[k]``,
   0 = embeddings; negative counts from the end);
 * mean-pool over every non-pad position, **including** ``</s>``;
-* compute in fp32 and L2-normalise.
+* pool and L2-normalise in fp32 (the encoder itself runs under bf16 autocast when ``precision`` resolves to bf16,
+  :mod:`polyret.precision`; ``precision="fp32"`` keeps every step in fp32).
 
 The same module knows how each model family marks the *target* language for translation training
 (:class:`LanguageTokens`): mBART/M2M100/NLLB through their tokenizers' ``tgt_lang``; models without language
@@ -37,6 +38,7 @@ from polyret.encode.identity import weights_fingerprint
 from polyret.encode.models import cached_snapshot, weights_readable
 from polyret.errors import ModelError, PolyretError
 from polyret.io import write_dir_atomically, write_json
+from polyret.precision import DEFAULT_PRECISION, autocast, check_precision, default_device, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +119,24 @@ class Seq2SeqEncoder:
         layer: ``None`` for the last layer (after the final layer norm), else the index into ``hidden_states``.
         max_length: token cap of the encoder input (language tokens stripped first); default 256.
         device: ``cuda``/``cpu``; default cuda when available.
+        precision: ``auto`` / ``fp32`` / ``bf16`` (:func:`polyret.precision.resolve_precision`).
     """
 
     def __init__(
-        self, model: str | Path, *, layer: int | None = None, max_length: int | None = None, device: str | None = None
+        self,
+        model: str | Path,
+        *,
+        layer: int | None = None,
+        max_length: int | None = None,
+        device: str | None = None,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         # transformers loads only when this runs, not when seq2seq is imported
         from transformers import AutoConfig
 
+        check_precision(precision)
+        self.precision = precision
+        self._resolved_precision: str | None = None
         self.model_name = str(model)
         local = Path(model)
         try:
@@ -176,8 +188,15 @@ class Seq2SeqEncoder:
             self._encoder = encoder.to(self.device).eval()
         return self._encoder
 
+    @property
+    def resolved_precision(self) -> str:
+        """The precision the encoder stack runs in (``auto`` resolved for the device)."""
+        if self._resolved_precision is None:
+            self._resolved_precision = resolve_precision(self.precision, self.device or default_device())
+        return self._resolved_precision
+
     def _settings(self) -> dict[str, Any]:
-        return {
+        settings: dict[str, Any] = {
             "kind": "seq2seq-encoder",
             "pooling": "mean-incl-eos",
             "layer": self.layer,
@@ -185,6 +204,9 @@ class Seq2SeqEncoder:
             "lang_token": "stripped",
             "dtype": "float32",
         }
+        if self.resolved_precision != "fp32":  # fp32 adds nothing: earlier fingerprints stay valid
+            settings["precision"] = self.resolved_precision
+        return settings
 
     @property
     def fingerprint(self) -> str:
@@ -213,6 +235,8 @@ class Seq2SeqEncoder:
             "passage_prefix": self.passage_prefix,
             "dim": self.dim,
             "dtype": "float32",
+            "precision": self.resolved_precision,
+            "backend": "torch",
             "fingerprint": self.fingerprint,
         }
         if self.sidecar.get("base_model"):
@@ -259,9 +283,13 @@ class Seq2SeqEncoder:
         input_ids, mask = self._pad(batch)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         with torch.inference_mode():
-            output = encoder(
-                input_ids=input_ids, attention_mask=mask, output_hidden_states=self.layer is not None, return_dict=True
-            )
+            with autocast(self.resolved_precision, str(self.device)):
+                output = encoder(
+                    input_ids=input_ids,
+                    attention_mask=mask,
+                    output_hidden_states=self.layer is not None,
+                    return_dict=True,
+                )
             hidden = output.last_hidden_state if self.layer is None else output.hidden_states[self.layer]
             hidden = hidden.float()
             weights = mask.unsqueeze(-1).to(hidden.dtype)
@@ -298,10 +326,16 @@ def _max_positions(config: Any) -> int | None:
 
 
 def load_seq2seq_encoder(
-    model: str | Path, *, max_length: int | None = None, layer: int | None = None, device: str | None = None, **_: Any
+    model: str | Path,
+    *,
+    max_length: int | None = None,
+    layer: int | None = None,
+    device: str | None = None,
+    precision: str = DEFAULT_PRECISION,
+    **_: Any,
 ) -> Seq2SeqEncoder:
     """Factory with the keyword shape of ``polyret.encode.encoder.load_encoder`` (pooling is fixed: mean)."""
-    return Seq2SeqEncoder(model, layer=layer, max_length=max_length, device=device)
+    return Seq2SeqEncoder(model, layer=layer, max_length=max_length, device=device, precision=precision)
 
 
 # -- target-language marking for translation training ------------------------------------------------------------

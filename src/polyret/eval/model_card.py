@@ -196,6 +196,10 @@ def results_section(results: Sequence[TaskResult], run_name: str | None = None) 
                 f"{k} {v:.2f}" for k, v in overall.items() if isinstance(v, int | float) and not is_count(k)
             )
             lines += ["", f"**{result.task}** ({len(result.languages)} languages): {shown}"]
+        if result.model.get("precision"):  # results written before precision was recorded were all fp32
+            backend = result.model.get("backend") or "torch"
+            name = backend.get("name") if isinstance(backend, dict) else backend
+            lines.append(f"\n<sub>{result.task} encoded in {result.model['precision']} on the {name} backend</sub>")
         if result.config:
             lines += ["", f"{result.task} options:", "", *(f"- {line}" for line in readable_options(result.config))]
     return lines

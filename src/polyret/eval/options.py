@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from polyret.precision import Backend, EncodePrecision
 from polyret.validation import StrictModel
 
 
@@ -19,6 +20,9 @@ class EncoderOptions(StrictModel):
     pooling: str | None = None
     layer: int | None = None
     device: str | None = None
+    #: ``None``: :func:`polyret.encode.encoder.load_encoder`'s defaults (precision auto, the torch backend)
+    precision: EncodePrecision | None = None
+    backend: Backend | None = None
     cache: bool = True
 
 

@@ -28,7 +28,8 @@ EncoderFactory = Callable[..., Encoder]
 class EvalOptions:
     """Options for a multi-task run. ``None`` means "the task's / model's own default".
 
-    Encoder options (``max_length``, ``pooling``, ``layer``, ``device``, ``cache``) go to ``load_encoder``;
+    Encoder options (``max_length``, ``pooling``, ``layer``, ``device``, ``precision``, ``backend``, ``cache``) go to
+    ``load_encoder`` (``None``: its defaults, :data:`polyret.precision.DEFAULT_PRECISION` and the torch backend);
     task options (``languages``, ``candidate_text``, ``max_length``, ``batch_size``) go to every task that
     takes them, ``articles`` (first N articles per language) to the tasks whose ``articles`` means that
     (:attr:`~polyret.eval.tasks.TaskMetadata.first_articles`; UDHR's is an article set);
@@ -45,6 +46,8 @@ class EvalOptions:
     pooling: str | None = None
     layer: int | None = None
     device: str | None = None
+    precision: str | None = None
+    backend: str | None = None
     cache: bool = True
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -54,6 +57,8 @@ class EvalOptions:
             "pooling": self.pooling,
             "layer": self.layer,
             "device": self.device,
+            "precision": self.precision,
+            "backend": self.backend,
             "cache": self.cache,
         }
 

@@ -22,6 +22,8 @@ A study config looks like this (``configs/quickstart.yaml`` is a complete exampl
       tasks:                         # task name -> options for that task's evaluate function
         xquad-r: {articles: 3, candidate_text: sentence, max_length: 128}
         tatoeba: {languages: [sw, kk], max_sentences: 200}
+    precision: auto                  # auto | fp32 | bf16 for every run's training and evaluation (polyret.precision);
+                                     # unset: each stage's default (auto). A task may still set its own precision.
     reference: zero-shot             # method label the significance tests compare against (same backbone)
     reference_backbone: null         # where backbones lacking the reference method find it
     demo_data: true                  # the report shows the embedded-demo-data banner
@@ -53,6 +55,7 @@ from polyret.errors import ConfigError, UnknownNameError
 from polyret.eval.options import ENCODER_OPTIONS, EncoderOptions
 from polyret.eval.tasks import TASKS, get_spec
 from polyret.io import read_yaml
+from polyret.precision import Precision, check_precision
 from polyret.train.methods import RunConfig, get_method, method_names
 from polyret.validation import StrictModel, config_error, parse
 
@@ -157,6 +160,8 @@ class StudyConfig(StrictModel):
     reference_backbone: str | None = None
     #: the report shows a banner: trained on the embedded demo data (MLQA-R), zero-shot elsewhere.
     demo_data: bool = False
+    #: precision of every run's training and evaluation (part of the fingerprints when set); None: stage defaults.
+    precision: Precision | None = None
     #: every run, expanded and validated once when the config loads (:func:`parse_study_config`)
     _runs: list[RunSpec] | None = PrivateAttr(None)
 
@@ -310,11 +315,20 @@ def train_settings(
         if alpha is not None:
             settings["alpha"] = alpha
         settings = deep_merge(settings, config.train.settings)
+    if config.precision is not None:  # every method's config has a top-level precision
+        settings["precision"] = config.precision
     for extra in (config.backbones[backbone].settings, spec.settings):
         settings = deep_merge(settings, extra)
     if isinstance(settings.get("model"), dict):  # e.g. {max_query_length: 64}: the backbone names the model
         settings["model"] = {"name": config.backbones[backbone].model, **settings["model"]}
     return settings
+
+
+def eval_tasks(config: StudyConfig) -> dict[str, dict[str, Any]]:
+    """Task name -> options as each run evaluates them: the study's precision unless the task sets its own."""
+    if config.precision is None:
+        return dict(config.eval.tasks)
+    return {task: {"precision": config.precision, **options} for task, options in config.eval.tasks.items()}
 
 
 def expand_runs(config: StudyConfig) -> list[RunSpec]:
@@ -351,10 +365,8 @@ def _run(
         train = train_settings(config, backbone, spec, seed, alpha)
         train_fp = _hash(train)
         typed = get_method(spec.method).parse(train, f"{source}: run {name}")
-    eval_fps = {
-        task: _hash({"train": train_fp, "task": task, "options": options})
-        for task, options in config.eval.tasks.items()
-    }
+    tasks = eval_tasks(config)
+    eval_fps = {task: _hash({"train": train_fp, "task": task, "options": options}) for task, options in tasks.items()}
     return RunSpec(
         name=name,
         backbone=backbone,
@@ -364,7 +376,7 @@ def _run(
         seed=0 if seed is None else seed,
         alpha=alpha,
         train=train,
-        tasks=dict(config.eval.tasks),
+        tasks=tasks,
         train_fingerprint=train_fp,
         eval_fingerprints=eval_fps,
         config=typed,
@@ -420,8 +432,15 @@ def check_eval_languages(options: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}.languages: {err}") from None
 
 
-def load_study_config(path: str | Path) -> StudyConfig:
-    """Read and validate a study YAML file (one-line :class:`ConfigError` naming file and key)."""
+def load_study_config(path: str | Path, precision: str | None = None) -> StudyConfig:
+    """Read and validate a study YAML file (one-line :class:`ConfigError` naming file and key).
+
+    ``precision`` (``--precision``) replaces the file's before the runs are expanded and validated, so it reaches
+    every run's training config, task options and fingerprints.
+    """
     source = Path(path)
     payload = read_yaml(source, "study config")
+    if precision is not None and isinstance(payload, dict):
+        check_precision(precision)
+        payload = {**payload, "precision": precision}
     return parse_study_config(payload, source)

@@ -396,15 +396,18 @@ def run_study(
     console: Console | None = None,
     show_progress: bool = True,
     command: str | None = None,
+    precision: str | None = None,
 ) -> StudyStatus:
     """Run (or finish) every run of a study; see the module docstring for what is skipped and resumed.
 
     ``only`` restricts the study to some runs (names or patterns). ``command`` is the command line
-    recorded in study.json (the CLI passes its own). A failing run is logged to its ``log.txt`` and the
-    study goes on with the next; :attr:`StudyStatus.failed` lists them.
+    recorded in study.json (the CLI passes its own). ``precision`` overrides the config's (``--precision``). A
+    failing run is logged to its ``log.txt`` and the study goes on with the next; :attr:`StudyStatus.failed` lists
+    them.
     """
     config_path, study_dir = Path(config_path), Path(study_dir)
-    config = load_study_config(config_path)  # validates every task option and training config
+    # validates every task option and training config, with --precision in place of the file's
+    config = load_study_config(config_path, precision)
     runs = expand_runs(config)
     selected = select_runs(runs, only)
     write_study_metadata(config_path, config, runs, study_dir, command or _default_command(config_path, study_dir))

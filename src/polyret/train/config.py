@@ -26,7 +26,7 @@ A contrastive config (``configs/train_hybrid_mlqa.yaml`` is a complete example; 
            mini_batch_size: 32, gather_across_devices: true}
     optim: {lr: 3.0e-5, weight_decay: 0.01, warmup_ratio: 0.1, scheduler: linear, max_grad_norm: 1.0}
     validation: {fraction: 0.05, data: null, batches: 4, eval_steps: 100, patience: 3}
-    precision: fp32             # fp32 | bf16 | fp16
+    precision: auto             # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware has it, polyret.precision)
     logging_steps: 10
     save_steps: null            # default: validation.eval_steps (checkpoints double as early-stopping candidates)
     save_total_limit: 2
@@ -44,6 +44,7 @@ from polyret.data.lareqa import LAREQA_NAMES, LareqaName
 from polyret.data.pairs import ColumnMapping, ParallelColumns
 from polyret.errors import ConfigError, PolyretError
 from polyret.io import read_yaml as load_yaml
+from polyret.precision import DEFAULT_PRECISION, TrainPrecision
 from polyret.validation import StrictModel, parse
 
 
@@ -260,7 +261,7 @@ class ContrastiveConfig(RunConfigBase):
     loss: LossSpec = Field(default_factory=LossSpec)
     optim: OptimSpec = Field(default_factory=OptimSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: TrainPrecision = DEFAULT_PRECISION
     logging_steps: int = Field(10, ge=1)
     save_steps: int | None = Field(None, ge=1)
     save_total_limit: int | None = Field(2, ge=1)

@@ -45,6 +45,7 @@ from polyret.distributed import distributed_layout
 from polyret.encode.models import resolve_model, weights_readable
 from polyret.errors import ConfigError, DataError
 from polyret.io import read_json, timestamp, write_dir_atomically, write_json
+from polyret.precision import resolve_train_precision, trainer_precision_flags
 from polyret.train import runs
 from polyret.train.config import ContrastiveConfig, DataSource, parse_contrastive_config
 from polyret.train.samplers import SAMPLERS, TRAIN_COLUMN, VALIDATION_COLUMN, SamplerFactory, TripletIndex
@@ -560,8 +561,7 @@ def _arguments(data: _Data, config: ContrastiveConfig, layout: _Layout, run_dir:
         lr_scheduler_type=config.optim.scheduler,
         max_grad_norm=config.optim.max_grad_norm,
         seed=config.seed,
-        bf16=config.precision == "bf16",
-        fp16=config.precision == "fp16",
+        **trainer_precision_flags(config.precision),
         eval_strategy="steps" if validate else "no",
         eval_steps=eval_steps if validate else None,
         save_strategy="steps",
@@ -653,6 +653,7 @@ def _record_start(
         datasets={s.name: len(s) for s in data.sets},
         validation={s.name: len(s) for s in data.validation},
         global_batch_size=layout.batch_size,
+        precision=resolve_train_precision(config.precision),
         world_size=layout.world_size,
         steps_per_epoch=data.steps_per_epoch,
         max_steps=data.total_steps,
@@ -676,6 +677,7 @@ def _finalise(
         "seed": config.seed,
         "query_prefix": data.query_prefix,
         "passage_prefix": data.passage_prefix,
+        "precision": resolve_train_precision(config.precision),
     }
 
     def save(path: Path) -> None:

@@ -31,6 +31,7 @@ from polyret.data.words import WordPair, load_word_pairs, read_word_pairs_tsv, s
 from polyret.encode.models import resolve_model, weights_readable
 from polyret.errors import ConfigError, ModelError
 from polyret.io import atomic_write, read_json, write_dir_atomically, write_json
+from polyret.precision import autocast, resolve_precision
 from polyret.train.tli_config import TliConfig, parse_tli_config
 
 if TYPE_CHECKING:
@@ -274,7 +275,10 @@ def run_tli(config: TliConfig | Mapping[str, Any], run_dir: Path, resume: bool) 
 
     after = _scores(model, sets, config.loss_layer)
     _save_adapter_and_model(model, peft_model, run_dir)
-    write_json(run_dir / "train_log.json", {"epoch_mean_loss": epoch_losses})
+    write_json(
+        run_dir / "train_log.json",
+        {"epoch_mean_loss": epoch_losses, "precision": resolve_precision(config.precision, str(model.device))},
+    )
     write_json(
         report_path,
         {
@@ -337,6 +341,7 @@ def _train(
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
+    precision = resolve_precision(config.precision, str(model.device))
     checkpoint_path = run_dir / CHECKPOINT
     epoch_losses: list[float] = []
     if resume and checkpoint_path.exists():
@@ -352,8 +357,10 @@ def _train(
         losses = []
         for start in range(0, len(order), config.batch_size):
             batch = [pairs[i] for i in order[start : start + config.batch_size]]
-            anchors = word_embeddings(model, [pair.source for pair in batch], config.loss_layer)
-            positives = word_embeddings(model, [pair.target for pair in batch], config.loss_layer)
+            with autocast(precision, str(model.device)):
+                anchors = word_embeddings(model, [pair.source for pair in batch], config.loss_layer)
+                positives = word_embeddings(model, [pair.target for pair in batch], config.loss_layer)
+            anchors, positives = anchors.float(), positives.float()
             loss = hardest_negative_triplet_loss(anchors, positives, [pair.target for pair in batch], config.margin)
             optimizer.zero_grad()
             loss.backward()

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from polyret.data.languages import get_language
+from polyret.precision import DEFAULT_PRECISION, Precision
 from polyret.validation import StrictModel, parse
 
 
@@ -34,6 +35,7 @@ class TliConfig(StrictModel):
     margin: float = Field(0.4, ge=0)
     seed: int = 0
     device: str | None = None
+    precision: Precision = Field(DEFAULT_PRECISION, description="of the training steps; similarities stay fp32")
 
     @field_validator("language", "target_language")
     @classmethod

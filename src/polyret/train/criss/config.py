@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from polyret.precision import DEFAULT_PRECISION, Precision, TrainPrecision
 from polyret.train.config import read_yaml
 from polyret.validation import StrictModel, parse
 
@@ -43,7 +44,7 @@ class CrissTraining(StrictModel):
     max_source_length: int = Field(128, ge=4)
     max_target_length: int = Field(128, ge=4)
     lr_scheduler: str = "linear"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: TrainPrecision | None = Field(None, description="default: the run's precision")
     save_steps: int = Field(500, ge=1)
     eval_steps: int | None = Field(None, ge=1)
     logging_steps: int = Field(10, ge=1)
@@ -90,6 +91,10 @@ class CrissConfig(StrictModel):
     eval: CrissEval | None = None
     keep_embeddings: bool = False
     seed: int = 0
+    precision: Precision = Field(
+        DEFAULT_PRECISION,
+        description="mining encoders and training (polyret.precision); train.precision overrides it for training",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -73,7 +73,9 @@ log = logging.getLogger(__name__)
 
 def _make_encoder(config: CrissConfig, model_dir: Path | str) -> Any:
     """The shared ``load_encoder`` (seq2seq models dispatch to :class:`Seq2SeqEncoder`), behind the embedding cache."""
-    return load_encoder(str(model_dir), max_length=config.mining.max_length, cache=config.mining.cache)
+    return load_encoder(
+        str(model_dir), max_length=config.mining.max_length, cache=config.mining.cache, precision=config.precision
+    )
 
 
 def resolve_base_model(config: CrissConfig, run_dir: Path) -> Path | str:
@@ -232,7 +234,7 @@ def train_dual_encoder(
     trained = train_on_pairs(
         str(init),
         tuples(train_pairs),
-        config.contrastive,
+        {"precision": config.precision, **config.contrastive},
         iter_dir,
         resume,
         validation=tuples(valid_pairs) if len(valid_pairs) >= 2 else None,

@@ -12,6 +12,7 @@ from typing import Any
 from polyret.encode.models import weights_readable
 from polyret.encode.seq2seq import LanguageTokens, ensure_language_tags, read_sidecar, write_sidecar
 from polyret.io import write_dir_atomically, write_json
+from polyret.precision import trainer_precision_flags
 from polyret.train.criss.config import CrissConfig, CrissTraining
 from polyret.train.criss.mining import MinedPair
 from polyret.train.runs import last_checkpoint
@@ -167,8 +168,7 @@ def _training_arguments(trainer_dir: Path, config: CrissConfig, steps: int, eval
         save_total_limit=1,
         eval_strategy="steps" if validate else "no",
         eval_steps=eval_steps,
-        bf16=train_cfg.precision == "bf16",
-        fp16=train_cfg.precision == "fp16",
+        **trainer_precision_flags(train_cfg.precision or config.precision),
         seed=config.seed,
         data_seed=config.seed,
         report_to="none",
