@@ -88,6 +88,14 @@ def test_markdown_content(report):
     assert "sentence-transformers" in produced and "demo_data: true" in produced
 
 
+def test_runs_table_shows_the_kept_step_and_the_selection_rule(report):
+    runs = _section(report.markdown.read_text(encoding="utf-8"), "Runs")
+    rows = {row[0]: row for row in _table_rows(runs)}
+    assert rows["run"][4] == "kept step"
+    assert rows["tiny__mono__s0"][4] == "3" and rows["tiny__zero-shot"][4] == "—"
+    assert "lowest loss on one shared validation set (en pairs, 5% of the training items held out" in runs
+
+
 def test_significance_never_says_better_without_p_below_005(report):
     text = report.markdown.read_text(encoding="utf-8")
     section = _section(text, "Significance against zero-shot")

@@ -136,6 +136,20 @@ class ReportFiles:
 # --------------------------------------------------------------------------- formatting helpers
 
 
+def _selection_note(selection: dict[str, Any]) -> str:
+    """How every arm chose the step it kept (PROTOCOLS §6.2)."""
+    if selection.get("fixed_steps"):
+        return f"Selection: every arm keeps step {selection['fixed_steps']} (fixed budget)."
+    shared = selection.get("validation") or {}
+    if not shared:
+        return "Selection: not recorded (a study from before the shared selection rule)."
+    return (
+        f"Selection: every arm keeps the step of lowest loss on one shared validation set "
+        f"({', '.join(shared.get('languages', []))} pairs, {shared.get('fraction', 0):.0%} of the training items "
+        f"held out, in-batch InfoNCE on mono batches of {shared.get('batch_size')})."
+    )
+
+
 def fmt(value: float | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -246,13 +260,19 @@ class ReportBuilder:
         for run in self.study.runs:
             tasks = ", ".join(sorted(run.results)) or "—"
             state = "done" if run.done else ("partial" if run.results else "missing")
-            rows.append(
-                [run.name, run.backbone, run.label, "—" if run.method == "zero-shot" else str(run.seed), state, tasks]
-            )
+            untrained = run.method == "zero-shot"
+            kept = "—" if untrained else (str(run.kept_step) if run.kept_step is not None else "not recorded")
+            seed = "—" if untrained else str(run.seed)
+            rows.append([run.name, run.backbone, run.label, seed, kept, state, tasks])
             classes.append("" if run.done else "warn")
         self.add(
             Heading(2, "Runs"),
-            TableBlock(["run", "backbone", "method", "seed", "state", "results"], rows, row_classes=classes),
+            TableBlock(
+                ["run", "backbone", "method", "seed", "kept step", "state", "results"],
+                rows,
+                row_classes=classes,
+                notes=[_selection_note(self.study.meta.get("config", {}).get("selection") or {})],
+            ),
         )
 
     def headline(self) -> None:

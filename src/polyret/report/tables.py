@@ -80,6 +80,8 @@ class RunRecord:
     model: str
     run_dir: Path
     done: bool
+    #: the training step whose weights were evaluated (None: zero-shot, or not recorded)
+    kept_step: int | None = None
     results: dict[str, TaskResult] = field(default_factory=dict)
     _per_query: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -156,6 +158,7 @@ def load_study(study_dir: str | Path) -> Study:
             model=str(spec.get("model")),
             run_dir=run_dir,
             done=_done(run_dir, spec.get("fingerprint")),
+            kept_step=_kept_step(run_dir / "train.done.json", spec.get("train_fingerprint")),
         )
         for task in spec.get("tasks", {}):
             path = result_path(run_dir / "results", task)
@@ -174,6 +177,13 @@ def _marker_ok(path: Path, fingerprint: str | None) -> bool:
         return fingerprint is None or read_json(path).get("fingerprint") == fingerprint
     except (PolyretError, AttributeError):
         return False
+
+
+def _kept_step(marker: Path, fingerprint: str | None) -> int | None:
+    if not _marker_ok(marker, fingerprint):
+        return None
+    step = read_json(marker).get("kept_step")
+    return None if step is None else int(step)
 
 
 def _done(run_dir: Path, fingerprint: str | None) -> bool:

@@ -22,6 +22,7 @@ A study config looks like this (``configs/quickstart.yaml`` is a complete exampl
       tasks:                         # task name -> options for that task's evaluate function
         xquad-r: {articles: 3, candidate_text: sentence, max_length: 128}
         tatoeba: {languages: [sw, kk], max_sentences: 200}
+    selection: {validation: {batch_size: 32, eval_steps: 100}}   # or {fixed_steps: 1000} (PROTOCOLS §6.2)
     reference: zero-shot             # method label the significance tests compare against (same backbone)
     reference_backbone: null         # where backbones lacking the reference method find it
     demo_data: true                  # the report shows the embedded-demo-data banner
@@ -126,6 +127,41 @@ class EvalSpec(_Strict):
         return value
 
 
+class SharedValidation(_Strict):
+    """PROTOCOLS §6.2, the default (as the paper's English-only SQuADShifts loss): a seeded ``fraction`` of the
+    training data's items held out of every arm's training, its ``languages`` (English) monolingual pairs scored with
+    one fixed loss (in-batch InfoNCE on mono batches of ``batch_size``), the same items and batches for every arm and
+    seed; each run keeps its checkpoint of lowest loss (early stopping after ``patience`` evaluations)."""
+
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    fraction: float = Field(0.05, gt=0, lt=1)
+    batch_size: int = Field(32, ge=2)
+    batches: int = Field(4, ge=1)
+    eval_steps: int = Field(100, ge=1)
+    patience: int | None = Field(3, ge=1)
+    seed: int = 0
+
+    def trainer_keys(self) -> dict[str, Any]:
+        """The ``validation`` keys of a contrastive training config that implement this rule."""
+        return {**self.model_dump(mode="json"), "policy": "mono"}
+
+
+class SelectionSpec(_Strict):
+    """How every arm of a study picks the checkpoint it keeps: one ``validation`` set shared by all arms (default),
+    or ``fixed_steps: N`` (every arm keeps its step N)."""
+
+    validation: SharedValidation | None = None
+    fixed_steps: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> SelectionSpec:
+        if self.validation is not None and self.fixed_steps is not None:
+            raise ValueError("give either validation or fixed_steps, not both")
+        if self.fixed_steps is None and self.validation is None:
+            self.validation = SharedValidation()
+        return self
+
+
 class StudyConfig(_Strict):
     name: str
     description: str = ""
@@ -134,6 +170,8 @@ class StudyConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0])
     train: TrainSpec = Field(default_factory=TrainSpec)
     eval: EvalSpec
+    #: the one checkpoint-selection rule of every arm (PROTOCOLS §6.2)
+    selection: SelectionSpec = Field(default_factory=SelectionSpec)
     #: the method label significance tests compare against (e.g. ``zero-shot``, ``mono``, ``hybrid-a0.5``), on the
     #: same backbone.
     reference: str | None = None
@@ -171,6 +209,7 @@ class StudyConfig(_Strict):
             unknown = sorted(set(spec.backbones or ()) - set(self.backbones))
             if unknown:
                 raise ValueError(f"method {spec.method}: unknown backbones {unknown}; known {sorted(self.backbones)}")
+        _check_no_own_selection(self)
         labels = [label for spec in self.methods for label in method_labels(spec)]
         duplicated = sorted({label for label in labels if labels.count(label) > 1})
         if duplicated:
@@ -197,6 +236,46 @@ class StudyConfig(_Strict):
             return self.reference
         labels = [label for spec in self.methods for label in method_labels(spec)]
         return "zero-shot" if "zero-shot" in labels else labels[0]
+
+
+def _check_no_own_selection(config: StudyConfig) -> None:
+    """An arm's own validation or step budget would select it by another yardstick (PROTOCOLS §6.2)."""
+    places = {"train.settings": config.train.settings}
+    places.update({f"backbones.{name}.settings": spec.settings for name, spec in config.backbones.items()})
+    places.update({f"methods.{spec.method}.settings": spec.settings for spec in config.methods})
+    for place, settings in places.items():
+        for key in ("validation", "contrastive.validation"):
+            head, _, tail = key.partition(".")
+            holder = settings.get(head) if tail else settings
+            if isinstance(holder, dict) and (tail or head) in holder:
+                raise ValueError(f"{place}: {key}: checkpoint selection is study-level: use `selection:`")
+    if config.selection.fixed_steps is not None and config.train.max_steps is not None:
+        raise ValueError("train.max_steps: with selection.fixed_steps every arm trains that many steps; drop one")
+    for spec in config.methods:
+        if spec.method == "criss-contrastive" and config.selection.validation and config.train.data is None:
+            raise ValueError(
+                "selection: the shared validation set is held out of train.data; give train.data "
+                "or selection: {fixed_steps: N}"
+            )
+
+
+def selection_settings(config: StudyConfig, method: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with the study's selection rule written into the keys the method's trainer reads."""
+    rule = config.selection
+    if method in CONTRASTIVE:
+        if rule.fixed_steps is not None:
+            return {**settings, "max_steps": rule.fixed_steps, "validation": {"fraction": 0.0}}
+        return {**settings, "validation": rule.validation.trainer_keys() if rule.validation else {"fraction": 0.0}}
+    if method == "criss-contrastive":
+        contrastive = dict(settings.get("contrastive") or {})
+        if rule.fixed_steps is not None:
+            contrastive.update(max_steps=rule.fixed_steps, validation={"fraction": 0.0})
+        elif rule.validation is not None:
+            contrastive["validation"] = {**rule.validation.trainer_keys(), "holdout_of": config.train.data}
+        return {**settings, "contrastive": contrastive, "validate_on": "contrastive"}
+    if method == "criss" and rule.fixed_steps is not None:
+        return {**settings, "train": {**(settings.get("train") or {}), "max_steps": rule.fixed_steps}}
+    return settings
 
 
 def method_labels(spec: MethodSpec) -> list[str]:
@@ -295,7 +374,7 @@ def train_settings(
         settings = deep_merge(settings, extra)
     if isinstance(settings.get("model"), dict):  # e.g. {max_query_length: 64}: the backbone names the model
         settings["model"] = {"name": config.backbones[backbone].model, **settings["model"]}
-    return settings
+    return selection_settings(config, spec.method, settings)
 
 
 def expand_runs(config: StudyConfig) -> list[RunSpec]:

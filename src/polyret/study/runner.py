@@ -45,6 +45,7 @@ from rich.table import Table
 from polyret.errors import ConfigError, PolyretError, UnknownNameError
 from polyret.io import read_json, write_json
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
+from polyret.train.runs import recorded_kept_step
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +312,8 @@ def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints
         stored = str(model_dir.resolve().relative_to(run_dir.resolve()))
     except ValueError:
         stored = str(model_dir.resolve())
-    write_json(done, {"fingerprint": run.train_fingerprint, "model_dir": stored, "finished": _now()})
+    kept = recorded_kept_step(model_dir)
+    write_json(done, {"fingerprint": run.train_fingerprint, "model_dir": stored, "kept_step": kept, "finished": _now()})
     return str(model_dir)
 
 
@@ -376,6 +378,7 @@ def execute_run(
         {
             **info,
             "model_used": model,
+            "kept_step": read_json(run_dir / "train.done.json").get("kept_step") if run.trained else None,
             "finished": _now(),
             "train_seconds": round(trained_s, 3),
             "seconds": round(total_s, 3),

@@ -24,7 +24,8 @@ A contrastive config (``configs/train_hybrid_mlqa.yaml`` is a complete example; 
     loss: {temperature: 0.05, symmetric: false, denominator: in_batch, hard_negatives: 0, cached: false,
            mini_batch_size: 32, gather_across_devices: true}
     optim: {lr: 3.0e-5, weight_decay: 0.01, warmup_ratio: 0.1, scheduler: linear, max_grad_norm: 1.0}
-    validation: {fraction: 0.05, data: null, batches: 4, eval_steps: 100, patience: 3}
+    validation: {fraction: 0.05, data: null, holdout_of: null, languages: null, policy: null, seed: null,
+                 batches: 4, batch_size: null, eval_steps: 100, patience: 3}
     precision: fp32             # fp32 | bf16 | fp16
     logging_steps: 10
     save_steps: null            # default: validation.eval_steps (checkpoints double as early-stopping candidates)
@@ -178,22 +179,39 @@ class ValidationSpec(_Strict):
     """Validation loss on fixed seeded batches every ``eval_steps``; early stopping after ``patience`` evals.
 
     ``data`` gives separate validation sets; otherwise a seeded ``fraction`` of each training set's items is
-    held out. ``fraction: 0`` with no ``data`` disables validation (and early stopping).
+    held out (of ``holdout_of`` when given: the study's training data, for runs that train on other text, e.g.
+    criss-contrastive). ``fraction: 0`` with no ``data`` disables validation (and early stopping).
+
+    A study's shared selection rule (PROTOCOLS §6.2, ``polyret.study.config.SelectionSpec``) fixes ``languages``
+    (English), ``policy`` (mono: one fixed loss whatever the run's method) and ``seed`` (the same held-out items
+    and batches for every arm).
     """
 
     fraction: float = Field(0.05, ge=0, lt=1)
     data: list[DataSource] | None = None
+    holdout_of: list[DataSource] | None = None
+    languages: list[str] | None = None
+    policy: Literal["mono", "xy", "hybrid"] | None = None
+    seed: int | None = None
     batches: int = Field(4, ge=1)
     batch_size: int | None = Field(None, ge=1)
     eval_steps: int = Field(100, ge=1)
     patience: int | None = Field(3, ge=1)
 
-    @field_validator("data", mode="before")
+    @field_validator("data", "holdout_of", mode="before")
     @classmethod
     def _data_shorthand(cls, value: Any) -> Any:
         if value is None:
             return None
         return [_source_shorthand(v) for v in (value if isinstance(value, list) else [value])]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ValidationSpec:
+        if self.data and self.holdout_of:
+            raise ValueError("give validation.data (separate sets) or validation.holdout_of, not both")
+        if self.holdout_of and self.fraction == 0:
+            raise ValueError("validation.holdout_of needs a fraction > 0 to hold out")
+        return self
 
     @property
     def enabled(self) -> bool:

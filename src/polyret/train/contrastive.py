@@ -285,6 +285,11 @@ def _languages(sets: Sequence[TrainingSet], configured: Sequence[str] | None) ->
 
 
 def _prefixes(model: SentenceTransformer, config: ContrastiveConfig, symmetric: bool) -> tuple[str, str]:
+    """(query, passage) prefixes: the configured ones, else the model's own prompts.
+
+    ``symmetric`` (bitext) puts the query prefix on both sides of the *training* text only; the saved model always
+    keeps ``_prefixes(model, config, symmetric=False)`` (PROTOCOLS §6.1: training never rewrites the prompts).
+    """
     prompts = getattr(model, "prompts", None) or {}
     query = config.model.query_prefix if config.model.query_prefix is not None else prompts.get("query", "")
     if config.model.passage_prefix is not None:
@@ -294,6 +299,129 @@ def _prefixes(model: SentenceTransformer, config: ContrastiveConfig, symmetric: 
     else:
         passage = prompts.get("passage", prompts.get("document", ""))
     return query, passage
+
+
+def kept_step(best_checkpoint: str | None, last_step: int) -> int:
+    """The step whose weights are saved: the best validation checkpoint's (early stopping), else the last step."""
+    return runs.checkpoint_step(best_checkpoint) if best_checkpoint else last_step
+
+
+@dataclass
+class TrainingPlan:
+    """Everything a run's batches come from, built before the trainer (and checkable without a model)."""
+
+    train_index: TripletIndex
+    options: dict[str, Any]
+    steps_per_epoch: int
+    total_steps: int
+    validation_batch_size: int
+    val_index: TripletIndex | None
+    validation_batches: list[list[int]]
+
+
+def plan_training(
+    sets: list[TrainingSet],
+    validation: list[TrainingSet] | None,
+    languages: Sequence[str],
+    config: ContrastiveConfig,
+    prefixes: tuple[str, str],
+    model_prefixes: tuple[str, str],
+) -> TrainingPlan:
+    """The triplet indexes, this rank's sampler length and the fixed validation batches of one run.
+
+    ``prefixes`` start the training text; ``model_prefixes`` (the saved prompts) start the text of a fixed-policy
+    validation set (the study's shared selection set is QA text whatever the run trains on).
+    """
+    world_size, rank = distributed_layout()
+    batch_size = config.batch_size
+    train_index = TripletIndex(sets, languages, *prefixes, hard_negatives=config.loss.hard_negatives)
+    options = {
+        "alpha": config.alpha,
+        "language_sampling": config.batching.language_sampling,
+        "language_temperature": config.batching.language_temperature,
+        "xy_pairs": config.batching.xy_pairs,
+        "steps_per_epoch": config.batching.steps_per_epoch,
+    }
+    probe = SAMPLERS[config.method](
+        range(train_index.num_rows),
+        train_index,
+        batch_size // world_size,
+        seed=config.seed,
+        world_size=world_size,
+        rank=rank,
+        **options,
+    )
+    total_steps = config.max_steps or max(1, math.ceil((config.epochs or 1.0) * probe.steps_per_epoch))
+    val_batch_size = config.validation.batch_size or batch_size
+    if validation and val_batch_size % world_size:
+        raise ConfigError(
+            f"validation.batch_size {val_batch_size} must be divisible by the number of processes {world_size}"
+        )
+    val_prefixes = model_prefixes if config.validation.policy else prefixes
+    val_index, validation_batches = (
+        validation_plan(validation, languages, val_prefixes, config, val_batch_size, options)
+        if validation
+        else (None, [])
+    )
+    return TrainingPlan(
+        train_index, options, probe.steps_per_epoch, total_steps, val_batch_size, val_index, validation_batches
+    )
+
+
+def check_training_plan(config: ContrastiveConfig | dict[str, Any], pairs: Any = None) -> TrainingPlan:
+    """Load the data of a run and build its plan without a model (configured prefixes, else none): a config
+    that cannot start (a validation batch larger than the held-out items, a language missing) fails here."""
+    config = parse_contrastive_config(config)
+    sets = _as_training_sets(pairs)[0] if pairs is not None else load_sources(config.data)
+    validation = load_sources(config.validation.data) if config.validation.data else None
+    sets, validation = hold_out(sets, validation, config)
+    prefixes = (config.model.query_prefix or "", config.model.passage_prefix or "")
+    return plan_training(sets, validation, _languages(sets, config.languages), config, prefixes, prefixes)
+
+
+def hold_out(
+    sets: list[TrainingSet], validation: list[TrainingSet] | None, config: ContrastiveConfig
+) -> tuple[list[TrainingSet], list[TrainingSet] | None]:
+    """(training sets, validation sets): a seeded ``validation.fraction`` held out of the training data, or of
+    ``validation.holdout_of`` (whose held-out items are then the validation set and the training data is kept)."""
+    spec = config.validation
+    if validation is not None or not spec.enabled or spec.data:
+        return sets, validation
+    seed = config.seed if spec.seed is None else spec.seed
+    if spec.holdout_of:
+        return sets, [held for held in (s.split(spec.fraction, seed)[1] for s in load_sources(spec.holdout_of)) if held]
+    split = [s.split(spec.fraction, seed) for s in sets]
+    return [t for t, _ in split], [v for _, v in split if len(v)]
+
+
+def validation_plan(
+    validation: list[TrainingSet],
+    languages: Sequence[str],
+    prefixes: tuple[str, str],
+    config: ContrastiveConfig,
+    batch_size: int,
+    options: dict[str, Any],
+) -> tuple[TripletIndex, list[list[int]]]:
+    """The fixed validation batches: ``validation.batches`` batches of ``batch_size`` triplets, drawn once with the
+    validation policy (default: the run's method) from ``validation.languages`` (default: the training languages
+    the validation sets have)."""
+    spec = config.validation
+    present = sorted({lang for v in validation for lang in v.languages})
+    wanted = spec.languages or [lang for lang in languages if lang in present]
+    missing = [lang for lang in wanted if lang not in present]
+    if missing or not wanted:
+        raise DataError(f"validation: languages {missing or wanted} are not in the validation data (has {present})")
+    seed = (config.seed if spec.seed is None else spec.seed) + 1
+    try:
+        index = TripletIndex(validation, tuple(wanted), *prefixes, hard_negatives=config.loss.hard_negatives)
+        sampler = SAMPLERS[spec.policy or config.method](
+            range(index.num_rows), index, batch_size, seed=seed, world_size=1, rank=0, **options
+        )
+        return index, [plan.rows for plan in sampler.global_batches(epoch=0, steps=spec.batches)]
+    except (DataError, ConfigError) as err:
+        raise type(err)(
+            f"validation: {err} (set validation.batch_size, validation.fraction or validation.data)"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------------- training
@@ -390,55 +518,22 @@ def _train(
             return model_dir
 
     # ---- data: hold-out, languages, triplet indexes, samplers (fail fast before loading the model)
-    if validation is None and config.validation.enabled:
-        split = [s.split(config.validation.fraction, config.seed) for s in sets]
-        sets, validation = [t for t, _ in split], [v for _, v in split if len(v)]
+    sets, validation = hold_out(sets, validation, config)
     languages = _languages(sets, config.languages)
     resolved_model = resolve_model(model_name)
     model = SentenceTransformer(str(resolved_model), device="cpu")
     query_prefix, passage_prefix = _prefixes(model, config, symmetric)
-    m = config.loss.hard_negatives
-    train_index = TripletIndex(sets, languages, query_prefix, passage_prefix, hard_negatives=m)
-    options = {
-        "alpha": config.alpha,
-        "language_sampling": config.batching.language_sampling,
-        "language_temperature": config.batching.language_temperature,
-        "xy_pairs": config.batching.xy_pairs,
-        "steps_per_epoch": config.batching.steps_per_epoch,
-    }
-    probe = SAMPLERS[config.method](
-        range(train_index.num_rows),
-        train_index,
-        B // world_size,
-        seed=config.seed,
-        world_size=world_size,
-        rank=rank,
-        **options,
+    saved_prompts = dict(zip(("query", "passage"), _prefixes(model, config, symmetric=False), strict=True))
+    plan = plan_training(
+        sets, validation, languages, config, (query_prefix, passage_prefix), tuple(saved_prompts.values())
     )
-    steps_per_epoch = probe.steps_per_epoch
-    total_steps = config.max_steps or max(1, math.ceil((config.epochs or 1.0) * steps_per_epoch))
-
-    val_index = None
-    validation_batches: list[list[int]] = []
-    B_val = config.validation.batch_size or B
-    if validation:
-        if B_val % world_size:
-            raise ConfigError(
-                f"validation.batch_size {B_val} must be divisible by the number of processes {world_size}"
-            )
-        val_languages = tuple(lang for lang in languages if any(lang in v.languages for v in validation))
-        try:
-            val_index = TripletIndex(validation, val_languages, query_prefix, passage_prefix, hard_negatives=m)
-            val_sampler = SAMPLERS[config.method](
-                range(val_index.num_rows), val_index, B_val, seed=config.seed + 1, world_size=1, rank=0, **options
-            )
-            validation_batches = [
-                plan.rows for plan in val_sampler.global_batches(epoch=0, steps=config.validation.batches)
-            ]
-        except (DataError, ConfigError) as err:
-            raise type(err)(
-                f"validation: {err} (set validation.batch_size, validation.fraction or validation.data)"
-            ) from None
+    train_index, val_index, validation_batches, options = (
+        plan.train_index,
+        plan.val_index,
+        plan.validation_batches,
+        plan.options,
+    )
+    steps_per_epoch, total_steps, B_val = plan.steps_per_epoch, plan.total_steps, plan.validation_batch_size
 
     # ---- trainer
     eval_steps = config.validation.eval_steps
@@ -524,6 +619,7 @@ def _train(
             model=str(resolved_model),
             query_prefix=query_prefix,
             passage_prefix=passage_prefix,
+            saved_prompts=saved_prompts,
             languages=list(languages),
             datasets={s.name: len(s) for s in sets},
             validation={s.name: len(s) for s in validation or []},
@@ -549,16 +645,21 @@ def _train(
     result = trainer.train(resume_from_checkpoint=checkpoint)
 
     if is_main:
-        model.prompts = {**(model.prompts or {}), "query": query_prefix, "passage": passage_prefix}
+        model.prompts = {**(model.prompts or {}), **saved_prompts}
         trained_on = {
             "method": config.method,
             "alpha": config.alpha if config.method == "hybrid" else None,
             "datasets": [s.name for s in sets],
             "languages": list(languages),
             "seed": config.seed,
-            "query_prefix": query_prefix,
-            "passage_prefix": passage_prefix,
+            "query_prefix": saved_prompts["query"],
+            "passage_prefix": saved_prompts["passage"],
+            "training_text_prefixes": {"query": query_prefix, "passage": passage_prefix},
         }
+
+        trained_on["kept_step"] = kept_step(
+            trainer.state.best_model_checkpoint if early_stop else None, trainer.state.global_step
+        )
 
         def save(path: str) -> None:
             trainer.model.save(path)
@@ -570,6 +671,7 @@ def _train(
             status="finished",
             finished=runs.now(),
             global_step=trainer.state.global_step,
+            kept_step=trained_on["kept_step"],
             best_checkpoint=trainer.state.best_model_checkpoint,
             best_eval_loss=trainer.state.best_metric,
             train_loss=result.training_loss,

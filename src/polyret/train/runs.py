@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from polyret.encode.seq2seq import SIDECAR
 from polyret.errors import ConfigError, PolyretError
 from polyret.io import atomic_write, write_json
 
@@ -114,6 +115,17 @@ def last_checkpoint(run_dir: Path) -> str | None:
     if not folder.is_dir():
         return None
     return get_last_checkpoint(str(folder))
+
+
+def recorded_kept_step(model_dir: str | Path) -> int | None:
+    """The training step whose weights a saved model holds, as its trainer recorded it (``None``: not recorded)."""
+    for name in (TRAINING_INFO, SIDECAR):
+        path = Path(model_dir) / name
+        if path.is_file():
+            step = json.loads(path.read_text(encoding="utf-8")).get("kept_step")
+            if step is not None:
+                return int(step)
+    return None
 
 
 def checkpoint_step(checkpoint: str | None) -> int:

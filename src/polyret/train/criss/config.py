@@ -90,6 +90,11 @@ class CrissConfig(_Strict):
     contrastive: dict[str, Any] = Field(
         default_factory=dict, description="options passed to train_on_pairs (criss-contrastive)"
     )
+    validate_on: Literal["mined", "contrastive"] = Field(
+        "mined",
+        description="criss-contrastive checkpoint selection: the mined validation pairs, or what "
+        "contrastive.validation says (a study's shared selection set, or none)",
+    )
     eval: CrissEval | None = None
     keep_embeddings: bool = False
     seed: int = 0

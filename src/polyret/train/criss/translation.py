@@ -93,7 +93,9 @@ def train_translation(
     def save(folder: str) -> None:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        write_sidecar(folder, {**sidecar, "trained_from": str(init), "method": "criss"})
+        # no early stopping here: the last update's weights are the ones kept
+        kept = {"kept_step": trainer.state.global_step}
+        write_sidecar(folder, {**sidecar, "trained_from": str(init), "method": "criss", **kept})
 
     target = save_model_atomically(save, iter_dir / "model")
     write_json(
