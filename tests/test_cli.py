@@ -60,12 +60,12 @@ def test_a_finished_command_exits_zero(command, capsys):
 
 
 def test_an_interrupted_training_run_says_to_add_resume(monkeypatch, capsys):
-    from polyret.train import runs
+    from polyret import cli
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs, "run_training", interrupted)
+    monkeypatch.setattr(cli, "run_training", interrupted)
     monkeypatch.setattr(sys, "argv", ["polyret", "train", "config.yaml"])
     code, err = _exit_code(capsys)
     assert code == 130 and "run the same command with --resume to resume" in err

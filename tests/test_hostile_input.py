@@ -365,7 +365,7 @@ reference: zero-shot
 @HOSTILE
 @given(payload=mutated(TRAIN_YAML))
 def test_train_config_yaml(tmp_path: Path, payload: bytes) -> None:
-    from polyret.train.config import load_train_config
+    from polyret.train.methods import load_train_config
 
     path = _write(tmp_path / "train.yaml", payload)
     read_or_name_the_file(lambda: load_train_config(path), path)

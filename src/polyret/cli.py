@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from polyret.errors import PolyretError
+from polyret.eval.tasks import task_names
+from polyret.train.methods import method_names, run_training
 
 console = Console(stderr=True)
 app = typer.Typer(
@@ -93,7 +95,7 @@ def eval_command(
         typer.Option(
             "--task",
             "-t",
-            help="Task name(s), comma-separated or repeated: xquad-r, mlqa-r, tatoeba, bucc, bucc-style, miracl, udhr.",
+            help=f"Task name(s), comma-separated or repeated: {', '.join(task_names())}.",
         ),
     ],
     output: Annotated[Path | None, typer.Option(help="Result folder (default runs/eval/<model>).")] = None,
@@ -442,7 +444,7 @@ def train_command(
     ] = None,
     method: Annotated[
         str | None,
-        typer.Option("--method", help="mono | xy | hybrid | criss | criss-contrastive | tli (overrides the config)."),
+        typer.Option("--method", help=f"{' | '.join(method_names(trained=True))} (overrides the config)."),
     ] = None,
     run_dir: Annotated[
         str | None, typer.Option("--run-dir", help="Run directory (default: runs/<config name>-<method>-s<seed>).")
@@ -456,17 +458,14 @@ def train_command(
     ] = False,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Override the config's model.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
-    max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Override the step budget (mono/xy/hybrid).")
-    ] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override the config's step budget.")] = None,
 ) -> None:
-    """Train a retriever: hybrid/mono/X-Y contrastive batching, CRISS or TLI; prints the final model folder.
+    """Train a retriever with one of the registered methods (contrastive batching, CRISS, TLI); prints the final model
+    folder.
 
     Multi-GPU: launch the same command with torchrun (e.g. `torchrun --nproc_per_node 4 -m polyret.cli train ...`);
     batch_size stays the global batch.
     """
-    from polyret.train.runs import run_training
-
     path = run_training(
         config,
         method=method,

@@ -7,6 +7,7 @@ directory, fsync, rename), so a killed run leaves either the old file or the new
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import tempfile
@@ -64,6 +65,11 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def timestamp() -> str:
+    """Now, as every record polyret writes stamps it: UTC, ISO 8601, seconds (``2026-11-25T16:00:00+00:00``)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def write_json(path: str | Path, payload: Any) -> None:

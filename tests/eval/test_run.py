@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -65,9 +66,8 @@ def test_registry_names_and_unknown_task():
 
 
 def test_missing_task_module_is_isolated(monkeypatch):
-    from polyret.eval.tasks import TaskSpec
-
-    monkeypatch.setitem(TASKS, "tatoeba", TaskSpec("tatoeba", "polyret.eval.not_written_yet", "evaluate_tatoeba"))
+    missing = dataclasses.replace(TASKS["tatoeba"], evaluate="polyret.eval.not_written_yet:evaluate_tatoeba")
+    monkeypatch.setitem(TASKS, "tatoeba", missing)
     with pytest.raises(TaskUnavailableError, match="task 'tatoeba' is not available"):
         get_task("tatoeba")
     assert get_task("mlqa-r").__name__ == "evaluate_lareqa"  # the others still load
@@ -192,18 +192,18 @@ def test_articles_option_reaches_lareqa_only():
     assert EvalOptions(task_options={"udhr": {"articles": "even"}}).task_kwargs("udhr")["articles"] == "even"
 
 
-def test_run_eval_keeps_per_query_file_a_task_wrote(tmp_path, monkeypatch):
-    """Tasks may write per-query arrays and return a result that does not name them (as write_result does)."""
-    from polyret.eval import tasks as tasks_module
+def test_run_eval_keeps_the_per_query_file_the_task_names(tmp_path, monkeypatch):
+    """A task given an output_dir returns what write_result returned: its per_query field names the arrays' file,
+    and run_eval keeps it when it rewrites the JSON with the run-level config (no guessing from file times)."""
     from polyret.eval.results import MainScore, TaskResult, write_result
 
     def evaluate_fake(encoder, output_dir=None):
         result = TaskResult(task="udhr", main_score=MainScore(metric="xx2en.p@1", value=50.0))
         if output_dir is not None:
-            write_result(output_dir, result, {"sw/xx2en.p@1": np.array([1.0, 0.0])})
+            result = write_result(output_dir, result, {"sw/xx2en.p@1": np.array([1.0, 0.0])})
         return result
 
-    monkeypatch.setattr(tasks_module, "get_task", lambda name: evaluate_fake)
+    monkeypatch.setitem(TASKS, "udhr", dataclasses.replace(TASKS["udhr"], evaluate=evaluate_fake))
     run_eval("m", ["udhr"], tmp_path, encoder=hash_encoder())
     saved = read_result(tmp_path / "udhr.json")
     assert saved.per_query == "udhr.per_query.npz"

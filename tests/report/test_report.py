@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from helpers.synthetic_study import CallLog, FakeEvaluator, FakeTrainer, write_study_config
+from helpers.synthetic_study import STUDY_YAML, CallLog, FakeEvaluator, FakeTrainer, write_study_config
 from polyret.errors import DataError
+from polyret.eval.model_card import END, START, write_model_card
 from polyret.eval.results import MainScore, TaskResult
 from polyret.report import published as pub
-from polyret.report.model_card import END, START, write_model_card
 from polyret.report.render import write_report
 from polyret.report.tables import Stat, load_study, paired_arrays
 from polyret.study.runner import run_study
+from polyret.train.methods import get_method
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,20 +149,34 @@ def test_stale_and_missing_results_are_reported(synthetic_study: Path, tmp_path:
 
 
 def test_stand_in_banner(synthetic_study: Path, tmp_path: Path):
+    """A result whose encoder records ``stand_in: true`` brings its method's banner (the registry's text)."""
     root = tmp_path
-    config = write_study_config(root / "study.yaml")
+    text = STUDY_YAML.replace("  - xy\n", "  - xy\n  - {{method: criss, settings: {{tatoeba: {{languages: [de]}}}}}}\n")
+    config = write_study_config(root / "study.yaml", text=text)
     calls = CallLog(root / "calls.jsonl")
-    model_info = {"name": "standin", "note": "stand-in, not comparable with CRISS"}
+    model_info = {"name": "standin", "label": "stand-in, not comparable with CRISS", "stand_in": True}
     run_study(
         config,
         root / "s",
-        only=["tiny__zero-shot", "tiny__mono__s0"],
+        only=["tiny__zero-shot", "tiny__criss__s0"],
         trainer=FakeTrainer(calls),
         evaluator=FakeEvaluator(calls, model_info=model_info),
         show_progress=False,
     )
-    text = write_report(root / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
-    assert "CRISS stand-in" in text and "not comparable with CRISS" in text
+    report = write_report(root / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    assert f"> **WARNING:** {get_method('criss').stand_in_banner}" in report
+    # the same words in a free-text field are not the typed flag
+    model_info.pop("stand_in")
+    run_study(
+        config,
+        root / "t",
+        only=["tiny__criss__s0"],
+        trainer=FakeTrainer(calls),
+        evaluator=FakeEvaluator(calls, model_info=model_info),
+        show_progress=False,
+    )
+    report = write_report(root / "t", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    assert "CRISS stand-in" not in report
 
 
 def test_published_comparison_recomputes_on_shared_languages():
@@ -170,6 +185,7 @@ def test_published_comparison_recomputes_on_shared_languages():
         backbone="e5-small",
         model="multilingual-e5-small",
         label="zero-shot",
+        method="zero-shot",
         alpha=None,
         overall={"xx2en.accuracy": 80.0},
         per_language=languages,

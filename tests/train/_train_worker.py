@@ -13,8 +13,8 @@ import sys
 
 from transformers import TrainerCallback
 
-from polyret.train.config import load_train_config
 from polyret.train.contrastive import train_contrastive
+from polyret.train.methods import load_train_config
 
 
 class KillAt(TrainerCallback):
@@ -29,7 +29,7 @@ class KillAt(TrainerCallback):
 def main(argv: list[str]) -> None:
     config_path, run_dir, *rest = argv
     kill_at = int(rest[rest.index("--kill-at-step") + 1]) if "--kill-at-step" in rest else None
-    _, config = load_train_config(config_path)
+    config = load_train_config(config_path)
     callbacks = [KillAt(kill_at)] if kill_at is not None else []
     train_contrastive(config, run_dir, resume="--resume" in rest, callbacks=callbacks)
 

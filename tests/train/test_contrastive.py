@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,8 +17,10 @@ from safetensors.torch import load_file
 
 from polyret.data import pairs as pairs_io
 from polyret.errors import ConfigError, PolyretError
-from polyret.train.config import load_train_config, parse_contrastive_config
+from polyret.train.config import ContrastiveConfig, parse_contrastive_config
 from polyret.train.contrastive import PaperEq1Loss, build_loss, train_contrastive, train_on_pairs
+from polyret.train.criss.config import CrissConfig
+from polyret.train.methods import load_train_config
 
 HERE = Path(__file__).parent
 WORKER = HERE / "_train_worker.py"
@@ -108,10 +111,15 @@ def test_method_dispatch(tmp_path):
     path.write_text(yaml.safe_dump({"model": "m", "data": ["mlqa-r"]}))
     with pytest.raises(ConfigError, match="method"):
         load_train_config(path)
-    method, config = load_train_config(path, method="xy")
-    assert method == "xy" and config.method == "xy"
-    method, raw = load_train_config(path, method="criss")
-    assert method == "criss" and raw["method"] == "criss" and isinstance(raw, dict)
+    config = load_train_config(path, method="xy")
+    assert isinstance(config, ContrastiveConfig) and config.method == "xy"
+    # every method's config is validated at the edge, and its errors name the file (not `<criss config>`)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: \(top level\): give monolingual `corpora`"):
+        load_train_config(path, method="criss")
+    criss_path = tmp_path / "criss.yaml"
+    criss_path.write_text(yaml.safe_dump({"method": "criss", "model": "m", "tatoeba": {"languages": ["de"]}}))
+    criss = load_train_config(criss_path, overrides={"seed": 3})
+    assert isinstance(criss, CrissConfig) and criss.method == "criss" and criss.seed == 3
     with pytest.raises(ConfigError, match="unknown method"):
         load_train_config(path, method="nope")
 
@@ -255,7 +263,7 @@ def test_kill_after_checkpoint_then_resume_matches_uninterrupted_run(tmp_path, t
     data = write_items(tmp_path / "items.jsonl", n=40)
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(base_config(tiny_model_dir, data)))
-    _, config = load_train_config(config_path)
+    config = load_train_config(config_path)
     straight = train_contrastive(config, tmp_path / "straight")
 
     crashed = tmp_path / "crashed"
@@ -320,7 +328,7 @@ def test_two_process_ddp_trains_one_global_batch(tmp_path, tiny_model_dir):
         kinds.add(a["kind"])
     assert kinds == {"mono", "xy"}
 
-    _, config = load_train_config(config_path)
+    config = load_train_config(config_path)
     single = train_contrastive(config, tmp_path / "single")
     whole = read_jsonl(tmp_path / "single" / "batches.rank0.jsonl")
     for a, b, w in zip(rank0, rank1, whole, strict=True):

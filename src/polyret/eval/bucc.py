@@ -158,7 +158,7 @@ def _evaluate(
         duration_s=time.perf_counter() - started,
     )
     if output_dir is not None:
-        write_result(output_dir, result, per_query)
+        result = write_result(output_dir, result, per_query)
     return result
 
 

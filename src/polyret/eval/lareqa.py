@@ -52,7 +52,7 @@ from polyret.eval.metrics import (
     recall_at_k_batch,
     score_block,
 )
-from polyret.eval.results import MainScore, TaskResult, write_result
+from polyret.eval.results import MainScore, TaskResult, result_path, write_result
 
 log = logging.getLogger(__name__)
 
@@ -376,9 +376,8 @@ def evaluate_lareqa(
         duration_s=round(time.perf_counter() - started, 3),
     )
     if output_dir is not None:
-        path = write_result(output_dir, result, per_query)
-        result = result.model_copy(update={"per_query": f"{name}.per_query.npz"})
-        log.info("wrote %s", path)
+        result = write_result(output_dir, result, per_query)
+        log.info("wrote %s", result_path(output_dir, name))
     log.info(
         "%s %s = %.2f (encode %.1fs, score %.1fs)",
         name,

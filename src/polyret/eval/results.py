@@ -19,7 +19,6 @@ for each ``"{language}/{setting.metric}"`` key, the per-query values in a fixed 
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,10 @@ from pydantic import BaseModel, Field
 
 from polyret import __version__
 from polyret.errors import DataError
-from polyret.io import atomic_write, read_json, write_json
+from polyret.io import atomic_write, read_json, timestamp, write_json
 
 SCHEMA_VERSION = 1
+_COUNTS = ("n", "count", "languages")
 
 
 class MainScore(BaseModel):
@@ -53,16 +53,25 @@ class TaskResult(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     per_query: str | None = None
     polyret_version: str = __version__
-    created: str = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = Field(default_factory=timestamp)
     duration_s: float = 0.0
+
+
+def is_count(metric: str) -> bool:
+    """Counts recorded beside scores (``n``, ``n_languages``, ``cross.n_settings``, ``languages``), not scores."""
+    last = metric.split(".")[-1]
+    return last in _COUNTS or last.startswith("n_")
 
 
 def result_path(output_dir: str | Path, task: str) -> Path:
     return Path(output_dir) / f"{task}.json"
 
 
-def write_result(output_dir: str | Path, result: TaskResult, per_query: dict[str, np.ndarray] | None = None) -> Path:
-    """Write ``per_query`` arrays (if any) and then the JSON, each atomically; return the JSON path."""
+def write_result(
+    output_dir: str | Path, result: TaskResult, per_query: dict[str, np.ndarray] | None = None
+) -> TaskResult:
+    """Write ``per_query`` arrays (if any) and then the JSON, each atomically; return the result as written (its
+    ``per_query`` names the arrays' file). A task given an ``output_dir`` returns this, so callers know the file."""
     target = result_path(output_dir, result.task)
     if per_query:
         name = f"{result.task}.per_query.npz"
@@ -72,7 +81,7 @@ def write_result(output_dir: str | Path, result: TaskResult, per_query: dict[str
             handle.write(buffer.getvalue())
         result = result.model_copy(update={"per_query": name})
     write_json(target, result.model_dump(mode="json"))
-    return target
+    return result
 
 
 def read_result(path: str | Path) -> TaskResult:

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from polyret.encode.base import Encoder
+from polyret.encode.encoder import load_encoder
 from polyret.errors import PolyretError
-from polyret.eval.results import TaskResult, read_result, result_path, write_result
-from polyret.eval.tasks import parse_tasks, run_task
+from polyret.eval.results import TaskResult, result_path, write_result
+from polyret.eval.tasks import get_spec, parse_tasks, run_task
 
 log = logging.getLogger(__name__)
 
 EncoderFactory = Callable[..., Encoder]
-LAREQA_TASKS = ("xquad-r", "mlqa-r")
 
 
 @dataclass
@@ -29,7 +29,8 @@ class EvalOptions:
 
     Encoder options (``max_length``, ``pooling``, ``layer``, ``device``, ``cache``) go to ``load_encoder``;
     task options (``languages``, ``candidate_text``, ``max_length``, ``batch_size``) go to every task that
-    takes them, ``articles`` (first N articles per language) to the LAReQA tasks only;
+    takes them, ``articles`` (first N articles per language) to the tasks whose ``articles`` means that
+    (:attr:`~polyret.eval.tasks.TaskMetadata.first_articles`; UDHR's is an article set);
     ``task_options[task]`` adds options for one task only.
     """
 
@@ -60,7 +61,7 @@ class EvalOptions:
             "max_length": self.max_length,
             "batch_size": self.batch_size,
         }
-        if task in LAREQA_TASKS:  # UDHR's `articles` means an article set, not "first N articles"
+        if get_spec(task).first_articles:
             shared["articles"] = self.articles
         return {**shared, **self.task_options.get(task, {})}
 
@@ -75,22 +76,7 @@ class EvalFailedError(PolyretError):
 
 
 def _default_factory(model: str, **kwargs: Any) -> Encoder:
-    from polyret.encode.encoder import load_encoder
-
     return load_encoder(model, **{k: v for k, v in kwargs.items() if v is not None})
-
-
-def _per_query_name(out: Path, result: TaskResult, since: float) -> str | None:
-    """The per-query file the task wrote in this run (tasks may return a result that does not name it)."""
-    if result.per_query:
-        return result.per_query
-    written = result_path(out, result.task)
-    try:
-        if written.stat().st_mtime >= since - 1:
-            return read_result(written).per_query
-    except (OSError, PolyretError):
-        pass
-    return None
 
 
 def run_eval(
@@ -119,7 +105,7 @@ def run_eval(
     results: list[TaskResult] = []
     failures: list[tuple[str, str]] = []
     for name in names:
-        started, wall_started = time.perf_counter(), time.time()
+        started = time.perf_counter()
         log.info("task %s: model %s", name, model)
         try:
             result = run_task(name, encoder, output_dir=out, **opts.task_kwargs(name))
@@ -134,7 +120,7 @@ def run_eval(
             "eval_options": {k: v for k, v in asdict(opts).items() if v not in (None, {})},
             "model_argument": model,
         }
-        result = result.model_copy(update={"config": config, "per_query": _per_query_name(out, result, wall_started)})
+        result = result.model_copy(update={"config": config})
         if not result.duration_s:
             result = result.model_copy(update={"duration_s": round(time.perf_counter() - started, 3)})
         # Tasks write their own file (with per-query arrays) when given output_dir; write (again) so the

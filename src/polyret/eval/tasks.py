@@ -1,9 +1,17 @@
-"""The task registry: task name -> the ``evaluate_<task>(encoder, ..., output_dir=None) -> TaskResult`` behind it.
+"""The task registry: every benchmark declared once, as data (in the spirit of mteb's ``TaskMetadata``).
 
-Each benchmark module is imported only when its task is asked for, so a benchmark whose module (or
-optional dependency) is missing does not break the others. :func:`run_task` passes a task only the
-options its function accepts, so one command line can carry options for several tasks
-(``--candidate-text`` reaches LAReQA, not Tatoeba).
+A :class:`TaskMetadata` says what a task name means everywhere else: the ``evaluate_<task>(encoder, ...,
+output_dir=None) -> TaskResult`` function behind it, its options (a pydantic model, validated when a study config
+loads), its main score and headline metrics, which metrics are better when lower, how its per-query values group
+into the items that statistics resample (PROTOCOLS §7.1), its language codes, the figures the report draws, and its
+names elsewhere (MTEB). ``polyret eval``, the study config and the report read this registry; no other module names
+a task. Adding one is a new module (its evaluate function) plus one :func:`register_task` call or entry below
+(``docs/extending.md``).
+
+Evaluate functions are given as ``"module:function"`` and imported only when their task runs, so a benchmark whose
+module (or optional dependency) is missing does not break the others, and ``polyret --help`` loads none of them.
+:func:`run_task` passes a task only the options its function accepts, so one command line can carry options for
+several tasks (``--candidate-text`` reaches LAReQA, not Tatoeba).
 """
 
 from __future__ import annotations
@@ -11,105 +19,290 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
 
 from polyret.encode.base import Encoder
-from polyret.errors import PolyretError, UnknownNameError
+from polyret.errors import ConfigError, PolyretError, UnknownNameError
 from polyret.eval.results import TaskResult
+from polyret.validation import StrictModel, config_error
 
 log = logging.getLogger(__name__)
+
+Figure = Literal["per-language", "rank-distance", "alpha-sweep", "cc100"]
+LanguageScheme = Literal["iso639-1", "udhr-version"]
 
 
 class TaskUnavailableError(PolyretError):
     """A known task whose implementation cannot be imported."""
 
 
+# --------------------------------------------------------------------------------------------------- options
+class EncoderOptions(StrictModel):
+    """Options of the encoder every task of a study entry shares (``load_encoder``'s keywords)."""
+
+    max_length: int | None = Field(None, ge=1)
+    pooling: str | None = None
+    layer: int | None = None
+    device: str | None = None
+    cache: bool = True
+
+
+#: encoder option names (``max_length`` also reaches the tasks that take it)
+ENCODER_OPTIONS: tuple[str, ...] = tuple(EncoderOptions.model_fields)
+
+
+class TaskOptions(StrictModel):
+    """Options every task takes; a task's options model adds its own (the keyword arguments of its function)."""
+
+    languages: list[str] | None = None
+    batch_size: int = Field(32, ge=1)
+    show_progress: bool = True
+
+
+class LareqaOptions(TaskOptions):
+    candidate_text: Literal["sentence", "sentence+context"] = "sentence+context"
+    settings: list[Literal["mono", "cross", "mul"]] | None = None
+    max_length: int | None = Field(512, ge=1)
+    #: the first N articles per language (quick runs)
+    articles: int | None = Field(None, ge=1)
+    root: Path | None = None
+    block_size: int = Field(256, ge=1)
+
+
+class TatoebaOptions(TaskOptions):
+    root: Path | None = None
+    max_sentences: int | None = Field(None, ge=1)
+
+
+class BuccOptions(TaskOptions):
+    root: Path | None = None
+    k: int = Field(4, ge=1)
+    margin: Literal["ratio", "distance", "absolute"] = "ratio"
+
+
+class BuccStyleOptions(BuccOptions):
+    source: Literal["tatoeba"] = "tatoeba"
+    n_parallel: int = Field(150, ge=1)
+    n_distractors: int = Field(1000, ge=0)
+    seed: int = 0
+
+
+class MiraclOptions(TaskOptions):
+    root: Path | None = None
+    corpus_dir: Path | None = None
+    embeddings_dir: Path | None = None
+    max_length: int | None = Field(None, ge=1)
+    shard_size: int = Field(100_000, ge=1)
+
+
+class UdhrOptions(TaskOptions):
+    #: the evaluation article set: all | even | odd or explicit numbers (PROTOCOLS §3.5)
+    articles: Literal["all", "even", "odd"] | list[int] = "all"
+
+
+# --------------------------------------------------------------------------------------------------- metadata
 @dataclass(frozen=True)
-class TaskSpec:
-    """Where a task's evaluate function lives and the fixed arguments it gets."""
+class ItemRule:
+    """How per-query values group into items, the unit that statistics resample (PROTOCOLS §7.1)."""
+
+    #: what one item is, in words
+    unit: str
+    #: one query id in several languages is one item (LAReQA: a question and its translations)
+    shared_across_languages: bool
+    #: the two directions of one query (xx→en, en→xx) are one item
+    directions_share_items: bool
+
+
+@dataclass(frozen=True)
+class TaskMetadata:
+    """One benchmark task; see the module docstring."""
 
     name: str
-    module: str
-    function: str
-    fixed: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
+    #: the display name in figure titles and docs
+    title: str
+    description: str
+    #: ``"module:function"`` (imported when the task runs) or the function itself
+    evaluate: str | Callable[..., TaskResult]
+    #: the metric a result's ``main_score`` carries
+    main_score: str
+    #: shown after the main metric in the headline table, when a result reports them
+    headline: tuple[str, ...] = ()
+    #: metrics that are better when lower (every other metric is better when higher)
+    lower_is_better: frozenset[str] = frozenset()
+    #: how per-query values group into items; None when the task has no per-query values (corpus-level F1)
+    items: ItemRule | None = None
+    #: the language codes of its results: ISO 639-1, or UDHR version codes (ISO 639-3 with script/variant)
+    language_scheme: LanguageScheme = "iso639-1"
+    #: how many languages the full benchmark has (a result on fewer is a subset)
+    full_languages: int | None = None
+    options: type[TaskOptions] = TaskOptions
+    #: arguments fixed by the registry entry (e.g. which LAReQA data set)
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    figures: tuple[Figure, ...] = ("per-language", "alpha-sweep")
+    #: the metrics a published-numbers row shows, when a reference reports more (None: all of them)
+    published_metrics: tuple[str, ...] | None = None
+    #: its scores depend on the token cap (long passages), so a non-default ``max_length`` is a difference
+    length_sensitive: bool = False
+    #: ``articles`` is an evaluation article set |A| (results with different sets are not comparable)
+    article_set: bool = False
+    #: ``articles`` means the first N articles per language (``polyret eval --articles N`` reaches it)
+    first_articles: bool = False
+    protocol: str = ""
+    #: the MTEB task this one corresponds to, and our language code -> MTEB subset name (filled by eval/mteb.py)
+    mteb_name: str | None = None
+    mteb_subsets: Mapping[str, str] | None = None
+
+    def higher_is_better(self, metric: str) -> bool:
+        return metric not in self.lower_is_better
+
+    def load(self) -> Callable[..., TaskResult]:
+        """The evaluate function (imported now)."""
+        if callable(self.evaluate):
+            return self.evaluate
+        module_name, _, function_name = self.evaluate.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise TaskUnavailableError(
+                f"task {self.name!r} is not available: cannot import {module_name} ({err})"
+            ) from err
+        function = getattr(module, function_name, None)
+        if function is None:
+            raise TaskUnavailableError(f"task {self.name!r} is not available: {module_name} has no {function_name}()")
+        return function
 
 
-TASKS: dict[str, TaskSpec] = {
-    spec.name: spec
-    for spec in (
-        TaskSpec(
-            "xquad-r",
-            "polyret.eval.lareqa",
-            "evaluate_lareqa",
-            {"name": "xquad-r"},
-            "LAReQA XQuAD-R: 11 languages, Mo./Cr./Mul. mAP (PROTOCOLS §3.1)",
-        ),
-        TaskSpec(
-            "mlqa-r",
-            "polyret.eval.lareqa",
-            "evaluate_lareqa",
-            {"name": "mlqa-r"},
-            "LAReQA MLQA-R: 7 languages, Mo./Cr./Mul. mAP (PROTOCOLS §3.1)",
-        ),
-        TaskSpec(
-            "tatoeba",
-            "polyret.eval.tatoeba",
-            "evaluate_tatoeba",
-            {},
-            "XTREME Tatoeba: top-1 accuracy en<->xx (PROTOCOLS §3.2)",
-        ),
-        TaskSpec("bucc", "polyret.eval.bucc", "evaluate_bucc", {}, "BUCC 2018 bitext mining F1 (PROTOCOLS §3.3)"),
-        TaskSpec(
-            "bucc-style",
-            "polyret.eval.bucc",
-            "evaluate_bucc_style",
-            {},
-            "BUCC-style mining of hidden Tatoeba pairs among distractors",
-        ),
-        TaskSpec(
-            "miracl",
-            "polyret.eval.miracl",
-            "evaluate_miracl",
-            {},
-            "MIRACL dev: monolingual nDCG@10 and R@100 (PROTOCOLS §3.4)",
-        ),
-        TaskSpec(
-            "udhr",
-            "polyret.eval.udhr",
-            "evaluate_udhr",
-            {},
-            "UDHR article retrieval P@1 over 500+ versions (PROTOCOLS §3.5)",
-        ),
-    )
-}
+_LAREQA_HEADLINE = ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance")
+_LAREQA_ITEMS = ItemRule("a question and its translations (one id across languages)", True, False)
+_PAIR_ITEMS = ItemRule("a sentence pair of one language (both directions)", False, True)
+
+TASKS: dict[str, TaskMetadata] = {}
 
 
+def register_task(task: TaskMetadata, *, replace: bool = False) -> TaskMetadata:
+    """Add ``task`` to the registry (``replace`` to redefine a name)."""
+    if task.name in TASKS and not replace:
+        raise ValueError(f"task {task.name!r} is already registered")
+    TASKS[task.name] = task
+    return task
+
+
+def unregister_task(name: str) -> None:
+    TASKS.pop(name, None)
+
+
+for _task in (
+    *(
+        TaskMetadata(
+            name,
+            title,
+            f"LAReQA {title}: {count} languages, Mo./Cr./Mul. mAP (PROTOCOLS §3.1)",
+            "polyret.eval.lareqa:evaluate_lareqa",
+            "mul.map",
+            headline=_LAREQA_HEADLINE,
+            lower_is_better=frozenset({"mul.rank_distance"}),
+            items=_LAREQA_ITEMS,
+            full_languages=count,
+            options=LareqaOptions,
+            fixed={"name": name},
+            figures=("per-language", "rank-distance", "alpha-sweep"),
+            published_metrics=("mono.map", "cross.map", "mul.map", "mul.r@10", "mul.rank_distance"),
+            length_sensitive=True,
+            first_articles=True,
+            protocol="PROTOCOLS §3.1",
+        )
+        for name, title, count in (("xquad-r", "XQuAD-R", 11), ("mlqa-r", "MLQA-R", 7))
+    ),
+    TaskMetadata(
+        "tatoeba",
+        "Tatoeba",
+        "XTREME Tatoeba: top-1 accuracy en<->xx (PROTOCOLS §3.2)",
+        "polyret.eval.tatoeba:evaluate_tatoeba",
+        "xx2en.accuracy",
+        headline=("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy"),
+        items=_PAIR_ITEMS,
+        full_languages=36,
+        options=TatoebaOptions,
+        figures=("per-language", "alpha-sweep", "cc100"),
+        protocol="PROTOCOLS §3.2",
+    ),
+    TaskMetadata(
+        "bucc",
+        "BUCC 2018",
+        "BUCC 2018 bitext mining F1 (PROTOCOLS §3.3)",
+        "polyret.eval.bucc:evaluate_bucc",
+        "f1",
+        headline=("f1", "oracle.f1"),
+        full_languages=4,
+        options=BuccOptions,
+        protocol="PROTOCOLS §3.3",
+    ),
+    TaskMetadata(
+        "bucc-style",
+        "BUCC-style Tatoeba",
+        "BUCC-style mining of hidden Tatoeba pairs among distractors",
+        "polyret.eval.bucc:evaluate_bucc_style",
+        "f1",
+        headline=("f1",),
+        options=BuccStyleOptions,
+    ),
+    TaskMetadata(
+        "miracl",
+        "MIRACL",
+        "MIRACL dev: monolingual nDCG@10 and R@100 (PROTOCOLS §3.4)",
+        "polyret.eval.miracl:evaluate_miracl",
+        "ndcg@10",
+        headline=("ndcg@10", "r@100"),
+        items=ItemRule("a query of one language", False, False),
+        full_languages=18,
+        options=MiraclOptions,
+        length_sensitive=True,
+        protocol="PROTOCOLS §3.4",
+    ),
+    TaskMetadata(
+        "udhr",
+        "UDHR",
+        "UDHR article retrieval P@1 over 500+ versions (PROTOCOLS §3.5)",
+        "polyret.eval.udhr:evaluate_udhr",
+        "xx2en.p@1",
+        headline=("xx2en.p@1", "en2xx.p@1"),
+        items=ItemRule("an article of one UDHR version (both directions)", False, True),
+        language_scheme="udhr-version",
+        full_languages=517,
+        options=UdhrOptions,
+        article_set=True,
+        protocol="PROTOCOLS §3.5",
+    ),
+):
+    register_task(_task)
+
+
+# --------------------------------------------------------------------------------------------------- lookups
 def task_names() -> tuple[str, ...]:
     return tuple(TASKS)
 
 
-def get_spec(name: str) -> TaskSpec:
+def get_spec(name: str) -> TaskMetadata:
+    """The metadata of task ``name``; unknown names list the valid ones."""
     try:
         return TASKS[name]
     except KeyError:
         raise UnknownNameError("task", name, task_names()) from None
 
 
+def find_task(name: str) -> TaskMetadata | None:
+    """The metadata of ``name``, or None for a task this polyret does not know (e.g. a result from elsewhere)."""
+    return TASKS.get(name)
+
+
 def get_task(name: str) -> Callable[..., TaskResult]:
     """The evaluate function of task ``name`` (imported now); unknown names list the valid ones."""
-    spec = get_spec(name)
-    try:
-        module = importlib.import_module(spec.module)
-    except ImportError as err:
-        raise TaskUnavailableError(f"task {name!r} is not available: cannot import {spec.module} ({err})") from err
-    function = getattr(module, spec.function, None)
-    if function is None:
-        raise TaskUnavailableError(f"task {name!r} is not available: {spec.module} has no {spec.function}()")
-    return function
+    return get_spec(name).load()
 
 
 def parse_tasks(value: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -121,6 +314,27 @@ def parse_tasks(value: str | list[str] | tuple[str, ...]) -> list[str]:
     for name in names:
         get_spec(name)
     return list(dict.fromkeys(names))
+
+
+def check_task_options(name: str, options: Mapping[str, Any], source: str) -> None:
+    """Validate one task's options as given in a config (encoder options and the task's own) before any work.
+
+    ``source`` names the place in messages (``study.yaml: eval.tasks.tatoeba``).
+    """
+    task = get_spec(name)
+    encoder = {k: v for k, v in options.items() if k in ENCODER_OPTIONS}
+    own = {k: v for k, v in options.items() if k not in ENCODER_OPTIONS or k in task.options.model_fields}
+    unknown = sorted(set(own) - set(task.options.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown option {unknown[0]!r} (not an option of {name} nor an encoder option; "
+            f"valid: {', '.join(sorted({*task.options.model_fields, *ENCODER_OPTIONS}))})"
+        )
+    for model, values in ((EncoderOptions, encoder), (task.options, own)):
+        try:
+            model.model_validate(values)
+        except ValidationError as err:
+            raise config_error(err, source) from None
 
 
 def accepted_options(function: Callable[..., Any], options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -141,7 +355,7 @@ def accepted_options(function: Callable[..., Any], options: dict[str, Any]) -> t
 def run_task(name: str, encoder: Encoder, output_dir: str | Path | None = None, **options: Any) -> TaskResult:
     """Run one task; options it does not take are dropped with a log line."""
     spec = get_spec(name)
-    function = get_task(name)
+    function = spec.load()
     accepted, ignored = accepted_options(function, options)
     if ignored:
         log.info("%s: ignoring options it does not take: %s", name, ", ".join(sorted(ignored)))

@@ -5,16 +5,26 @@ comes from, and the conditions it was measured under. :func:`comparison_rows` pu
 concerns a task of the study next to the study's closest group (same task, same method family, the same
 backbone when there is one) and lists every condition that differs, so a number is never read as
 comparable when it is not. Values tagged [U] in PROTOCOLS.md are marked unverified.
+
+:data:`REFERENCES` is a table of published numbers keyed by polyret's task and method names (the one place outside
+the registries that spells them, as data); what a task or method means for the comparison (how many languages the
+full benchmark has, whether the token cap or the article set matters, which methods sweep α, the stand-in note)
+comes from the registries.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from polyret.data.languages import get_language
 from polyret.errors import UnknownNameError
+from polyret.eval.results import TaskResult, is_count
+from polyret.eval.tasks import find_task
+from polyret.report.tables import Study, compact, is_stand_in, overall_scores, task_config
+from polyret.train.methods import find_method
 
 PROTOCOLS = "PROTOCOLS.md"
 PAPER_TRAINING = "the paper's QA mix in 9 languages (PROTOCOLS §1.4)"
@@ -345,13 +355,7 @@ def backbone_family(model: str) -> str:
     return model
 
 
-def method_family(label: str) -> str:
-    return "hybrid" if label.startswith("hybrid") else label
-
-
 def _canonical(code: str) -> str:
-    from polyret.data.languages import get_language
-
     try:
         return get_language(code).code
     except UnknownNameError:
@@ -365,12 +369,13 @@ class OurGroup:
     backbone: str  # the study's backbone name
     model: str
     label: str
+    method: str  # the registered method of its runs (the method family of a reference)
     alpha: float | None
     overall: dict[str, float]  # mean over seeds
     per_language: dict[str, dict[str, float]]  # mean over seeds
     task_config: dict[str, Any]  # the task options recorded in the result
-    stand_in: bool = False
-    trained_on: str | None = None  # None for zero-shot
+    stand_in_note: str | None = None  # set when its results come from a stand-in model: the difference to list
+    trained_on: str | None = None  # None for an untrained method
 
 
 @dataclass(frozen=True)
@@ -389,16 +394,14 @@ class ComparisonRow:
 
 
 def _pick(reference: Reference, groups: list[OurGroup]) -> OurGroup | None:
-    same_method = [g for g in groups if method_family(g.label) == reference.method]
-    if reference.method == "hybrid":
-        same_method.sort(key=lambda g: abs((g.alpha if g.alpha is not None else 0.5) - 0.5))
+    same_method = [g for g in groups if g.method == reference.method]
+    method = find_method(reference.method)
+    if method is not None and method.sweeps_alpha and method.default_alpha:  # the published α, else the closest
+        centre = method.default_alpha[0]
+        same_method.sort(key=lambda g: abs((g.alpha if g.alpha is not None else centre) - centre))
     same_backbone = [g for g in same_method if backbone_family(g.model) == reference.backbone]
     chosen = same_backbone or same_method
     return chosen[0] if chosen else None
-
-
-# How many languages each benchmark has in full: a result on fewer is a subset (unless compared language by language).
-FULL_LANGUAGE_COUNTS = {"xquad-r": 11, "mlqa-r": 7, "tatoeba": 36, "bucc": 4, "miracl": 18, "udhr": 517}
 
 
 def _differences(reference: Reference, group: OurGroup, *, same_languages: bool = False) -> list[str]:
@@ -408,8 +411,8 @@ def _differences(reference: Reference, group: OurGroup, *, same_languages: bool 
         notes.append(f"backbone differs ({ours_family} vs {reference.backbone})")
     elif group.model == "multilingual-e5-small" and reference.conditions.get("model_copy", "").startswith("Hugging"):
         notes.append("ours is the embedded 4-bit copy, theirs fp32 (near, not equal; PROTOCOLS §5.5)")
-    if group.stand_in:
-        notes.append("CRISS stand-in model (e5-small encoder–decoder), not comparable with CRISS")
+    if group.stand_in_note:
+        notes.append(group.stand_in_note)
     training = reference.conditions.get("training")
     if training and group.trained_on != training:
         notes.append(f"training data differs (ours: {group.trained_on or 'none, zero-shot'})")
@@ -421,12 +424,13 @@ def _differences(reference: Reference, group: OurGroup, *, same_languages: bool 
         f"{key} {cfg[key]}" for key in ("articles", "max_sentences", "max_queries") if cfg.get(key) not in (None, "all")
     ]
     languages = cfg.get("languages")
-    full = FULL_LANGUAGE_COUNTS.get(reference.task)
+    task = find_task(reference.task)
+    full = task.full_languages if task is not None else None
     if not same_languages and isinstance(languages, list | tuple) and full and len(languages) < full:
         subset.append(f"{len(languages)} of {full} languages")
     if subset:
         notes.append("subset: " + ", ".join(subset))
-    if cfg.get("max_length") and task_needs_length(reference.task):
+    if cfg.get("max_length") and task is not None and task.length_sensitive:
         notes.append(f"max_length {cfg['max_length']}")
     ref_text = reference.conditions.get("candidate_text")
     ours_text = cfg.get("candidate_text")
@@ -434,15 +438,12 @@ def _differences(reference: Reference, group: OurGroup, *, same_languages: bool 
         notes.append(f"candidate_text {ours_text} vs {ref_text}")
     ref_articles = reference.conditions.get("articles")
     ours_articles = cfg.get("articles")
-    if reference.task == "udhr" and ref_articles and ours_articles not in (None, "all", ref_articles):
+    article_set = task is not None and task.article_set
+    if article_set and ref_articles and ours_articles not in (None, "all", ref_articles):
         notes.append(f"UDHR article set |A| differs ({ours_articles} vs {ref_articles})")
     if reference.conditions.get("layer"):
         notes.append(f"theirs: {reference.conditions['layer']}")
     return notes
-
-
-def task_needs_length(task: str) -> bool:
-    return task in {"xquad-r", "mlqa-r", "miracl"}
 
 
 def comparison_rows(tasks: list[str], groups_by_task: Mapping[str, list[OurGroup]]) -> list[ComparisonRow]:
@@ -512,3 +513,54 @@ def _mean(table: Mapping[str, Mapping[str, float]], langs: list[str], metric: st
 
 def _label(group: OurGroup | None) -> str:
     return f"{group.backbone} / {group.label}" if group else "—"
+
+
+def our_groups(study: Study) -> dict[str, list[OurGroup]]:
+    """Per task, what the comparison needs about each group of the study (means over seeds)."""
+    groups_by_task: dict[str, list[OurGroup]] = {}
+    demo = bool(study.meta.get("demo_data"))
+    train_data = study.meta.get("config", {}).get("train", {}).get("data")
+    train_desc = "MLQA-R demo pairs" if demo else compact(train_data)
+    for task in study.tasks:
+        for key in study.keys(task):
+            results = study.results_for(key, task)
+            runs = study.groups[key]
+            method = study.method(key)
+            if method is not None and not method.trained:
+                trained_on = None
+            else:
+                trained_on = train_desc if method is None or method.uses_train_section else method.trains_on
+            backbone_spec = study.meta.get("config", {}).get("backbones", {}).get(key[0], {})
+            groups_by_task.setdefault(task, []).append(
+                OurGroup(
+                    backbone=key[0],
+                    model=backbone_spec.get("published_as") or runs[0].model,
+                    label=key[1],
+                    method=runs[0].method,
+                    alpha=runs[0].alpha,
+                    overall=_mean_overall(results),
+                    per_language=_mean_per_language(results),
+                    task_config=task_config(results),
+                    stand_in_note=(method.stand_in_note if method else None) if is_stand_in(results) else None,
+                    trained_on=trained_on,
+                )
+            )
+    return groups_by_task
+
+
+def _mean_overall(results: Sequence[TaskResult]) -> dict[str, float]:
+    overall: dict[str, list[float]] = {}
+    for result in results:
+        for metric, value in overall_scores(result).items():
+            overall.setdefault(metric, []).append(value)
+    return {m: sum(v) / len(v) for m, v in overall.items()}
+
+
+def _mean_per_language(results: Sequence[TaskResult]) -> dict[str, dict[str, float]]:
+    per_lang: dict[str, dict[str, list[float]]] = {}
+    for result in results:
+        for lang, values in result.languages.items():
+            for metric, value in values.items():
+                if isinstance(value, int | float) and not is_count(metric):
+                    per_lang.setdefault(lang, {}).setdefault(metric, []).append(float(value))
+    return {lang: {m: sum(v) / len(v) for m, v in d.items()} for lang, d in per_lang.items()}

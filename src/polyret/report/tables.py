@@ -2,11 +2,14 @@
 
 The report reads only what is on disk: ``study.json`` (written by :mod:`polyret.study.runner`) and each
 run's ``results/<task>.json`` (+ ``.per_query.npz``, :mod:`polyret.eval.results`). A *group* is one method
-on one backbone, ``(backbone, label)``; its runs differ only in seed.
+on one backbone, ``(backbone, label)``; its runs differ only in seed. What a task or a method name means (headline
+metrics, which metrics are better when lower, where a method sits on the α axis) comes from the registries
+(:mod:`polyret.eval.tasks`, :mod:`polyret.train.methods`); a task or method they do not know gets neutral defaults.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,34 +19,21 @@ from typing import Any
 
 import numpy as np
 
+from polyret.data.languages import get_language
 from polyret.errors import DataError, PolyretError, UnknownNameError
-from polyret.eval.results import TaskResult, read_per_query, read_result, result_path
+from polyret.eval.results import TaskResult, is_count, read_per_query, read_result, result_path
+from polyret.eval.tasks import find_task
 from polyret.io import read_json
+from polyret.train.methods import Method, find_method
 
-# Metrics shown in the headline table when a task reports them (in this order), after its main metric.
-HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
-    "xquad-r": ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance"),
-    "mlqa-r": ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance"),
-    "tatoeba": ("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy"),
-    "udhr": ("xx2en.p@1", "en2xx.p@1"),
-    "bucc": ("f1", "oracle.f1"),
-    "bucc-style": ("f1",),
-    "miracl": ("ndcg@10", "r@100"),
-}
-_GENERIC_SKIP = ("n", "count", "languages")
 OVERALL_AGGREGATES = ("all", "macro", "mean")
 GroupKey = tuple[str, str]  # (backbone, method label)
 
 
-def lower_is_better(metric: str) -> bool:
-    """Rank distances (and any ``*rank*`` metric that is not reciprocal) are better when lower."""
-    return "rank_distance" in metric or metric.endswith(".rank") or metric.endswith("mean_rank")
-
-
-def is_count(metric: str) -> bool:
-    """Counts recorded beside scores (``n``, ``n_languages``, ``cross.n_settings``, ``languages``)."""
-    last = metric.split(".")[-1]
-    return last in _GENERIC_SKIP or last.startswith("n_")
+def lower_is_better(task: str, metric: str) -> bool:
+    """Whether ``metric`` of ``task`` is better when lower (the task's metadata says; rank distance for LAReQA)."""
+    meta = find_task(task)
+    return meta is not None and not meta.higher_is_better(metric)
 
 
 @dataclass(frozen=True)
@@ -137,6 +127,27 @@ class Study:
     def results_for(self, key: GroupKey, task: str) -> list[TaskResult]:
         return [run.results[task] for run in self.groups.get(key, []) if task in run.results]
 
+    def keys(self, task: str) -> list[GroupKey]:
+        """The groups with a result on ``task``, in study order."""
+        return [key for key in self.groups if self.results_for(key, task)]
+
+    def main_metric(self, task: str) -> str | None:
+        """The main metric the task's results carry (None without results)."""
+        results = [r for key in self.keys(task) for r in self.results_for(key, task)]
+        return results[0].main_score.metric if results else None
+
+    def reference_key(self, backbone: str) -> GroupKey | None:
+        """The reference on the same backbone, else on the configured ``reference_backbone``."""
+        for candidate in (backbone, self.meta.get("reference_backbone")):
+            if candidate and (candidate, self.reference) in self.groups:
+                return (candidate, self.reference)
+        return None
+
+    def method(self, key: GroupKey) -> Method | None:
+        """The registered method of a group's runs (None for a method this polyret does not know)."""
+        runs = self.groups.get(key)
+        return find_method(runs[0].method) if runs else None
+
 
 def load_study(study_dir: str | Path) -> Study:
     """Read ``study.json`` and every result file under ``runs/`` (a missing result is simply absent)."""
@@ -214,7 +225,8 @@ def headline_metrics(task: str, results: Sequence[TaskResult]) -> list[str]:
             if key not in available:
                 available.append(key)
     main = results[0].main_score.metric
-    preferred = [m for m in HEADLINE_METRICS.get(task, ()) if m in available and m != main]
+    meta = find_task(task)
+    preferred = [m for m in (meta.headline if meta else ()) if m in available and m != main]
     if not preferred:
         preferred = [m for m in available if m != main][:6]
     return [main, *preferred]
@@ -257,8 +269,6 @@ class LanguageInfo:
 
 def language_info(code: str) -> LanguageInfo:
     """What :mod:`polyret.data.languages` knows about a result's language code (unknown codes are marked)."""
-    from polyret.data.languages import get_language
-
     try:
         language = get_language(code)
     except UnknownNameError:
@@ -282,8 +292,6 @@ def is_unseen(study: Study, code: str) -> bool:
     """A language that the training data did not cover (needs ``train.languages`` in the study config)."""
     if not study.train_languages:
         return False
-    from polyret.data.languages import get_language
-
     try:
         trained = {get_language(c).code for c in study.train_languages}
         return get_language(code).code not in trained
@@ -384,3 +392,34 @@ def per_query_scale(study: Study, key: GroupKey, task: str, metric: str) -> floa
             mean = float(column.mean())
             return 100.0 if abs(mean * 100 - reported) < abs(mean - reported) else 1.0
     return 1.0
+
+
+def alpha_curves(study: Study, task: str, metric: str) -> dict[str, list[tuple[float, Stat]]]:
+    """Per backbone, (α, group stat) of the methods on the hybrid's α axis: the swept runs at their α, the others at
+    the α they equal (X-Y 0, X-X-mono 1). Only backbones with a swept point strictly inside (0, 1) and two points."""
+    curves: dict[str, list[tuple[float, Stat]]] = {}
+    for key in study.keys(task):
+        method = study.method(key)
+        if method is None:
+            continue
+        alpha = study.groups[key][0].alpha if method.sweeps_alpha else method.alpha_equivalent
+        stat = group_stat(study, key, task, metric)
+        if alpha is not None and stat is not None:
+            curves.setdefault(key[0], []).append((float(alpha), stat))
+    return {name: pts for name, pts in curves.items() if len(pts) >= 2 and any(0 < a < 1 for a, _ in pts)}
+
+
+def is_stand_in(results: Iterable[TaskResult]) -> bool:
+    """Whether any result was produced by a stand-in model (the encoder records ``stand_in: true``)."""
+    return any(result.model.get("stand_in") is True for result in results)
+
+
+def task_config(results: Sequence[TaskResult]) -> dict[str, Any]:
+    """The task options recorded in the first result (every seed of a group shares them)."""
+    return dict(results[0].config) if results else {}
+
+
+def compact(value: Any) -> str:
+    """``value`` as one line of JSON, cut at 300 characters."""
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return text if len(text) <= 300 else text[:297] + "…"

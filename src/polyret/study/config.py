@@ -6,13 +6,13 @@ A study config looks like this (``configs/quickstart.yaml`` is a complete exampl
     backbones:                       # name -> model (embedded name, Hugging Face id or local path)
       e5-small: multilingual-e5-small
       mbart: {model: facebook/mbart-large-cc25, settings: {...}}   # settings: merged into training configs
-    methods:                         # zero-shot | mono | xy | hybrid | criss | criss-contrastive | tli
+    methods:                         # names from polyret.train.methods (polyret compare --help lists them)
       - zero-shot
       - mono
       - {method: hybrid, alpha: [0.4, 0.5, 0.6]}
       - {method: criss, backbones: [mbart], settings: {criss: {iterations: 3}}}
     seeds: [0, 1, 2]
-    train:                           # shared by the contrastive runs (mono, xy, hybrid)
+    train:                           # shared by the methods that use it (mono, xy, hybrid: uses_train_section)
       data: [mlqa-r]                 # polyret.train.config.ContrastiveConfig keys
       languages: [ar, de, en]        # for the report's "unseen in training" marks only
       max_steps: 1000
@@ -27,10 +27,15 @@ A study config looks like this (``configs/quickstart.yaml`` is a complete exampl
     reference_backbone: null         # where backbones lacking the reference method find it
     demo_data: true                  # the report shows the embedded-demo-data banner
 
-Each run is named ``{backbone}__{label}__s{seed}`` (``e5-small__hybrid-a0.5__s0``); zero-shot runs
-are deterministic and get one run per backbone, ``{backbone}__zero-shot``. A run's *train fingerprint*
+Each run is named ``{backbone}__{label}__s{seed}`` (``e5-small__hybrid-a0.5__s0``); an untrained method
+(zero-shot) is deterministic and gets one run per backbone, ``{backbone}__zero-shot``. A run's *train fingerprint*
 hashes everything that changes its trained weights, and each task's *eval fingerprint* hashes that plus
 the task options, so editing only the eval section re-evaluates without re-training.
+
+What a method or a task name means comes from the registries (:mod:`polyret.train.methods`,
+:mod:`polyret.eval.tasks`). Loading a config validates everything before any run starts: every task's options
+against the task's options model, and every trained run's training config against its method's config model (the
+typed config is :attr:`RunSpec.config`, what the trainer gets).
 """
 
 from __future__ import annotations
@@ -40,24 +45,20 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from polyret.errors import ConfigError
+from polyret.errors import ConfigError, UnknownNameError
+from polyret.eval.tasks import TASKS, check_task_options
 from polyret.io import read_yaml
+from polyret.train.methods import RunConfig, get_method, method_names
+from polyret.validation import StrictModel, parse
 
-METHODS: tuple[str, ...] = ("zero-shot", "mono", "xy", "hybrid", "criss", "criss-contrastive", "tli")
-TRAINED_METHODS = tuple(m for m in METHODS if m != "zero-shot")
-MethodName = Literal["zero-shot", "mono", "xy", "hybrid", "criss", "criss-contrastive", "tli"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BackboneSpec(_Strict):
+class BackboneSpec(StrictModel):
     """A model to start from; ``settings`` are merged into the training config of every trained run on it (so they
     must be keys each of its methods' configs accepts)."""
 
@@ -67,14 +68,24 @@ class BackboneSpec(_Strict):
     published_as: str | None = None
 
 
-class MethodSpec(_Strict):
-    method: MethodName
-    #: hybrid only: the probability that a batch is mono; one run per value.
+class MethodSpec(StrictModel):
+    #: a registered method (:mod:`polyret.train.methods`)
+    method: str
+    #: methods that sweep α (hybrid): the probability that a batch is mono; one run per value.
     alpha: list[float] | None = None
     #: restrict the method to these backbone names (default: every backbone).
     backbones: list[str] | None = None
     #: deep-merged into the training config of this method's runs.
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        try:
+            get_method(value)
+        except UnknownNameError as err:
+            raise ValueError(str(err)) from None
+        return value
 
     @field_validator("alpha")
     @classmethod
@@ -90,16 +101,19 @@ class MethodSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _alpha_only_for_hybrid(self) -> MethodSpec:
-        if self.method == "hybrid" and self.alpha is None:
-            self.alpha = [0.5]
-        if self.method != "hybrid" and self.alpha is not None:
-            raise ValueError(f"alpha applies to method hybrid only, not {self.method}")
+    def _alpha_only_where_swept(self) -> MethodSpec:
+        method = get_method(self.method)
+        if method.sweeps_alpha and self.alpha is None:
+            self.alpha = list(method.default_alpha)
+        if not method.sweeps_alpha and self.alpha is not None:
+            sweepers = " or ".join(name for name in method_names() if get_method(name).sweeps_alpha)
+            raise ValueError(f"alpha applies to method {sweepers} only, not {self.method}")
         return self
 
 
-class TrainSpec(_Strict):
-    """What the contrastive runs share: data, budget and any other ``ContrastiveConfig`` keys."""
+class TrainSpec(StrictModel):
+    """What the runs of methods that use the study's ``train`` section share: data, budget and any other keys of
+    their config (``ContrastiveConfig`` for mono, xy and hybrid)."""
 
     data: Any = None
     #: the languages the training data covers; the report marks the others as unseen (not sent to the trainer).
@@ -112,7 +126,7 @@ class TrainSpec(_Strict):
     keep_checkpoints: bool = False
 
 
-class EvalSpec(_Strict):
+class EvalSpec(StrictModel):
     tasks: dict[str, dict[str, Any]]
 
     @field_validator("tasks", mode="before")
@@ -127,7 +141,7 @@ class EvalSpec(_Strict):
         return value
 
 
-class SharedValidation(_Strict):
+class SharedValidation(StrictModel):
     """PROTOCOLS §6.2, the default (as the paper's English-only SQuADShifts loss): a seeded ``fraction`` of the
     training data's items held out of every arm's training, its ``languages`` (English) monolingual pairs scored with
     one fixed loss (in-batch InfoNCE on mono batches of ``batch_size``), the same items and batches for every arm and
@@ -146,7 +160,7 @@ class SharedValidation(_Strict):
         return {**self.model_dump(mode="json"), "policy": "mono"}
 
 
-class SelectionSpec(_Strict):
+class SelectionSpec(StrictModel):
     """How every arm of a study picks the checkpoint it keeps: one ``validation`` set shared by all arms (default),
     or ``fixed_steps: N`` (every arm keeps its step N)."""
 
@@ -162,7 +176,7 @@ class SelectionSpec(_Strict):
         return self
 
 
-class StudyConfig(_Strict):
+class StudyConfig(StrictModel):
     name: str
     description: str = ""
     backbones: dict[str, BackboneSpec]
@@ -179,6 +193,8 @@ class StudyConfig(_Strict):
     reference_backbone: str | None = None
     #: the report shows a banner: trained on the embedded demo data (MLQA-R), zero-shot elsewhere.
     demo_data: bool = False
+    #: every run, expanded and validated once when the config loads (:func:`parse_study_config`)
+    _runs: list[RunSpec] | None = PrivateAttr(None)
 
     @field_validator("backbones", mode="before")
     @classmethod
@@ -231,11 +247,15 @@ class StudyConfig(_Strict):
         return self
 
     def reference_label(self) -> str:
-        """The significance reference: the configured one, else zero-shot if present, else the first method."""
+        """The significance reference: the configured one, else the first untrained method (zero-shot), else the
+        first method."""
         if self.reference:
             return self.reference
         labels = [label for spec in self.methods for label in method_labels(spec)]
-        return "zero-shot" if "zero-shot" in labels else labels[0]
+        untrained = [
+            label for spec in self.methods if not get_method(spec.method).trained for label in method_labels(spec)
+        ]
+        return untrained[0] if untrained else labels[0]
 
 
 def _check_no_own_selection(config: StudyConfig) -> None:
@@ -251,8 +271,10 @@ def _check_no_own_selection(config: StudyConfig) -> None:
                 raise ValueError(f"{place}: {key}: checkpoint selection is study-level: use `selection:`")
     if config.selection.fixed_steps is not None and config.train.max_steps is not None:
         raise ValueError("train.max_steps: with selection.fixed_steps every arm trains that many steps; drop one")
+    holds_out = config.selection.validation is not None and config.train.data is None
     for spec in config.methods:
-        if spec.method == "criss-contrastive" and config.selection.validation and config.train.data is None:
+        method = get_method(spec.method)
+        if holds_out and method.contrastive and not method.uses_train_section:  # validates on held-out train.data
             raise ValueError(
                 "selection: the shared validation set is held out of train.data; give train.data "
                 "or selection: {fixed_steps: N}"
@@ -260,29 +282,19 @@ def _check_no_own_selection(config: StudyConfig) -> None:
 
 
 def selection_settings(config: StudyConfig, method: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` with the study's selection rule written into the keys the method's trainer reads."""
+    """``settings`` with the study's selection rule written into the keys the method's trainer reads (the method's
+    ``select`` hook; a method without one keeps its own rule, which docs/study.md lists)."""
+    select = get_method(method).select
+    if select is None:
+        return settings
     rule = config.selection
-    if method in CONTRASTIVE:
-        if rule.fixed_steps is not None:
-            return {**settings, "max_steps": rule.fixed_steps, "validation": {"fraction": 0.0}}
-        return {**settings, "validation": rule.validation.trainer_keys() if rule.validation else {"fraction": 0.0}}
-    if method == "criss-contrastive":
-        contrastive = dict(settings.get("contrastive") or {})
-        if rule.fixed_steps is not None:
-            contrastive.update(max_steps=rule.fixed_steps, validation={"fraction": 0.0})
-        elif rule.validation is not None:
-            contrastive["validation"] = {**rule.validation.trainer_keys(), "holdout_of": config.train.data}
-        return {**settings, "contrastive": contrastive, "validate_on": "contrastive"}
-    if method == "criss" and rule.fixed_steps is not None:
-        return {**settings, "train": {**(settings.get("train") or {}), "max_steps": rule.fixed_steps}}
-    return settings
+    shared = rule.validation.trainer_keys() if rule.validation is not None else None
+    return select(settings, shared, rule.fixed_steps, config.train.data)
 
 
 def method_labels(spec: MethodSpec) -> list[str]:
     """Labels of the runs a method entry expands to: ``hybrid-a0.5`` per alpha, else the method name."""
-    if spec.method == "hybrid":
-        return [f"hybrid-a{alpha:g}" for alpha in spec.alpha or []]
-    return [spec.method]
+    return get_method(spec.method).labels(spec.alpha)
 
 
 @dataclass(frozen=True)
@@ -302,10 +314,12 @@ class RunSpec:
     tasks: dict[str, dict[str, Any]]
     train_fingerprint: str
     eval_fingerprints: dict[str, str] = field(default_factory=dict)
+    #: :attr:`train` validated by the method's config model (None for an untrained method): what the trainer gets
+    config: RunConfig | None = field(default=None, compare=False, repr=False)
 
     @property
     def trained(self) -> bool:
-        return self.method != "zero-shot"
+        return get_method(self.method).trained
 
     @property
     def fingerprint(self) -> str:
@@ -345,22 +359,19 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-CONTRASTIVE = ("mono", "xy", "hybrid")
-
-
 def train_settings(
     config: StudyConfig, backbone: str, spec: MethodSpec, seed: int, alpha: float | None
 ) -> dict[str, Any]:
     """The training config of one run (a ``polyret train`` config as a mapping), before the trainer validates it.
 
-    Keys: ``method``, ``model``, ``seed``; for the contrastive methods (mono, xy, hybrid) also ``data``,
-    ``max_steps``, ``batch_size`` and ``alpha`` (hybrid) from the ``train`` section and its ``settings``. Then the
-    ``settings`` of the backbone and of the method entry are deep-merged, in that order (later wins). CRISS and TLI
-    have configs of their own (``polyret.train.criss.CrissConfig``, ``polyret.train.tli.TliConfig``): give their
-    keys in the method entry's ``settings``.
+    Keys: ``method``, ``model``, ``seed``; for the methods that use the ``train`` section (mono, xy, hybrid) also
+    ``data``, ``max_steps``, ``batch_size`` and ``alpha`` (where swept) from the ``train`` section and its
+    ``settings``. Then the ``settings`` of the backbone and of the method entry are deep-merged, in that order (later
+    wins). The other methods have configs of their own (``CrissConfig``, ``TliConfig``, see
+    :mod:`polyret.train.methods`): give their keys in the method entry's ``settings``.
     """
     settings: dict[str, Any] = {"method": spec.method, "model": config.backbones[backbone].model, "seed": seed}
-    if spec.method in CONTRASTIVE:
+    if get_method(spec.method).uses_train_section:
         if config.train.data is not None:
             settings["data"] = config.train.data
         if config.train.max_steps is not None:
@@ -378,76 +389,72 @@ def train_settings(
 
 
 def expand_runs(config: StudyConfig) -> list[RunSpec]:
-    """Every run of the study, in config order (backbone-major within each method entry)."""
+    """Every run of the study, in config order (backbone-major within each method entry), each trained run with its
+    typed training config; validated once (errors name the run and the key)."""
+    if config._runs is None:
+        config._runs = _expand(config, "<study config>")
+    return list(config._runs)
+
+
+def _expand(config: StudyConfig, source: str | Path) -> list[RunSpec]:
     runs: list[RunSpec] = []
     for spec in config.methods:
+        method = get_method(spec.method)
         for backbone in spec.backbones or list(config.backbones):
             alphas: list[float | None] = list(spec.alpha) if spec.alpha else [None]
             for alpha in alphas:
-                label = f"hybrid-a{alpha:g}" if alpha is not None else spec.method
-                seeds: list[int | None] = [None] if spec.method == "zero-shot" else list(config.seeds)
-                for seed in seeds:
-                    name = f"{backbone}__{label}" + ("" if seed is None else f"__s{seed}")
-                    model = config.backbones[backbone].model
-                    if seed is None:
-                        train = None
-                        train_fp = _hash({"zero-shot": model})
-                    else:
-                        train = train_settings(config, backbone, spec, seed, alpha)
-                        train_fp = _hash(train)
-                    eval_fps = {
-                        task: _hash({"train": train_fp, "task": task, "options": options})
-                        for task, options in config.eval.tasks.items()
-                    }
-                    runs.append(
-                        RunSpec(
-                            name=name,
-                            backbone=backbone,
-                            model=model,
-                            method=spec.method,
-                            label=label,
-                            seed=0 if seed is None else seed,
-                            alpha=alpha,
-                            train=train,
-                            tasks=dict(config.eval.tasks),
-                            train_fingerprint=train_fp,
-                            eval_fingerprints=eval_fps,
-                        )
-                    )
+                label = method.alpha_label(alpha) if alpha is not None else spec.method
+                seeds: list[int | None] = list(config.seeds) if method.trained else [None]
+                runs.extend(_run(config, spec, backbone, label, alpha, seed, source) for seed in seeds)
     return runs
 
 
-def _error_location(error: dict[str, Any]) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+def _run(
+    config: StudyConfig, spec: MethodSpec, backbone: str, label: str, alpha: float | None, seed: int | None, source: Any
+) -> RunSpec:
+    name = f"{backbone}__{label}" + ("" if seed is None else f"__s{seed}")
+    model = config.backbones[backbone].model
+    train: dict[str, Any] | None = None
+    typed: RunConfig | None = None
+    if seed is None:
+        train_fp = _hash({spec.method: model})
+    else:
+        train = train_settings(config, backbone, spec, seed, alpha)
+        train_fp = _hash(train)
+        typed = get_method(spec.method).parse(train, f"{source}: run {name}")
+    eval_fps = {
+        task: _hash({"train": train_fp, "task": task, "options": options})
+        for task, options in config.eval.tasks.items()
+    }
+    return RunSpec(
+        name=name,
+        backbone=backbone,
+        model=model,
+        method=spec.method,
+        label=label,
+        seed=0 if seed is None else seed,
+        alpha=alpha,
+        train=train,
+        tasks=dict(config.eval.tasks),
+        train_fingerprint=train_fp,
+        eval_fingerprints=eval_fps,
+        config=typed,
+    )
 
 
 def parse_study_config(payload: Any, source: str | Path = "<config>") -> StudyConfig:
-    """Validate a loaded YAML mapping; the error names the file and the key."""
+    """Validate a loaded YAML mapping, its tasks' options and every run's training config (errors name the file and
+    the key, and the run)."""
     if not isinstance(payload, dict):
         raise ConfigError(f"{source}: a study config is a YAML mapping with keys name, backbones, methods, eval")
-    try:
-        config = StudyConfig.model_validate(payload)
-    except ValidationError as err:
-        first = err.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
-        raise ConfigError(f"{source}: {_error_location(first)}: {message}{more}") from None
-    _check_task_names(config, source)
-    return config
-
-
-def _check_task_names(config: StudyConfig, source: str | Path) -> None:
-    """Unknown task names fail at load time when the task registry is importable."""
-    try:
-        from polyret.eval import tasks as registry
-    except ImportError:  # the registry is optional at config time
-        return
-    known = getattr(registry, "TASKS", None)
-    if not isinstance(known, dict):
-        return
-    unknown = [name for name in config.eval.tasks if name not in known]
+    config = parse(StudyConfig, payload, source)
+    unknown = [name for name in config.eval.tasks if name not in TASKS]
     if unknown:
-        raise ConfigError(f"{source}: eval.tasks: unknown task {unknown[0]!r}; valid: {', '.join(sorted(known))}")
+        raise ConfigError(f"{source}: eval.tasks: unknown task {unknown[0]!r}; valid: {', '.join(sorted(TASKS))}")
+    for task, options in config.eval.tasks.items():
+        check_task_options(task, options, f"{source}: eval.tasks.{task}")
+    config._runs = _expand(config, source)
+    return config
 
 
 def load_study_config(path: str | Path) -> StudyConfig:

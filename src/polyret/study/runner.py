@@ -18,7 +18,10 @@ config's (the config changed) does not count: the stage runs again, and a stale 
 moved aside to ``runs/<run>/stale-<time>/`` rather than resumed.
 
 Training and evaluation are injected (:class:`Trainer`, :class:`Evaluator`), so tests drive the runner with
-fakes; the defaults call :func:`polyret.train` and :func:`polyret.eval.run.run_eval`.
+fakes; the defaults dispatch through the registries: :func:`polyret.train.methods.run_method` trains a run's typed
+config, :func:`polyret.eval.run.run_eval` evaluates it (tasks from :mod:`polyret.eval.tasks`). The config was
+validated when it loaded (:func:`polyret.study.config.load_study_config`), so a bad option or training key fails
+before any run starts.
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ import fnmatch
 import logging
 import os
 import shlex
+import shutil
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,10 +47,15 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from polyret.errors import ConfigError, PolyretError, UnknownNameError
-from polyret.io import read_json, write_json
+from polyret.errors import PolyretError, UnknownNameError
+from polyret.eval.model_card import write_model_card
+from polyret.eval.results import read_result
+from polyret.eval.run import EvalOptions, run_eval
+from polyret.eval.tasks import ENCODER_OPTIONS
+from polyret.io import atomic_write, read_json, timestamp, write_json
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
-from polyret.train.runs import recorded_kept_step
+from polyret.train.methods import run_method
+from polyret.train.runs import recorded_kept_step, versions
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +109,6 @@ class StudyStatus:
 
 def environment_info() -> dict[str, Any]:
     """What produced the numbers: the training runs' version record plus the evaluation and report libraries."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from polyret.train.runs import versions
-
     info = versions()
     for name in EXTRA_PACKAGES:
         try:
@@ -110,7 +116,7 @@ def environment_info() -> dict[str, Any]:
         except PackageNotFoundError:
             info[name] = None
     with contextlib.suppress(Exception):
-        import torch
+        import torch  # heavy: loads when a study starts, not for `polyret --help`
 
         info["torch_threads"] = torch.get_num_threads()
     return info
@@ -130,75 +136,25 @@ def _marker_matches(path: Path, fingerprint: str) -> bool:
     return isinstance(payload, dict) and payload.get("fingerprint") == fingerprint
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 # --------------------------------------------------------------------------- default trainer and evaluator
 
 
 def default_trainer(run: RunSpec, run_dir: Path, resume: bool) -> Path:
-    """Train through ``polyret train``'s own dispatch (imported here so tests and ``--help`` never load it)."""
-    from polyret.train.runs import run_training
-
-    return Path(run_training(None, method=run.method, run_dir=run_dir, resume=resume, overrides=dict(run.train or {})))
-
-
-def check_train_settings(runs: Sequence[RunSpec], source: Path) -> None:
-    """Validate every trained run's config before anything starts (one line naming the run and the key)."""
-    from polyret.train.config import CONTRASTIVE_METHODS, load_train_config
-
-    for run in runs:
-        if not run.trained:
-            continue
-        try:
-            if run.method in CONTRASTIVE_METHODS:
-                load_train_config(None, method=run.method, overrides=dict(run.train or {}))
-            elif run.method in ("criss", "criss-contrastive"):
-                from polyret.train.criss.config import load_criss_config
-
-                load_criss_config(dict(run.train or {}))
-            elif run.method == "tli":
-                from polyret.train.tli import parse_tli_config
-
-                parse_tli_config(dict(run.train or {}))
-        except PolyretError as err:
-            detail = str(err).split(": ", 1)[-1] if str(err).startswith("<") else str(err)
-            raise ConfigError(f"{source}: run {run.name}: {detail}") from None
+    """Train the run's typed config with its method's runner (:mod:`polyret.train.methods`)."""
+    if run.config is None:
+        raise PolyretError(f"run {run.name} has nothing to train")
+    return run_method(run.config, run_dir, resume)
 
 
-ENCODER_OPTIONS = ("max_length", "pooling", "layer", "device", "cache")
-
-
-def split_eval_options(tasks: list[str], options: dict[str, Any]) -> Any:
+def split_eval_options(tasks: list[str], options: dict[str, Any]) -> EvalOptions:
     """A task's config options as :class:`polyret.eval.run.EvalOptions`: encoder options as its fields (``max_length``
     reaches the task too), every other option passed to the task exactly as written."""
-    from polyret.eval.run import EvalOptions
-
     shared = {k: v for k, v in options.items() if k in ENCODER_OPTIONS}
     extra = {k: v for k, v in options.items() if k not in ENCODER_OPTIONS}
     return EvalOptions(**shared, task_options={task: dict(extra) for task in tasks} if extra else {})
 
 
-def check_task_options(config: StudyConfig, source: Path) -> None:
-    """Every task option must be one its evaluate function (or the encoder) takes: typos fail before any work."""
-    from polyret.eval.tasks import accepted_options, get_spec, get_task
-
-    for task, options in config.eval.tasks.items():
-        get_spec(task)
-        function = get_task(task)
-        _, ignored = accepted_options(function, {k: v for k, v in options.items() if k not in ENCODER_OPTIONS})
-        unknown = sorted(ignored)
-        if unknown:
-            raise ConfigError(
-                f"{source}: eval.tasks.{task}: unknown option {unknown[0]!r} "
-                f"(not an argument of {function.__name__} nor an encoder option)"
-            )
-
-
 def default_evaluator(model: str, tasks: list[str], output_dir: Path, options: dict[str, Any]) -> Any:
-    from polyret.eval.run import run_eval
-
     return run_eval(model, tasks, output_dir, split_eval_options(tasks, options))
 
 
@@ -267,8 +223,6 @@ def _captured_output(log_path: Path) -> Iterator[None]:
 
 def _remove_checkpoints(train_dir: Path, keep: Path) -> None:
     """Delete the trainers' ``checkpoint-N`` folders (resume state) under ``train_dir``, never the model itself."""
-    import shutil
-
     keep = keep.resolve()
     for path in sorted(train_dir.rglob("checkpoint-*")):
         if (
@@ -303,7 +257,7 @@ def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints
             if path.exists():
                 path.rename(stale / path.name)
         log.warning("config changed since the last training attempt: moved it aside to %s", stale)
-    write_json(started, {"fingerprint": run.train_fingerprint, "started": _now()})
+    write_json(started, {"fingerprint": run.train_fingerprint, "started": timestamp()})
     log.info("training %s (%s)%s", run.name, run.method, ", resuming" if resume else "")
     model_dir = Path(trainer(run, train_dir, resume))
     if not keep_checkpoints:
@@ -313,7 +267,9 @@ def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints
     except ValueError:
         stored = str(model_dir.resolve())
     kept = recorded_kept_step(model_dir)
-    write_json(done, {"fingerprint": run.train_fingerprint, "model_dir": stored, "kept_step": kept, "finished": _now()})
+    write_json(
+        done, {"fingerprint": run.train_fingerprint, "model_dir": stored, "kept_step": kept, "finished": timestamp()}
+    )
     return str(model_dir)
 
 
@@ -332,16 +288,14 @@ def _eval_stage(run: RunSpec, run_dir: Path, model: str, evaluator: Evaluator, o
         if not (results_dir / f"{task}.json").is_file():
             raise PolyretError(f"evaluating {task} wrote no {results_dir / (task + '.json')}")
         write_json(
-            marker, {"fingerprint": fingerprint, "seconds": round(time.monotonic() - started, 3), "finished": _now()}
+            marker,
+            {"fingerprint": fingerprint, "seconds": round(time.monotonic() - started, 3), "finished": timestamp()},
         )
 
 
 def _write_card(run: RunSpec, run_dir: Path, model: str) -> None:
     if not run.trained:
         return
-    from polyret.eval.results import read_result
-    from polyret.report.model_card import write_model_card
-
     results = [read_result(run_dir / "results" / f"{task}.json") for task in run.tasks]
     try:
         write_model_card(Path(model), results, run_name=run.name)
@@ -363,7 +317,7 @@ def execute_run(
     if _marker_matches(done, run.fingerprint):
         return False
     run_dir.mkdir(parents=True, exist_ok=True)
-    info = {**run.to_json(), "started": _now()}
+    info = {**run.to_json(), "started": timestamp()}
     write_json(run_dir / "run.json", info)
     started = time.monotonic()
     if run.trained:
@@ -379,12 +333,12 @@ def execute_run(
             **info,
             "model_used": model,
             "kept_step": read_json(run_dir / "train.done.json").get("kept_step") if run.trained else None,
-            "finished": _now(),
+            "finished": timestamp(),
             "train_seconds": round(trained_s, 3),
             "seconds": round(total_s, 3),
         },
     )
-    write_json(done, {"fingerprint": run.fingerprint, "finished": _now()})
+    write_json(done, {"fingerprint": run.fingerprint, "finished": timestamp()})
     return True
 
 
@@ -425,8 +379,6 @@ def write_study_metadata(
 ) -> None:
     text = config_path.read_text(encoding="utf-8")
     study_dir.mkdir(parents=True, exist_ok=True)
-    from polyret.io import atomic_write
-
     with atomic_write(study_dir / "config.yaml") as handle:
         handle.write(text)
     previous = {}
@@ -445,7 +397,7 @@ def write_study_metadata(
             "demo_data": config.demo_data,
             "runs": [run.to_json() for run in runs],
             "commands": commands[-20:],
-            "updated": _now(),
+            "updated": timestamp(),
             "environment": environment_info(),
         },
     )
@@ -469,20 +421,9 @@ def run_study(
     study goes on with the next; :attr:`StudyStatus.failed` lists them.
     """
     config_path, study_dir = Path(config_path), Path(study_dir)
-    config = load_study_config(config_path)
+    config = load_study_config(config_path)  # validates every task option and training config
     runs = expand_runs(config)
     selected = select_runs(runs, only)
-    if trainer is None:
-        check_train_settings(
-            [
-                run
-                for run in selected
-                if not _marker_matches(run_dir_of(study_dir, run.name) / "train.done.json", run.train_fingerprint)
-            ],
-            config_path,
-        )
-    if evaluator is None:
-        check_task_options(config, config_path)
     write_study_metadata(config_path, config, runs, study_dir, command or _default_command(config_path, study_dir))
     trainer = trainer or default_trainer
     evaluator = evaluator or default_evaluator
@@ -552,7 +493,7 @@ def _run_all(
             started = time.monotonic()
             try:
                 with _captured_output(outcome.log):
-                    log.info("=== %s: run %s (fingerprint %s)", _now(), run.name, run.fingerprint)
+                    log.info("=== %s: run %s (fingerprint %s)", timestamp(), run.name, run.fingerprint)
                     try:
                         execute_run(
                             run, run_dir, trainer, evaluator, on_stage, keep_checkpoints=config.train.keep_checkpoints

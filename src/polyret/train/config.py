@@ -1,9 +1,8 @@
 """Training configs, validated once at the edge (pydantic): one YAML file per run.
 
-Every method shares :class:`RunConfigBase` (``method``, ``model``, ``seed``); the contrastive methods
-``mono | xy | hybrid`` use :class:`ContrastiveConfig` below. ``criss``/``criss-contrastive`` and ``tli`` validate
-their own configs (``polyret.train.criss.CrissConfig``, ``polyret.train.tli.TliConfig``); :func:`load_train_config`
-reads the YAML, applies command-line overrides and dispatches on ``method``.
+The contrastive methods (``mono | xy | hybrid``) share :class:`ContrastiveConfig` below (on :class:`RunConfigBase`:
+``method``, ``model``, ``seed``); the other methods declare their own config models, and the method registry
+(:mod:`polyret.train.methods`) says which model validates which method (``load_train_config`` lives there).
 
 A contrastive config (``configs/train_hybrid_mlqa.yaml`` is a complete example; only ``data`` is required)::
 
@@ -37,21 +36,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from polyret.errors import ConfigError
+from polyret.data.languages import get_language
+from polyret.errors import ConfigError, PolyretError
 from polyret.io import read_yaml as load_yaml
-
-CONTRASTIVE_METHODS = ("mono", "xy", "hybrid")
-OTHER_METHODS = ("criss", "criss-contrastive", "tli")
-TRAIN_METHODS = CONTRASTIVE_METHODS + OTHER_METHODS
+from polyret.validation import StrictModel, parse
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ModelSpec(_Strict):
+class ModelSpec(StrictModel):
     """The backbone and how texts reach it; ``None`` prefixes mean the model's own ``query``/``passage`` prompts."""
 
     name: str
@@ -61,7 +54,7 @@ class ModelSpec(_Strict):
     max_passage_length: int = Field(256, ge=4)
 
 
-class RunConfigBase(_Strict):
+class RunConfigBase(StrictModel):
     """Keys every training method shares."""
 
     method: str
@@ -75,13 +68,13 @@ class RunConfigBase(_Strict):
 
 
 # --------------------------------------------------------------------------------------------- data sources
-class JsonlSource(_Strict):
+class JsonlSource(StrictModel):
     format: Literal["jsonl"] = "jsonl"
     path: Path
     name: str | None = None
 
 
-class LareqaSource(_Strict):
+class LareqaSource(StrictModel):
     format: Literal["lareqa"] = "lareqa"
     dataset: Literal["xquad-r", "mlqa-r"]
     languages: list[str] | None = None
@@ -91,7 +84,7 @@ class LareqaSource(_Strict):
     name: str | None = None
 
 
-class TsvSource(_Strict):
+class TsvSource(StrictModel):
     format: Literal["tsv"] = "tsv"
     files: dict[str, Path] | None = None
     queries: dict[str, Path] | None = None
@@ -109,7 +102,7 @@ class TsvSource(_Strict):
         return self
 
 
-class HfSource(_Strict):
+class HfSource(StrictModel):
     format: Literal["hf"] = "hf"
     path: str
     subset: str | None = None
@@ -118,6 +111,8 @@ class HfSource(_Strict):
 
 
 DataSource = Annotated[JsonlSource | LareqaSource | TsvSource | HfSource, Field(discriminator="format")]
+#: the ``format`` values pydantic puts in the key path of a data-source error (left out of messages)
+SOURCE_FORMATS = ("jsonl", "lareqa", "tsv", "hf")
 
 
 def _source_shorthand(value: Any) -> Any:
@@ -138,7 +133,7 @@ def _source_shorthand(value: Any) -> Any:
     return value
 
 
-class BatchingSpec(_Strict):
+class BatchingSpec(StrictModel):
     """PROTOCOLS §1.2 keys ``train.batching.*``; ``policy`` is the method and ``alpha`` is top-level."""
 
     language_sampling: Literal["uniform", "proportional", "temperature"] = "uniform"
@@ -147,7 +142,7 @@ class BatchingSpec(_Strict):
     steps_per_epoch: int | None = Field(None, ge=1)
 
 
-class LossSpec(_Strict):
+class LossSpec(StrictModel):
     """PROTOCOLS §1.1 keys ``train.loss.*``."""
 
     temperature: float = Field(0.05, gt=0)
@@ -167,7 +162,7 @@ class LossSpec(_Strict):
         return self
 
 
-class OptimSpec(_Strict):
+class OptimSpec(StrictModel):
     lr: float = Field(3e-5, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
@@ -175,7 +170,7 @@ class OptimSpec(_Strict):
     max_grad_norm: float = Field(1.0, ge=0)
 
 
-class ValidationSpec(_Strict):
+class ValidationSpec(StrictModel):
     """Validation loss on fixed seeded batches every ``eval_steps``; early stopping after ``patience`` evals.
 
     ``data`` gives separate validation sets; otherwise a seeded ``fraction`` of each training set's items is
@@ -250,9 +245,6 @@ class ContrastiveConfig(RunConfigBase):
     def _codes(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        from polyret.data.languages import get_language
-        from polyret.errors import PolyretError
-
         try:
             codes = [get_language(code).code for code in value]
         except PolyretError as err:
@@ -270,28 +262,18 @@ class ContrastiveConfig(RunConfigBase):
         return self
 
 
-def _location(error: dict[str, Any]) -> str:
-    parts = [str(p) for p in error["loc"] if not (isinstance(p, str) and p in ("jsonl", "lareqa", "tsv", "hf"))]
-    return ".".join(parts) or "(top level)"
-
-
-def validation_error(err: ValidationError, source: str | Path) -> ConfigError:
-    """One line naming the file, the key and the problem (and how many more problems there are)."""
-    first = err.errors()[0]
-    message = first["msg"].removeprefix("Value error, ")
-    more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
-    return ConfigError(f"{source}: {_location(first)}: {message}{more}")
-
-
 def parse_contrastive_config(payload: Any, source: str | Path = "<config>") -> ContrastiveConfig:
-    if isinstance(payload, ContrastiveConfig):
-        return payload
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict | ContrastiveConfig):
         raise ConfigError(f"{source}: a training config is a YAML mapping (method, model, data, ...)")
-    try:
-        return ContrastiveConfig.model_validate(payload)
-    except ValidationError as err:
-        raise validation_error(err, source) from None
+    return parse(ContrastiveConfig, payload, source, tags=SOURCE_FORMATS)
+
+
+def parse_contrastive_run(payload: Any, source: str | Path = "<config>") -> ContrastiveConfig:
+    """A ``polyret train`` config of a contrastive method: :func:`parse_contrastive_config` with data required."""
+    config = parse_contrastive_config(payload, source)
+    if not config.data:
+        raise ConfigError(f"{source}: data: give at least one training data set")
+    return config
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -303,27 +285,3 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ConfigError(f"{source}: a training config is a YAML mapping (method, model, data, ...)")
     return payload
-
-
-def load_train_config(
-    path: str | Path | None = None, *, method: str | None = None, overrides: dict[str, Any] | None = None
-) -> tuple[str, Any]:
-    """(method, config) for ``polyret train``: a validated :class:`ContrastiveConfig` for mono/xy/hybrid, else the
-    raw mapping (with ``method`` set) for the CRISS and TLI runners, which validate their own keys."""
-    payload = read_yaml(path) if path is not None else {}
-    source = path or "<command line>"
-    if overrides:
-        payload = {**payload, **{k: v for k, v in overrides.items() if v is not None}}
-    if method is not None:
-        payload["method"] = method
-    chosen = payload.get("method")
-    if chosen is None:
-        raise ConfigError(f"{source}: method: give one of {', '.join(TRAIN_METHODS)} (in the config or --method)")
-    if chosen not in TRAIN_METHODS:
-        raise ConfigError(f"{source}: method: unknown method {chosen!r}; valid: {', '.join(TRAIN_METHODS)}")
-    if chosen in CONTRASTIVE_METHODS:
-        config = parse_contrastive_config(payload, source)
-        if not config.data:
-            raise ConfigError(f"{source}: data: give at least one training data set")
-        return chosen, config
-    return chosen, payload

@@ -37,7 +37,7 @@ from polyret.data import pairs as pairs_io
 from polyret.data.pairs import TrainingSet
 from polyret.distributed import distributed_layout
 from polyret.errors import ConfigError, DataError
-from polyret.io import write_json
+from polyret.io import timestamp, write_json
 from polyret.train import runs
 from polyret.train.config import ContrastiveConfig, DataSource, parse_contrastive_config
 from polyret.train.samplers import SAMPLERS, SamplerFactory, TripletIndex
@@ -630,7 +630,7 @@ def _train(
             triplet_rows=train_index.num_rows,
             resumed_from=checkpoint,
             versions=runs.versions(),
-            started=runs.now(),
+            started=timestamp(),
         )
     log.info(
         "training %s on %d items (%s), %d steps of %d triplets, policy %s%s",
@@ -669,7 +669,7 @@ def _train(
         runs.update_run_file(
             run_dir,
             status="finished",
-            finished=runs.now(),
+            finished=timestamp(),
             global_step=trainer.state.global_step,
             kept_step=trained_on["kept_step"],
             best_checkpoint=trainer.state.best_model_checkpoint,

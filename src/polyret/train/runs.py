@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -191,50 +190,3 @@ class JsonlLog:
 
     def close(self) -> None:
         self._handle.close()
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def default_run_dir(config_path: str | Path | None, method: str, seed: Any) -> Path:
-    stem = Path(config_path).stem if config_path is not None else "train"
-    return Path("runs") / f"{stem}-{method}-s{seed if seed is not None else 0}"
-
-
-def run_training(
-    config_path: str | Path | None,
-    *,
-    method: str | None = None,
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    overrides: dict[str, Any] | None = None,
-) -> Path:
-    """``polyret train``: load the config, dispatch on ``method`` and return the final model folder.
-
-    ``mono|xy|hybrid`` → :func:`polyret.train.contrastive.train_contrastive`; ``criss|criss-contrastive`` →
-    ``polyret.train.criss.run_criss``; ``tli`` → ``polyret.train.tli.run_tli`` (each imported only when used).
-    """
-    from polyret.train.config import CONTRASTIVE_METHODS, load_train_config
-
-    chosen, config = load_train_config(config_path, method=method, overrides=overrides)
-    seed = config.seed if hasattr(config, "seed") else config.get("seed", 0)
-    target = Path(run_dir) if run_dir is not None else default_run_dir(config_path, chosen, seed)
-    if chosen in CONTRASTIVE_METHODS:
-        from polyret.train.contrastive import train_contrastive
-
-        return train_contrastive(config, target, resume)
-    if chosen in ("criss", "criss-contrastive"):
-        from polyret.train.criss.loop import run_criss
-
-        return Path(run_criss(config, target, resume))
-    from pydantic import ValidationError
-
-    from polyret.train.config import validation_error
-    from polyret.train.tli import TliConfig, run_tli
-
-    try:
-        tli_config = TliConfig.model_validate(config)
-    except ValidationError as err:
-        raise validation_error(err, config_path or "<command line>") from None
-    return Path(run_tli(tli_config, target, resume))

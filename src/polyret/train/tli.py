@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from polyret.data.languages import get_language
 from polyret.data.words import WordPair, load_word_pairs, read_word_pairs_tsv, split_word_pairs, write_word_pairs_tsv
-from polyret.errors import ConfigError, ModelError, PolyretError
+from polyret.encode.models import resolve_model
+from polyret.errors import ConfigError, ModelError
 from polyret.io import atomic_write, read_json, write_json
+from polyret.validation import StrictModel, parse
 
 if TYPE_CHECKING:
     import torch
@@ -47,10 +49,8 @@ CHECKPOINT = "checkpoint.pt"
 MAX_WORD_TOKENS = 32
 
 
-class TliConfig(BaseModel):
+class TliConfig(StrictModel):
     """Settings of one TLI run; paper values [P] are the defaults unless marked polyret default [D]."""
-
-    model_config = ConfigDict(extra="forbid")
 
     method: Literal["tli"] = "tli"
     model: str = "multilingual-e5-small"
@@ -96,16 +96,7 @@ class TliConfig(BaseModel):
 
 def parse_tli_config(payload: TliConfig | Mapping[str, Any], source: str | Path = "<config>") -> TliConfig:
     """Validate a TLI config mapping (e.g. from ``polyret train`` YAML); problems become one-line ConfigErrors."""
-    from polyret.train.config import validation_error
-
-    if isinstance(payload, TliConfig):
-        return payload
-    try:
-        return TliConfig.model_validate(dict(payload))
-    except ValidationError as err:
-        raise validation_error(err, source) from None
-    except PolyretError as err:  # an unknown language code, raised inside a validator
-        raise ConfigError(f"{source}: {err}") from None
+    return parse(TliConfig, payload if isinstance(payload, TliConfig) else dict(payload), source)
 
 
 def default_target_modules(model_type: str) -> list[str]:
@@ -242,9 +233,7 @@ def paired_comparison(before: np.ndarray, after: np.ndarray) -> dict[str, object
 
 
 def _load_model(name: str, device: str | None) -> SentenceTransformer:
-    from sentence_transformers import SentenceTransformer
-
-    from polyret.encode.models import resolve_model
+    from sentence_transformers import SentenceTransformer  # heavy: loads when TLI trains
 
     try:
         return SentenceTransformer(str(resolve_model(name)), device=device)

@@ -5,18 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from polyret.train.config import read_yaml, validation_error
+from polyret.train.config import read_yaml
+from polyret.validation import StrictModel, parse
 
 Method = Literal["criss", "criss-contrastive"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CrissMining(_Strict):
+class CrissMining(StrictModel):
     """PROTOCOLS §2.2 [P] defaults; the small example uses threshold 1.02, min_count 500, valid_size 100."""
 
     k: int = Field(4, ge=1)
@@ -30,7 +27,7 @@ class CrissMining(_Strict):
     cache: bool = Field(True, description="read/write the shared embedding cache ($POLYRET_HOME/embeddings)")
 
 
-class CrissTraining(_Strict):
+class CrissTraining(StrictModel):
     """Translation fine-tuning (PROTOCOLS §2.3): ε 0.2 [P], ≤ 20k updates [P], the rest the mBART recipe [U]."""
 
     learning_rate: float = Field(3e-5, gt=0)
@@ -52,7 +49,7 @@ class CrissTraining(_Strict):
     logging_steps: int = Field(10, ge=1)
 
 
-class TatoebaSource(_Strict):
+class TatoebaSource(StrictModel):
     """Build "monolingual" corpora from Tatoeba pairs: each side shuffled, the alignment kept only as gold."""
 
     languages: list[str]
@@ -61,14 +58,14 @@ class TatoebaSource(_Strict):
     root: Path | None = None
 
 
-class CrissEval(_Strict):
+class CrissEval(StrictModel):
     """Optional benchmark evaluation of every ``M_t`` through ``polyret.eval.run.run_eval``."""
 
     tasks: list[str] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class CrissConfig(_Strict):
+class CrissConfig(StrictModel):
     """Config of ``polyret train --method criss|criss-contrastive`` (YAML keys as below)."""
 
     method: Method = "criss"
@@ -158,7 +155,4 @@ def load_criss_config(
     if isinstance(source, str | Path):
         origin = source
         source = read_yaml(source)
-    try:
-        return CrissConfig.model_validate(source)
-    except ValidationError as err:
-        raise validation_error(err, origin) from None
+    return parse(CrissConfig, source, origin)

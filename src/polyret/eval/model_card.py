@@ -13,18 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from polyret import __version__
+from polyret.data.languages import get_language
 from polyret.errors import UnknownNameError
-from polyret.eval.results import TaskResult
+from polyret.eval.results import TaskResult, is_count
 from polyret.io import atomic_write
-from polyret.report.tables import is_count
 
 START = "<!-- polyret:results:start -->"
 END = "<!-- polyret:results:end -->"
 
 
 def _languages(results: Sequence[TaskResult]) -> list[str]:
-    from polyret.data.languages import get_language
-
     codes: list[str] = []
     for result in results:
         for code in result.languages:

@@ -1,0 +1,312 @@
+"""The method registry: every training method declared once, as data, and ``polyret train``'s dispatch.
+
+A :class:`Method` says what a name means everywhere else: its config model (validated once, at the edge, by
+:func:`load_train_config` or the study config), its runner, what it trains on, and the facts the study, the report
+and the fairness checks read (trained or not, the shared ``train`` section of a study, one run per α, where it sits
+on the hybrid's α axis, whether it mines parallel text, which backbone family it needs, the banner of its stand-in
+results). The study config, the study runner, the CLI and the report read this registry; no other module names a
+method. Adding one is a new module (its config and runner) plus one :func:`register_method` call or entry below
+(``docs/extending.md``).
+
+Runners take ``(config, run_dir, resume)`` and return the final model folder. A runner given as
+``"module:function"`` is imported when the method runs, so a method whose module loads torch costs nothing until it
+trains (and ``polyret --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+from polyret.errors import ConfigError, UnknownNameError
+from polyret.train.config import ContrastiveConfig, parse_contrastive_run, read_yaml
+from polyret.train.criss.config import CrissConfig, load_criss_config
+from polyret.train.tli import TliConfig, parse_tli_config, run_tli
+from polyret.validation import parse
+
+Backbone = Literal["sentence-encoder", "seq2seq", "any"]
+
+
+class RunConfig(Protocol):
+    """What every method's config has: the method's name and the seed (the run directory is named after both)."""
+
+    method: str
+    seed: int
+
+    def model_dump(self, *, mode: str = "python") -> dict[str, Any]: ...
+
+
+Runner = Callable[[Any, Path, bool], Path]
+Parser = Callable[[Any, str], Any]
+#: ``(settings, shared validation keys or None, fixed steps or None, the study's train.data) -> settings``: a study's
+#: one selection rule (PROTOCOLS §6.2) written into the keys this method's trainer reads
+SelectionHook = Callable[[dict[str, Any], dict[str, Any] | None, int | None, Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One training method (or none: ``config is None`` means nothing is trained, the backbone is evaluated as is)."""
+
+    name: str
+    #: one line for help texts and docs
+    summary: str
+    #: the pydantic model of the method's ``polyret train`` config; None for an untrained method
+    config: type[BaseModel] | None = None
+    #: ``(config, run_dir, resume) -> model folder``, or ``"module:function"`` imported when it runs
+    runner: Runner | str | None = None
+    #: ``(payload, source) -> config``; default: validate ``payload`` as :attr:`config`
+    parser: Parser | None = None
+    #: what the method learns from, in words (the report's provenance); None when it learns nothing
+    trains_on: str | None = None
+    #: a study's ``train`` section (data, max_steps, batch_size, settings) fills this method's config
+    uses_train_section: bool = False
+    #: one run per α (the probability that a batch is mono); runs are labelled ``<name>-a<α>``
+    sweeps_alpha: bool = False
+    #: the α values when a study gives none
+    default_alpha: tuple[float, ...] = ()
+    #: the α of hybrid batching this method equals (X-Y 0, X-X-mono 1): its point on the α-sweep figure
+    alpha_equivalent: float | None = None
+    #: trained with InfoNCE on aligned pairs through the shared contrastive trainer
+    contrastive: bool = False
+    #: mines parallel text from monolingual corpora, which must not be text an evaluation task reads (PROTOCOLS §6.3)
+    mines_text: bool = False
+    #: the backbone family it needs
+    backbone: Backbone = "sentence-encoder"
+    #: the report's banner when a result of this method comes from a stand-in model (``model.stand_in`` in a result)
+    stand_in_banner: str | None = None
+    #: the difference listed beside a published number when our result comes from a stand-in model
+    stand_in_note: str | None = None
+    #: how a study's selection rule reaches this method's config; None: the method keeps its own (docs/study.md)
+    select: SelectionHook | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.config is not None
+
+    def labels(self, alphas: Sequence[float] | None) -> list[str]:
+        """Labels of the runs one study entry expands to (``hybrid-a0.5`` per α, else the name)."""
+        if self.sweeps_alpha:
+            return [self.alpha_label(alpha) for alpha in alphas or ()]
+        return [self.name]
+
+    def alpha_label(self, alpha: float) -> str:
+        return f"{self.name}-a{alpha:g}"
+
+    def parse(self, payload: Any, source: str | Path) -> RunConfig:
+        """``payload`` (a mapping with ``method`` set) validated into the method's typed config."""
+        if self.config is None:
+            raise ConfigError(f"{source}: method: {self.name} trains nothing; it has no training config")
+        if self.parser is not None:
+            return self.parser(payload, str(source))
+        return parse(self.config, payload, source)
+
+    def run(self, config: RunConfig, run_dir: Path, resume: bool) -> Path:
+        """Train with ``config`` into ``run_dir``; return the final model folder."""
+        if self.runner is None:
+            raise ConfigError(f"method {self.name} trains nothing")
+        return Path(_resolve(self.runner)(config, Path(run_dir), resume))
+
+
+def _resolve(runner: Runner | str) -> Runner:
+    if callable(runner):
+        return runner
+    module, _, function = runner.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(method: Method, *, replace: bool = False) -> Method:
+    """Add ``method`` to the registry (``replace`` to redefine a name); its config needs ``method`` and ``seed``."""
+    if method.name in METHODS and not replace:
+        raise ValueError(f"method {method.name!r} is already registered")
+    if method.config is not None and not {"method", "seed"} <= set(method.config.model_fields):
+        raise ValueError(f"method {method.name!r}: its config model needs `method` and `seed` fields")
+    if method.trained != (method.runner is not None):
+        raise ValueError(f"method {method.name!r}: a trained method needs a runner, an untrained one none")
+    METHODS[method.name] = method
+    return method
+
+
+def unregister_method(name: str) -> None:
+    METHODS.pop(name, None)
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UnknownNameError("method", name, method_names()) from None
+
+
+def find_method(name: str) -> Method | None:
+    """The method registered as ``name``, or None (e.g. a study written by another polyret)."""
+    return METHODS.get(name)
+
+
+def method_names(*, trained: bool | None = None) -> tuple[str, ...]:
+    """Registered names in registration order (``trained=True``: only those ``polyret train`` can run)."""
+    return tuple(name for name, method in METHODS.items() if trained is None or method.trained == trained)
+
+
+# --------------------------------------------------------------------------------------------------- the methods
+CONTRASTIVE_RUNNER = "polyret.train.contrastive:train_contrastive"  # torch loads when it trains
+CRISS_RUNNER = "polyret.train.criss.loop:run_criss"  # torch loads when it trains
+PAIRS = "the study's aligned query-passage pairs (train.data)"
+STAND_IN_BANNER = (
+    "CRISS stand-in: the CRISS runs use an encoder–decoder warm-started from the embedded e5-small "
+    "(untrained cross-attention), not mBART-cc25. Their results are not comparable with CRISS."
+)
+
+
+def _select_contrastive(settings: dict[str, Any], shared: dict[str, Any] | None, steps: int | None, _: Any) -> dict:
+    """mono / xy / hybrid: the shared validation keys, or a fixed budget without validation."""
+    if steps is not None:
+        return {**settings, "max_steps": steps, "validation": {"fraction": 0.0}}
+    return {**settings, "validation": shared if shared is not None else {"fraction": 0.0}}
+
+
+def _select_mined_contrastive(
+    settings: dict[str, Any], shared: dict[str, Any] | None, steps: int | None, train_data: Any
+) -> dict:
+    """criss-contrastive: validated on the study's held-out training pairs (not its own mined pairs), or fixed."""
+    contrastive = dict(settings.get("contrastive") or {})
+    if steps is not None:
+        contrastive.update(max_steps=steps, validation={"fraction": 0.0})
+    elif shared is not None:
+        contrastive["validation"] = {**shared, "holdout_of": train_data}
+    return {**settings, "contrastive": contrastive, "validate_on": "contrastive"}
+
+
+def _select_translation(settings: dict[str, Any], shared: dict[str, Any] | None, steps: int | None, _: Any) -> dict:
+    """criss: a translation model has no InfoNCE loss to share; a fixed budget caps every iteration's updates, else
+    it keeps its last update (its own translation loss on mined pairs is logged, never used to pick a step)."""
+    if steps is None:
+        return settings
+    return {**settings, "train": {**(settings.get("train") or {}), "max_steps": steps}}
+
+
+for _method in (
+    Method("zero-shot", "the backbone as it is, nothing trained (the reference of most studies)", backbone="any"),
+    Method(
+        "mono",
+        "X-X-mono batches: every batch one language, query and passage in it (PROTOCOLS §1.2)",
+        ContrastiveConfig,
+        CONTRASTIVE_RUNNER,
+        parse_contrastive_run,
+        trains_on=PAIRS,
+        uses_train_section=True,
+        alpha_equivalent=1.0,
+        contrastive=True,
+        select=_select_contrastive,
+    ),
+    Method(
+        "xy",
+        "X-Y batches: every triplet pairs a query with its passage in another language (PROTOCOLS §1.2)",
+        ContrastiveConfig,
+        CONTRASTIVE_RUNNER,
+        parse_contrastive_run,
+        trains_on=PAIRS,
+        uses_train_section=True,
+        alpha_equivalent=0.0,
+        contrastive=True,
+        select=_select_contrastive,
+    ),
+    Method(
+        "hybrid",
+        "hybrid batches: each whole batch X-X-mono with probability α, else X-Y (arXiv 2408.10536)",
+        ContrastiveConfig,
+        CONTRASTIVE_RUNNER,
+        parse_contrastive_run,
+        trains_on=PAIRS,
+        uses_train_section=True,
+        sweeps_alpha=True,
+        default_alpha=(0.5,),
+        contrastive=True,
+        select=_select_contrastive,
+    ),
+    Method(
+        "criss",
+        "CRISS: mine pairs with margin scoring, fine-tune for translation, iterate (arXiv 2006.09526)",
+        CrissConfig,
+        CRISS_RUNNER,
+        load_criss_config,
+        trains_on="pairs it mines from monolingual corpora (criss.corpora or criss.tatoeba)",
+        mines_text=True,
+        backbone="seq2seq",
+        stand_in_banner=STAND_IN_BANNER,
+        stand_in_note="CRISS stand-in model (e5-small encoder–decoder), not comparable with CRISS",
+        select=_select_translation,
+    ),
+    Method(
+        "criss-contrastive",
+        "CRISS-style mining, then InfoNCE on the mined pairs (a dual encoder instead of translation)",
+        CrissConfig,
+        CRISS_RUNNER,
+        load_criss_config,
+        trains_on="pairs it mines from monolingual corpora (criss.corpora or criss.tatoeba)",
+        contrastive=True,
+        mines_text=True,
+        select=_select_mined_contrastive,
+    ),
+    Method(
+        "tli",
+        "targeted lexical injection: LoRA word alignment of one language at an early layer (arXiv 2506.15415)",
+        TliConfig,
+        run_tli,
+        parse_tli_config,
+        trains_on="a bilingual dictionary of one language with English (tli.dictionary)",
+    ),
+):
+    register_method(_method)
+
+
+# --------------------------------------------------------------------------------------------------- polyret train
+def load_train_config(
+    path: str | Path | None = None, *, method: str | None = None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
+    """The typed config of a ``polyret train`` run: the YAML at ``path`` with ``overrides`` (command-line flags; a
+    ``None`` means "not given") and ``method`` applied, validated by the method's own model."""
+    payload = read_yaml(path) if path is not None else {}
+    source = str(path or "<command line>")
+    if overrides:
+        payload = {**payload, **{k: v for k, v in overrides.items() if v is not None}}
+    if method is not None:
+        payload["method"] = method
+    trainable = method_names(trained=True)
+    chosen = payload.get("method")
+    if chosen is None:
+        raise ConfigError(f"{source}: method: give one of {', '.join(trainable)} (in the config or --method)")
+    if chosen not in trainable:
+        raise ConfigError(f"{source}: method: unknown method {chosen!r}; valid: {', '.join(trainable)}")
+    return get_method(chosen).parse(payload, source)
+
+
+def run_method(config: RunConfig, run_dir: str | Path, resume: bool = False) -> Path:
+    """Train ``config`` (a typed config of a registered method) into ``run_dir``; return the final model folder."""
+    return get_method(config.method).run(config, Path(run_dir), resume)
+
+
+def default_run_dir(config_path: str | Path | None, method: str, seed: int) -> Path:
+    stem = Path(config_path).stem if config_path is not None else "train"
+    return Path("runs") / f"{stem}-{method}-s{seed}"
+
+
+def run_training(
+    config_path: str | Path | None,
+    *,
+    method: str | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> Path:
+    """``polyret train``: load and validate the config, train, return the final model folder."""
+    config = load_train_config(config_path, method=method, overrides=overrides)
+    target = Path(run_dir) if run_dir is not None else default_run_dir(config_path, config.method, config.seed)
+    return run_method(config, target, resume)
