@@ -289,3 +289,55 @@ def test_html_renders_in_headless_chromium(report, tmp_path: Path):
     assert image.std() > 20  # text, tables and figures, not a blank page
     # the top rows hold the title: dark pixels on white
     assert (image[:200] < 100).mean() > 0.001
+
+
+class PromptChangingEvaluator(FakeEvaluator):
+    """As if one arm's training had saved other prompts: its results record another query prefix."""
+
+    def __call__(self, model, tasks, output_dir, options):
+        prefix = "query: " if "__mono__" in str(output_dir) else "Query: "
+        self.model_info = {"name": "tiny", "query_prefix": prefix, "passage_prefix": "passage: "}
+        return super().__call__(model, tasks, output_dir, options)
+
+
+def test_an_arm_with_other_saved_prompts_gets_no_verdict(tmp_path: Path):
+    """PROTOCOLS §6.1: the prefix alone moves LAReQA's mAP by more than the paper's gains."""
+    from polyret.report.comparability import settings_differences
+
+    calls = CallLog(tmp_path / "calls.jsonl")
+    config = write_study_config(tmp_path / "study.yaml")
+    only = ["tiny__zero-shot", "tiny__mono__s0", "tiny__xy__s0"]
+    evaluator = PromptChangingEvaluator(calls)
+    run_study(config, tmp_path / "s", only=only, trainer=FakeTrainer(calls), evaluator=evaluator, show_progress=False)
+    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    rows = _table_rows(_section(report, "Significance against zero-shot"))
+    tested = {(row[0], row[1]) for row in rows[1:]}
+    assert ("xquad-r", "tiny / xy") in tested and ("xquad-r", "tiny / mono") not in tested
+    assert "xquad-r: tiny / mono vs tiny / zero-shot (not comparable: query_prefix)" in report
+    study = load_study(tmp_path / "s")
+    mono, zero = (study.results_for(("tiny", label), "tatoeba")[0] for label in ("mono", "zero-shot"))
+    assert settings_differences(mono, zero) == ["query_prefix"] and settings_differences(zero, zero) == []
+
+
+def test_results_of_a_run_that_mined_the_task_get_no_verdict(tmp_path: Path):
+    """PROTOCOLS §6.3: mining Tatoeba's sentences makes the run's Tatoeba results transductive."""
+    text = STUDY_YAML.replace(
+        "  - xy\n", "  - xy\n  - {{method: criss-contrastive, settings: {{tatoeba: {{languages: [de]}}}}}}\n"
+    )
+    config = write_study_config(tmp_path / "study.yaml", text=text)
+    calls = CallLog(tmp_path / "calls.jsonl")
+    only = ["tiny__zero-shot", "tiny__criss-contrastive__s0"]
+    run_study(
+        config,
+        tmp_path / "s",
+        only=only,
+        trainer=FakeTrainer(calls),
+        evaluator=FakeEvaluator(calls),
+        show_progress=False,
+    )
+    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    rows = _table_rows(_section(report, "Significance against zero-shot"))
+    tested = {(row[0], row[1]) for row in rows[1:]}
+    assert ("xquad-r", "tiny / criss-contrastive") in tested  # its text is the training set's, not XQuAD-R's
+    assert ("tatoeba", "tiny / criss-contrastive") not in tested
+    assert "tatoeba: tiny / criss-contrastive (transductive: tiny / criss-contrastive trained on its text)" in report

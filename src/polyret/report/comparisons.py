@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from polyret.report.comparability import group_differences, transductive_groups
 from polyret.report.significance import Correction, PairedComparison, adjust, paired_comparison, verdict
 from polyret.report.tables import GroupKey, Study, lower_is_better, paired_arrays
 
@@ -71,6 +72,17 @@ def significance_table(study: Study, tests: Tests) -> SignificanceTable:
             if ref is None:
                 table.skipped.append(f"{task}: {group_name(key)} (no {study.reference} run on backbone {key[0]})")
                 continue
+            transductive = transductive_groups(study, (key, ref), task)
+            if transductive:
+                names = ", ".join(map(group_name, transductive))
+                table.skipped.append(f"{task}: {group_name(key)} (transductive: {names} trained on its text)")
+                continue
+            differences = group_differences(study, key, ref, task)
+            if differences:
+                table.skipped.append(
+                    f"{task}: {group_name(key)} vs {group_name(ref)} (not comparable: {', '.join(differences)})"
+                )
+                continue
             result = tests.compare(study, key, ref, task, metric)
             if result is None:
                 table.skipped.append(f"{task}: {group_name(key)} (no per-query values)")
@@ -91,7 +103,9 @@ def language_differences(
     cells: list[tuple[GroupKey, str, PairedComparison]] = []
     for key in keys:
         ref = study.reference_key(key[0])
-        if ref is None or key == ref:
+        if ref is None or key == ref or transductive_groups(study, (key, ref), task):
+            continue
+        if group_differences(study, key, ref, task):
             continue
         for lang in langs:
             result = tests.compare(study, key, ref, task, metric, [lang])

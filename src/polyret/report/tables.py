@@ -72,6 +72,8 @@ class RunRecord:
     done: bool
     #: the training step whose weights were evaluated (None: zero-shot, or not recorded)
     kept_step: int | None = None
+    #: tasks whose text the run trained on (PROTOCOLS §6.3): flagged in tables, never given a verdict
+    transductive_tasks: tuple[str, ...] = ()
     results: dict[str, TaskResult] = field(default_factory=dict)
     _per_query: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -170,6 +172,7 @@ def load_study(study_dir: str | Path) -> Study:
             run_dir=run_dir,
             done=_done(run_dir, spec.get("fingerprint")),
             kept_step=_kept_step(run_dir / "train.done.json", spec.get("train_fingerprint")),
+            transductive_tasks=tuple(spec.get("transductive_tasks") or ()),
         )
         for task in spec.get("tasks", {}):
             path = result_path(run_dir / "results", task)

@@ -316,6 +316,8 @@ class RunSpec:
     eval_fingerprints: dict[str, str] = field(default_factory=dict)
     #: :attr:`train` validated by the method's config model (None for an untrained method): what the trainer gets
     config: RunConfig | None = field(default=None, compare=False, repr=False)
+    #: tasks whose text this run trained on (PROTOCOLS §6.3): their results are flagged and get no verdict
+    transductive_tasks: tuple[str, ...] = ()
 
     @property
     def trained(self) -> bool:
@@ -340,6 +342,7 @@ class RunSpec:
             "train_fingerprint": self.train_fingerprint,
             "eval_fingerprints": self.eval_fingerprints,
             "fingerprint": self.fingerprint,
+            "transductive_tasks": list(self.transductive_tasks),
         }
 
 
@@ -385,6 +388,9 @@ def train_settings(
         settings = deep_merge(settings, extra)
     if isinstance(settings.get("model"), dict):  # e.g. {max_query_length: 64}: the backbone names the model
         settings["model"] = {"name": config.backbones[backbone].model, **settings["model"]}
+    default_text = get_method(spec.method).default_text
+    if default_text is not None:
+        settings = default_text(settings, config.train.data, config.train.languages)
     return selection_settings(config, spec.method, settings)
 
 
@@ -439,7 +445,13 @@ def _run(
         train_fingerprint=train_fp,
         eval_fingerprints=eval_fps,
         config=typed,
+        transductive_tasks=_transductive(spec.method, typed, config),
     )
+
+
+def _transductive(method: str, typed: RunConfig | None, config: StudyConfig) -> tuple[str, ...]:
+    flag = get_method(method).transductive_tasks
+    return tuple(task for task in (flag(typed) if flag and typed else ()) if task in config.eval.tasks)
 
 
 def parse_study_config(payload: Any, source: str | Path = "<config>") -> StudyConfig:

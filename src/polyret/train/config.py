@@ -133,6 +133,13 @@ def _source_shorthand(value: Any) -> Any:
     return value
 
 
+def data_sources(value: Any) -> list[Any] | None:
+    """A data-source list as written (one source or several, shorthands allowed), before validation."""
+    if value is None:
+        return None
+    return [_source_shorthand(v) for v in (value if isinstance(value, list) else [value])]
+
+
 class BatchingSpec(StrictModel):
     """PROTOCOLS §1.2 keys ``train.batching.*``; ``policy`` is the method and ``alpha`` is top-level."""
 
@@ -196,9 +203,7 @@ class ValidationSpec(StrictModel):
     @field_validator("data", "holdout_of", mode="before")
     @classmethod
     def _data_shorthand(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        return [_source_shorthand(v) for v in (value if isinstance(value, list) else [value])]
+        return data_sources(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> ValidationSpec:
@@ -236,9 +241,7 @@ class ContrastiveConfig(RunConfigBase):
     @field_validator("data", mode="before")
     @classmethod
     def _data_shorthand(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        return [_source_shorthand(v) for v in (value if isinstance(value, list) else [value])]
+        return data_sources(value) or []
 
     @field_validator("languages")
     @classmethod

@@ -83,6 +83,11 @@ class Method:
     stand_in_note: str | None = None
     #: how a study's selection rule reaches this method's config; None: the method keeps its own (docs/study.md)
     select: SelectionHook | None = None
+    #: ``(settings, train.data, train.languages) -> settings``: where a study's run mines by default when its settings
+    #: name no text (PROTOCOLS §6.3: the study's own training text, which no evaluation reads)
+    default_text: Callable[[dict[str, Any], Any, list[str] | None], dict[str, Any]] | None = None
+    #: ``config -> task names`` whose results this run saw the text of (flagged transductive, never given a verdict)
+    transductive_tasks: Callable[[Any], tuple[str, ...]] | None = None
 
     @property
     def trained(self) -> bool:
@@ -192,6 +197,18 @@ def _select_translation(settings: dict[str, Any], shared: dict[str, Any] | None,
     return {**settings, "train": {**(settings.get("train") or {}), "max_steps": steps}}
 
 
+def _mine_training_text(settings: dict[str, Any], train_data: Any, languages: list[str] | None) -> dict[str, Any]:
+    if train_data is None or any(settings.get(key) for key in ("corpora", "tatoeba", "training_text")):
+        return settings
+    return {**settings, "training_text": {"data": train_data, "languages": languages}}
+
+
+def _mined_tasks(config: CrissConfig) -> tuple[str, ...]:
+    """Mining Tatoeba's own sentences makes every Tatoeba result of the run transductive: the mined languages, and
+    the English lines the other languages share with them (9.5 % of Tatoeba-36's)."""
+    return ("tatoeba",) if config.tatoeba is not None else ()
+
+
 for _method in (
     Method("zero-shot", "the backbone as it is, nothing trained (the reference of most studies)", backbone="any"),
     Method(
@@ -237,12 +254,14 @@ for _method in (
         CrissConfig,
         CRISS_RUNNER,
         load_criss_config,
-        trains_on="pairs it mines from monolingual corpora (criss.corpora or criss.tatoeba)",
+        trains_on="pairs it mines from unaligned text (default: the study's training text; or corpora, tatoeba)",
         mines_text=True,
         backbone="seq2seq",
         stand_in_banner=STAND_IN_BANNER,
         stand_in_note="CRISS stand-in model (e5-small encoder–decoder), not comparable with CRISS",
         select=_select_translation,
+        default_text=_mine_training_text,
+        transductive_tasks=_mined_tasks,
     ),
     Method(
         "criss-contrastive",
@@ -250,10 +269,12 @@ for _method in (
         CrissConfig,
         CRISS_RUNNER,
         load_criss_config,
-        trains_on="pairs it mines from monolingual corpora (criss.corpora or criss.tatoeba)",
+        trains_on="pairs it mines from unaligned text (default: the study's training text; or corpora, tatoeba)",
         contrastive=True,
         mines_text=True,
         select=_select_mined_contrastive,
+        default_text=_mine_training_text,
+        transductive_tasks=_mined_tasks,
     ),
     Method(
         "tli",
