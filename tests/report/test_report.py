@@ -205,6 +205,24 @@ def test_published_comparison_recomputes_on_shared_languages():
     assert criss.ours is None and criss.differences == ["not run"]
 
 
+def test_a_derived_published_number_is_never_comparable():
+    """PROTOCOLS §6.5: CRISS's 89.0 is derived (its abstract gives "+21.5" only), so never "comparable"."""
+    group = pub.OurGroup(
+        backbone="mbart",
+        model="facebook/mbart-large-cc25",
+        label="criss",
+        method="criss",
+        alpha=None,
+        overall={"mean.accuracy": 88.0},
+        per_language={"de": {"mean.accuracy": 88.0}},
+        task_config={"languages": ["de"]},
+        trained_on="pairs it mines",
+    )
+    criss = next(r for r in pub.comparison_rows(["tatoeba"], {"tatoeba": [group]}) if r.reference.method == "criss")
+    assert criss.reference.derived and not criss.comparable
+    assert "derived by us, not printed by the source: never comparable" in criss.differences
+
+
 def test_published_values_are_on_polyrets_scale():
     xquad = [r for r in pub.REFERENCES if r.task == "xquad-r" and r.section == "§5.1" and r.metrics]
     hybrid_labse = next(r for r in xquad if r.backbone == "LaBSE" and r.method == "hybrid")
@@ -341,3 +359,21 @@ def test_results_of_a_run_that_mined_the_task_get_no_verdict(tmp_path: Path):
     assert ("xquad-r", "tiny / criss-contrastive") in tested  # its text is the training set's, not XQuAD-R's
     assert ("tatoeba", "tiny / criss-contrastive") not in tested
     assert "tatoeba: tiny / criss-contrastive (transductive: tiny / criss-contrastive trained on its text)" in report
+
+
+def test_a_backbones_own_reference_keeps_verdicts_within_it(tmp_path: Path):
+    text = STUDY_YAML.replace("  tiny: {model}\n", "  tiny: {{model: {model}, reference: mono}}\n")
+    config = write_study_config(tmp_path / "study.yaml", text=text)
+    calls = CallLog(tmp_path / "calls.jsonl")
+    only = ["tiny__zero-shot", "tiny__mono__s0", "tiny__xy__s0"]
+    run_study(
+        config,
+        tmp_path / "s",
+        only=only,
+        trainer=FakeTrainer(calls),
+        evaluator=FakeEvaluator(calls),
+        show_progress=False,
+    )
+    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    rows = _table_rows(_section(report, "Significance against zero-shot"))
+    assert {(row[1], row[2]) for row in rows[1:]} == {("tiny / xy", "tiny / mono"), ("tiny / zero-shot", "tiny / mono")}

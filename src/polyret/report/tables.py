@@ -139,7 +139,11 @@ class Study:
         return results[0].main_score.metric if results else None
 
     def reference_key(self, backbone: str) -> GroupKey | None:
-        """The reference on the same backbone, else on the configured ``reference_backbone``."""
+        """The reference on the same backbone (the backbone's own ``reference`` when it names one), else on the
+        configured ``reference_backbone`` (a cross-backbone row: described, never given a verdict)."""
+        own = (self.meta.get("config", {}).get("backbones", {}).get(backbone) or {}).get("reference")
+        if own and (backbone, own) in self.groups:
+            return (backbone, own)
         for candidate in (backbone, self.meta.get("reference_backbone")):
             if candidate and (candidate, self.reference) in self.groups:
                 return (candidate, self.reference)

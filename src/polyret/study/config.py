@@ -66,6 +66,9 @@ class BackboneSpec(StrictModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     #: name used to look up published numbers (e.g. ``multilingual-e5-small``); defaults to ``model``.
     published_as: str | None = None
+    #: the method label this backbone's groups are tested against (default: the study's ``reference``): verdicts
+    #: stay within one backbone (PROTOCOLS §6.4)
+    reference: str | None = None
 
 
 class MethodSpec(StrictModel):
@@ -232,6 +235,12 @@ class StudyConfig(StrictModel):
             raise ValueError(f"methods: {duplicated} listed twice")
         if self.reference is not None and self.reference not in labels:
             raise ValueError(f"reference {self.reference!r} is not one of the methods {labels}")
+        for name, backbone in self.backbones.items():
+            runs_here = [
+                label for spec in self.methods if name in (spec.backbones or [name]) for label in method_labels(spec)
+            ]
+            if backbone.reference is not None and backbone.reference not in runs_here:
+                raise ValueError(f"backbones.{name}.reference: {backbone.reference!r} does not run on {name}")
         if self.reference_backbone is not None:
             reference = self.reference_label()
             runs_it = [
