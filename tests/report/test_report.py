@@ -359,6 +359,7 @@ def test_results_of_a_run_that_mined_the_task_get_no_verdict(tmp_path: Path):
     assert ("xquad-r", "tiny / criss-contrastive") in tested  # its text is the training set's, not XQuAD-R's
     assert ("tatoeba", "tiny / criss-contrastive") not in tested
     assert "tatoeba: tiny / criss-contrastive (transductive: tiny / criss-contrastive trained on its text)" in report
+    assert "CRISS-style mining + InfoNCE, not CRISS's translation objective" in report  # its label's banner
 
 
 def test_a_backbones_own_reference_keeps_verdicts_within_it(tmp_path: Path):

@@ -134,6 +134,8 @@ def banners(study: Study) -> list[Block]:
         text = method.stand_in_banner if method else None
         if text and text not in shown and is_stand_in(run.results.values()):
             shown.append(text)
+        if method and method.banner and method.banner not in shown and run.results:
+            shown.append(method.banner)
     blocks.extend(Banner("warning", text) for text in shown)
     if any(run.model == "multilingual-e5-small" for run in study.runs):
         blocks.append(Banner("info", EMBEDDED_NOTE))

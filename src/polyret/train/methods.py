@@ -79,6 +79,8 @@ class Method:
     backbone: Backbone = "sentence-encoder"
     #: the report's banner when a result of this method comes from a stand-in model (``model.stand_in`` in a result)
     stand_in_banner: str | None = None
+    #: the report's banner whenever the study has results of this method (what its label must not be read as)
+    banner: str | None = None
     #: the difference listed beside a published number when our result comes from a stand-in model
     stand_in_note: str | None = None
     #: how a study's selection rule reaches this method's config; None: the method keeps its own (docs/study.md)
@@ -272,6 +274,7 @@ for _method in (
         trains_on="pairs it mines from unaligned text (default: the study's training text; or corpora, tatoeba)",
         contrastive=True,
         mines_text=True,
+        banner="criss-contrastive: CRISS-style mining + InfoNCE, not CRISS's translation objective.",
         select=_select_mined_contrastive,
         default_text=_mine_training_text,
         transductive_tasks=_mined_tasks,

@@ -59,13 +59,19 @@ class TliConfig(StrictModel):
     dictionary: str = Field("freedict", description="'freedict' (installed dictd pair) or a src<TAB>tgt TSV path")
     n_train: int | None = Field(623, ge=1, description="train pairs; None = all left after the control set")
     n_control: int = Field(63, ge=1)
-    loss_layer: int = Field(2, ge=1, description="k: the loss reads hidden_states[k] (0 = embeddings)")
+    loss_layer: int = Field(
+        2,
+        ge=1,
+        description="k: the loss reads hidden_states[k] (0 = embeddings); [P] 2 for the paper's 32-layer decoder, "
+        "[D] for an encoder",
+    )
     layers: list[int] | None = Field(None, description="0-based layers to adapt; default: all below loss_layer")
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="[D] not stated by the paper")
     target_modules: list[str] | None = Field(None, description="default by model type (peft's table)")
     lr: float = Field(2e-4, gt=0)
+    warmup_steps: int = Field(50, ge=0, description="[P] the official schedule: linear warm-up, then linear decay")
     batch_size: int = Field(8, ge=2)
     epochs: int = Field(5, ge=1)
     margin: float = Field(0.4, ge=0)
@@ -393,13 +399,17 @@ def _train(
     """
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from transformers import get_linear_schedule_with_warmup
 
     checkpoint_path = run_dir / CHECKPOINT
     epoch_losses: list[float] = []
+    total_steps = config.epochs * -(-len(pairs) // config.batch_size)
+    schedule = get_linear_schedule_with_warmup(optimizer, min(config.warmup_steps, total_steps), total_steps)
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=model.device, weights_only=True)
         set_peft_model_state_dict(peft_model, state["adapter"])
         optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
         epoch_losses = list(state["epoch_losses"])
     peft_model.train()
     for epoch in range(len(epoch_losses), config.epochs):
@@ -415,6 +425,7 @@ def _train(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            schedule.step()
             losses.append(loss.item())
         epoch_losses.append(float(np.mean(losses)))
         logger.info("TLI epoch %d/%d: mean triplet loss %.4f", epoch + 1, config.epochs, epoch_losses[-1])
@@ -423,6 +434,7 @@ def _train(
                 {
                     "adapter": get_peft_model_state_dict(peft_model),
                     "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
                     "epoch_losses": epoch_losses,
                 },
                 handle,
