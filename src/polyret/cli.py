@@ -490,6 +490,14 @@ def compare_command(
     ] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the report at the end.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the live progress view.")] = True,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            "--smoke",
+            help="Run every run on tiny offline stand-ins of its backbone for 2 steps, a few items per task "
+            "(default study dir: studies/<config name>-smoke); one line per run.",
+        ),
+    ] = False,
 ) -> None:
     """Run a study (backbones x methods x seeds: train, then evaluate), skipping finished runs; then report.
 
@@ -500,11 +508,19 @@ def compare_command(
 
     from polyret.study.runner import default_study_dir, run_study
 
-    target = study_dir or default_study_dir(config)
+    target = study_dir or default_study_dir(config).with_name(default_study_dir(config).name + ("-smoke" * smoke))
     command = shlex.join(["polyret", "compare", *sys.argv[2:]]) if sys.argv[1:2] == ["compare"] else None
     names = [name.strip() for name in only.split(",") if name.strip()] if only else None
-    status = run_study(config, target, names, show_progress=progress, command=command)
+    if smoke:
+        from polyret.study.smoke import prepare_smoke_study
+
+        config = prepare_smoke_study(config, target)
+    status = run_study(config, target, names, show_progress=progress and not smoke, command=command)
     console.print(f"study {target}: {status.summary()}", highlight=False, soft_wrap=True)
+    if smoke:
+        for outcome in status.runs:
+            line = "ok" if outcome.state in ("done", "skipped") else f"FAILED: {outcome.error}"
+            console.print(f"{outcome.name}: {line}", highlight=False, markup=False, soft_wrap=True)
     for outcome in status.failed:
         console.print(f"[red]failed[/] {outcome.name}: {outcome.error} (log: {outcome.log})", highlight=False)
     if report:

@@ -156,6 +156,8 @@ class TaskMetadata:
     #: the MTEB task this one corresponds to, and our language code -> MTEB subset name (filled by eval/mteb.py)
     mteb_name: str | None = None
     mteb_subsets: Mapping[str, str] | None = None
+    #: options a smoke run (``polyret compare --smoke``) sets over the study's: a few items per language
+    smoke_options: Mapping[str, Any] = field(default_factory=dict)
 
     def higher_is_better(self, metric: str) -> bool:
         return metric not in self.lower_is_better
@@ -215,6 +217,7 @@ for _task in (
             length_sensitive=True,
             first_articles=True,
             protocol="PROTOCOLS §3.1",
+            smoke_options={"articles": 1, "max_length": 32, "languages": ["en", "de"]},
         )
         for name, title, count in (("xquad-r", "XQuAD-R", 11), ("mlqa-r", "MLQA-R", 7))
     ),
@@ -230,6 +233,7 @@ for _task in (
         options=TatoebaOptions,
         figures=("per-language", "alpha-sweep", "cc100"),
         protocol="PROTOCOLS §3.2",
+        smoke_options={"max_sentences": 10, "max_length": 32, "languages": ["sw", "de"]},
     ),
     TaskMetadata(
         "bucc",
@@ -250,6 +254,7 @@ for _task in (
         "f1",
         headline=("f1",),
         options=BuccStyleOptions,
+        smoke_options={"n_parallel": 20, "n_distractors": 20},
     ),
     TaskMetadata(
         "miracl",
@@ -277,6 +282,7 @@ for _task in (
         options=UdhrOptions,
         article_set=True,
         protocol="PROTOCOLS §3.5",
+        smoke_options={"articles": [1, 2, 3, 4, 5], "max_length": 32, "languages": ["swh", "deu"]},
     ),
 ):
     register_task(_task)

@@ -124,8 +124,16 @@ def title(study: Study) -> list[Block]:
     return blocks
 
 
+SMOKE_BANNER = (
+    "Smoke run (`polyret compare --smoke`): tiny randomly initialised stand-ins of each backbone, 2 training steps, "
+    "a few items per task. The scores mean nothing; that every run finished means the study can start."
+)
+
+
 def banners(study: Study) -> list[Block]:
     blocks: list[Block] = []
+    if study.meta.get("config", {}).get("smoke"):
+        blocks.append(Banner("warning", SMOKE_BANNER))
     if study.meta.get("demo_data"):
         blocks.append(Banner("warning", DEMO_BANNER))
     shown: list[str] = []

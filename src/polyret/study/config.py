@@ -52,7 +52,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from polyret.errors import ConfigError, UnknownNameError
 from polyret.eval.tasks import TASKS, check_task_options
 from polyret.io import read_yaml
-from polyret.train.methods import RunConfig, get_method, method_names
+from polyret.train.methods import Method, RunConfig, get_method, method_names
 from polyret.validation import StrictModel, parse
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -189,6 +189,8 @@ class StudyConfig(StrictModel):
     eval: EvalSpec
     #: the one checkpoint-selection rule of every arm (PROTOCOLS §6.2)
     selection: SelectionSpec = Field(default_factory=SelectionSpec)
+    #: a smoke run (``polyret compare --smoke`` writes it): every method's smoke settings, 2 steps per run
+    smoke: bool = False
     #: the method label significance tests compare against (e.g. ``zero-shot``, ``mono``, ``hybrid-a0.5``), on the
     #: same backbone.
     reference: str | None = None
@@ -397,10 +399,24 @@ def train_settings(
         settings = deep_merge(settings, extra)
     if isinstance(settings.get("model"), dict):  # e.g. {max_query_length: 64}: the backbone names the model
         settings["model"] = {"name": config.backbones[backbone].model, **settings["model"]}
-    default_text = get_method(spec.method).default_text
-    if default_text is not None:
-        settings = default_text(settings, config.train.data, config.train.languages)
+    method = get_method(spec.method)
+    if method.default_text is not None:
+        settings = method.default_text(settings, config.train.data, config.train.languages)
+    if config.smoke:
+        settings = _smoke_settings(method, settings)
     return selection_settings(config, spec.method, settings)
+
+
+SMOKE_STEPS = 2
+
+
+def _smoke_settings(method: Method, settings: dict[str, Any]) -> dict[str, Any]:
+    """Every stage of the method, at most ``SMOKE_STEPS`` updates, fp32 (a smoke run checks plumbing, not speed)."""
+    if method.uses_train_section:
+        settings = {**settings, "max_steps": SMOKE_STEPS, "precision": "fp32", "save_steps": 1, "logging_steps": 1}
+        model = settings["model"] if isinstance(settings.get("model"), dict) else {"name": settings["model"]}
+        settings["model"] = {**model, "max_query_length": 32, "max_passage_length": 32}
+    return method.smoke(settings) if method.smoke is not None else settings
 
 
 def expand_runs(config: StudyConfig) -> list[RunSpec]:

@@ -90,6 +90,8 @@ class Method:
     default_text: Callable[[dict[str, Any], Any, list[str] | None], dict[str, Any]] | None = None
     #: ``config -> task names`` whose results this run saw the text of (flagged transductive, never given a verdict)
     transductive_tasks: Callable[[Any], tuple[str, ...]] | None = None
+    #: ``settings -> settings`` of a smoke run (``polyret compare --smoke``): every stage, at most 2 training steps
+    smoke: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def trained(self) -> bool:
@@ -211,6 +213,37 @@ def _mined_tasks(config: CrissConfig) -> tuple[str, ...]:
     return ("tatoeba",) if config.tatoeba is not None else ()
 
 
+def _smoke_criss(settings: dict[str, Any]) -> dict[str, Any]:
+    """One iteration (mine, train, re-encode) on a few sentences per language, 2 updates."""
+    smoke = {**settings, "iterations": 1, "keep_embeddings": False}
+    for source in ("tatoeba", "training_text"):
+        if settings.get(source):
+            smoke[source] = {**settings[source], "max_sentences": 40}
+    if settings.get("corpora"):
+        smoke["max_sentences"] = 40
+    smoke["mining"] = {**(settings.get("mining") or {}), "min_count": 8, "valid_size": 4, "batch_size": 16}
+    smoke["train"] = {
+        **(settings.get("train") or {}),
+        "max_steps": 2,
+        "warmup_steps": 0,
+        "batch_size": 4,
+        "save_steps": 1,
+        "max_source_length": 32,
+        "max_target_length": 32,
+        "precision": "fp32",
+    }
+    contrastive = dict(settings.get("contrastive") or {})
+    validation = contrastive.get("validation")
+    if isinstance(validation, dict) and validation.get("fraction", 0.05) > 0:
+        contrastive["validation"] = {**validation, "eval_steps": 1, "batches": 1}
+    smoke["contrastive"] = {**contrastive, "max_steps": 2, "save_steps": 1, "logging_steps": 1, "precision": "fp32"}
+    return smoke
+
+
+def _smoke_tli(settings: dict[str, Any]) -> dict[str, Any]:
+    return {**settings, "epochs": 1, "n_train": 8, "n_control": 4, "batch_size": 4, "warmup_steps": 0}
+
+
 for _method in (
     Method("zero-shot", "the backbone as it is, nothing trained (the reference of most studies)", backbone="any"),
     Method(
@@ -264,6 +297,7 @@ for _method in (
         select=_select_translation,
         default_text=_mine_training_text,
         transductive_tasks=_mined_tasks,
+        smoke=_smoke_criss,
     ),
     Method(
         "criss-contrastive",
@@ -278,6 +312,7 @@ for _method in (
         select=_select_mined_contrastive,
         default_text=_mine_training_text,
         transductive_tasks=_mined_tasks,
+        smoke=_smoke_criss,
     ),
     Method(
         "tli",
@@ -286,6 +321,7 @@ for _method in (
         run_tli,
         parse_tli_config,
         trains_on="a bilingual dictionary of one language with English (tli.dictionary)",
+        smoke=_smoke_tli,
     ),
 ):
     register_method(_method)
