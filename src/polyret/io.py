@@ -15,6 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
+
+from polyret.errors import ConfigError, DataError
+
 SHARED_DATA_CANDIDATES = ("../shared/data", "../../shared/data")
 
 
@@ -81,8 +85,6 @@ def write_json(path: str | Path, payload: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     """Read a JSON file, turning a parse error into a one-line error with file and line."""
-    from polyret.errors import DataError
-
     source = Path(path)
     try:
         with source.open(encoding="utf-8") as handle:
@@ -97,9 +99,6 @@ def read_json(path: str | Path) -> Any:
 
 def read_yaml(path: str | Path, what: str = "config") -> Any:
     """Parse a YAML file; a missing file, bad encoding or syntax error is one line naming the file (and line)."""
-    import yaml
-
-    from polyret.errors import ConfigError
 
     source = Path(path)
     try:

@@ -160,7 +160,7 @@ def test_embedded_name_is_prepared_on_demand(monkeypatch, tmp_path):
     prepared = tmp_path / "prepared"
     calls = []
     monkeypatch.setattr(
-        "polyret.encode.embedded.prepare_embedded_model", lambda name, force=False: calls.append(name) or prepared
+        "polyret.encode.models.prepare_embedded_model", lambda name, force=False: calls.append(name) or prepared
     )
     assert resolve_model("multilingual-e5-small") == prepared
     assert calls == ["multilingual-e5-small"]

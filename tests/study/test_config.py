@@ -7,6 +7,8 @@ import yaml
 
 from polyret.errors import ConfigError
 from polyret.study.config import expand_runs, load_study_config, parse_study_config
+from polyret.train.config import ContrastiveConfig
+from polyret.train.criss.config import CrissConfig
 
 BASE = {
     "name": "demo",
@@ -78,6 +80,19 @@ def test_train_settings_per_method():
     assert runs["e5-small__zero-shot"].train is None and not runs["e5-small__zero-shot"].trained
 
 
+def test_trained_runs_carry_their_typed_config_as_written():
+    """The study hands the trainer the typed config; nothing passes through the command-line override channel,
+    which drops top-level nulls (`save_total_limit: null` means no limit, not the default 2)."""
+    settings = {"loss": {"temperature": 0.05}, "save_total_limit": None}
+    runs = {run.name: run for run in expand_runs(parse(train={**BASE["train"], "settings": settings}))}
+    hybrid = runs["e5-small__hybrid-a0.25__s1"].config
+    assert isinstance(hybrid, ContrastiveConfig) and hybrid.alpha == 0.25 and hybrid.seed == 1
+    assert hybrid.save_total_limit is None and hybrid.max_steps == 30
+    criss = runs["mbart__criss__s0"].config
+    assert isinstance(criss, CrissConfig) and criss.model == "facebook/mbart-large-cc25"
+    assert runs["e5-small__zero-shot"].config is None
+
+
 def test_fingerprints_are_stable_and_scoped():
     first = {run.name: run for run in expand_runs(parse())}
     again = {run.name: run for run in expand_runs(parse())}
@@ -114,6 +129,21 @@ def test_reference_default_and_tasks_as_list():
         ({"seeds": [0, 0]}, "seeds: give distinct seeds"),
         ({"eval": {"tasks": {}}}, "eval.tasks: name at least one task"),
         ({"eval": {"tasks": {"tatoebaa": {}}}}, "eval.tasks: unknown task 'tatoebaa'; valid:"),
+        ({"eval": {"tasks": {"tatoeba": {"max_sentence": 9}}}}, "eval.tasks.tatoeba: unknown option 'max_sentence'"),
+        (
+            {"eval": {"tasks": {"tatoeba": {"max_sentences": 0}}}},
+            "study.yaml: eval.tasks.tatoeba: max_sentences: Input should be greater than or equal to 1",
+        ),
+        ({"eval": {"tasks": {"udhr": {"articles": "some"}}}}, "study.yaml: eval.tasks.udhr: articles"),
+        ({"eval": {"tasks": {"udhr": {"pooling": 3}}}}, "study.yaml: eval.tasks.udhr: pooling: Input should be"),
+        (
+            {"train": {"data": ["mlqa-r"], "settings": {"optim": {"lr": -1}}}},
+            "study.yaml: run e5-small__mono__s0: optim.lr: Input should be greater than 0",
+        ),
+        (
+            {"methods": ["zero-shot", {"method": "criss", "backbones": ["mbart"], "settings": {"iterations": 0}}]},
+            "study.yaml: run mbart__criss__s0: iterations: Input should be greater than or equal to 1",
+        ),
         ({"trian": {}}, "trian: Extra inputs are not permitted"),
         ({"methods": ["mono", "mono"]}, "methods: ['mono'] listed twice"),
     ],

@@ -114,8 +114,10 @@ def test_method_dispatch(tmp_path):
     config = load_train_config(path, method="xy")
     assert isinstance(config, ContrastiveConfig) and config.method == "xy"
     # every method's config is validated at the edge, and its errors name the file (not `<criss config>`)
-    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: \(top level\): give monolingual `corpora`"):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: data: Input should be 'fresh' or 'cumulative'"):
         load_train_config(path, method="criss")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: data: Extra inputs are not permitted"):
+        load_train_config(path, method="tli")
     criss_path = tmp_path / "criss.yaml"
     criss_path.write_text(yaml.safe_dump({"method": "criss", "model": "m", "tatoeba": {"languages": ["de"]}}))
     criss = load_train_config(criss_path, overrides={"seed": 3})

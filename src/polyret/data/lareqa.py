@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from polyret.data.languages import get_language
 from polyret.errors import DataError, UnknownNameError
 from polyret.io import data_dir, read_json
 
@@ -173,7 +174,6 @@ def _normalise_code(code: str, present: Sequence[str]) -> str:
     """Map any code form (``ara``, ``zh-Hans``, ``ar_AR``) to the file's ISO 639-1 code where possible."""
     if code in present:
         return code
-    from polyret.data.languages import get_language
 
     try:
         return get_language(code).code

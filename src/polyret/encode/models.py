@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+from polyret.encode.embedded import EMBEDDED_MODELS, MARKER_FILE, prepare_embedded_model
 from polyret.errors import ModelError
 
 # Hugging Face ids the project uses; any other id works the same way.
@@ -38,8 +39,6 @@ def resolve_model(name: str) -> Path | str:
     Embedded names (``polyret models list``) are prepared on first use. Raises ModelError, on one line, when
     the model cannot be provided: a missing folder, or an uncached id while offline.
     """
-    from polyret.encode.embedded import EMBEDDED_MODELS, prepare_embedded_model
-
     name = str(name).strip()
     if not name:
         raise ModelError("empty model name; give an embedded name (e.g. multilingual-e5-small), a folder or an id")
@@ -71,8 +70,6 @@ def _looks_like_path(name: str) -> bool:
 
 
 def _offline_message(name: str) -> str:
-    from polyret.encode.embedded import EMBEDDED_MODELS
-
     close = difflib.get_close_matches(name, [*EMBEDDED_MODELS, *KNOWN_HF_IDS], n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     embedded = next(iter(EMBEDDED_MODELS))
@@ -134,8 +131,6 @@ def cached_snapshot(repo_id: str, revision: str = "main") -> Path | None:
 
 def revision_of(path: Path) -> str | None:
     """The commit of a Hugging Face cache snapshot, or the source release of a prepared embedded model."""
-    from polyret.encode.embedded import MARKER_FILE
-
     if path.parent.name == "snapshots":
         return path.name
     marker = path / MARKER_FILE

@@ -33,7 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from polyret.data.languages import get_language, mbart_code
+from polyret.encode.batching import encode_length_sorted
+from polyret.encode.identity import weights_fingerprint
+from polyret.encode.models import cached_snapshot
 from polyret.errors import ModelError, PolyretError
+from polyret.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +82,6 @@ def read_sidecar(model_dir: str | Path) -> dict[str, Any]:
 
 
 def write_sidecar(model_dir: str | Path, payload: dict[str, Any]) -> None:
-    from polyret.io import write_json
-
     write_json(Path(model_dir) / SIDECAR, payload)
 
 
@@ -97,6 +100,7 @@ def language_token_ids(tokenizer: Any) -> set[int]:
 
 
 def _load_tokenizer(path: str | Path) -> Any:
+    # transformers loads only when this runs, not when seq2seq is imported
     from transformers import AutoTokenizer
 
     try:
@@ -120,6 +124,7 @@ class Seq2SeqEncoder:
     def __init__(
         self, model: str | Path, *, layer: int | None = None, max_length: int | None = None, device: str | None = None
     ) -> None:
+        # transformers loads only when this runs, not when seq2seq is imported
         from transformers import AutoConfig
 
         self.model_name = str(model)
@@ -161,6 +166,7 @@ class Seq2SeqEncoder:
     def encoder(self) -> Any:
         """The encoder stack (the decoder is dropped right after loading), fp32, in eval mode."""
         if self._encoder is None:
+            # torch, transformers load only when this runs, not when seq2seq is imported
             import torch
             from transformers import AutoModelForSeq2SeqLM
 
@@ -185,12 +191,8 @@ class Seq2SeqEncoder:
     def fingerprint(self) -> str:
         """The shared weights identity of ``polyret.encode.encoder`` (files, sizes, mtimes, samples) + settings."""
         if self._fingerprint is None:
-            from polyret.encode.encoder import weights_fingerprint
-
             location = self._location
             if not isinstance(location, Path):  # a Hub id: identify the downloaded snapshot
-                from polyret.encode.models import cached_snapshot
-
                 location = cached_snapshot(location) or location
             self._fingerprint = weights_fingerprint(location, self._settings())
         return self._fingerprint
@@ -237,6 +239,7 @@ class Seq2SeqEncoder:
         return out
 
     def _pad(self, batch: list[list[int]]) -> tuple[Any, Any]:
+        # torch loads only when this runs, not when seq2seq is imported
         import torch
 
         width = max(len(ids) for ids in batch)
@@ -249,6 +252,7 @@ class Seq2SeqEncoder:
 
     def embed_ids(self, batch: list[list[int]]) -> np.ndarray:
         """Mean-pooled, L2-normalised fp32 vectors of already tokenized inputs (one row per input)."""
+        # torch loads only when this runs, not when seq2seq is imported
         import torch
 
         encoder = self.encoder
@@ -277,11 +281,9 @@ class Seq2SeqEncoder:
     ) -> np.ndarray:
         """Vectors of ``prefix + text`` for each text, in input order, shape ``(len(texts), dim)``.
 
-        Batched longest first by :func:`polyret.encode.encoder.encode_length_sorted`, the loop shared with the
+        Batched longest first by :func:`polyret.encode.batching.encode_length_sorted`, the loop shared with the
         sentence-transformers encoder.
         """
-        from polyret.encode.encoder import encode_length_sorted
-
         return encode_length_sorted(
             self, texts, prefix=prefix, max_length=max_length, batch_size=batch_size, show_progress=show_progress
         )
@@ -324,8 +326,6 @@ class LanguageTokens:
 
     def code(self, lang: str) -> str:
         """The model's token (or tokenizer ``tgt_lang`` value) for an internal language code."""
-        from polyret.data.languages import get_language, mbart_code
-
         if self.scheme == "tag":
             return tag_token(lang)
         if self.model_type in MBART_TYPES:
@@ -379,8 +379,6 @@ class LanguageTokens:
 
 
 def tag_token(lang: str) -> str:
-    from polyret.data.languages import get_language
-
     return f"<2{get_language(lang).code}>"
 
 
@@ -428,6 +426,7 @@ def build_standin(
     tags for ``languages`` open the target. The saved folder carries a sidecar that labels it
     ``STAND_IN_LABEL`` and keeps the encoder's query/passage prefixes. Written to a temp dir and renamed.
     """
+    # torch, transformers load only when this runs, not when seq2seq is imported
     import torch
     from transformers import EncoderDecoderModel
 

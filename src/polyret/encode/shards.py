@@ -32,6 +32,7 @@ from typing import Any, overload
 import numpy as np
 
 from polyret.encode.base import Encoder
+from polyret.encode.cache import CachedEncoder
 from polyret.errors import ConfigError, DataError
 from polyret.io import atomic_write, read_json, write_json
 
@@ -148,6 +149,25 @@ def _finish(out_dir: Path, manifest: dict[str, Any], counts: list[int], describe
     return True
 
 
+def _open_manifest(out: Path, manifest: dict[str, Any], world_size: int) -> ShardRun | None:
+    """Start or continue the run in ``out``: its finished result, or None after checking the settings match."""
+    manifest_path = out / MANIFEST
+    if manifest_path.is_file():
+        previous = read_json(manifest_path)
+        if previous.get("settings") != manifest["settings"]:
+            raise ConfigError(
+                f"{out} holds shards written with other settings ({previous.get('settings')}); "
+                f"use another folder or delete it to start again"
+            )
+        if previous.get("complete"):
+            return ShardRun(out, 0, previous["n_shards"], True, previous["count"])
+    if world_size == 1:  # with several ranks another one may be writing a temp file now: each cleans its shards
+        _remove_stale_temps(out, ".*.tmp")
+    if not manifest_path.is_file():
+        write_json(manifest_path, manifest)
+    return None
+
+
 def encode_to_shards(
     encoder: Encoder,
     texts: Iterable[str | tuple[str, str]],
@@ -169,8 +189,6 @@ def encode_to_shards(
     the shards between processes (see the module docstring). The embedding cache is bypassed (the shards are the
     cache here), so a cached encoder's inner encoder does the work.
     """
-    from polyret.encode.cache import CachedEncoder
-
     if shard_size < 1:
         raise ConfigError(f"shard_size must be positive, got {shard_size}")
     if dtype not in DTYPES:
@@ -186,32 +204,19 @@ def encode_to_shards(
         "shard_size": shard_size,
         "dtype": dtype,
     }
-    manifest_path = out / MANIFEST
     manifest: dict[str, Any] = {"settings": settings, "complete": False}
-    if manifest_path.is_file():
-        previous = read_json(manifest_path)
-        if previous.get("settings") != settings:
-            raise ConfigError(
-                f"{out} holds shards written with other settings ({previous.get('settings')}); "
-                f"use another folder or delete it to start again"
-            )
-        if previous.get("complete"):
-            return ShardRun(out, 0, previous["n_shards"], True, previous["count"])
-    if world_size == 1:  # with several ranks another one may be writing a temp file now: each cleans its shards
-        _remove_stale_temps(out, ".*.tmp")
-    if not manifest_path.is_file():
-        write_json(manifest_path, manifest)
-
+    finished = _open_manifest(out, manifest, world_size)
+    if finished is not None:
+        return finished
     counts: list[int] = []
     encoded = reused = 0
     records = _records(texts)
     for index in itertools.count():
-        mine = index % world_size == rank
         chunk = list(itertools.islice(records, shard_size))
         if not chunk:
             break
         counts.append(len(chunk))
-        if not mine:
+        if index % world_size != rank:
             continue
         ids = [item_id for item_id, _ in chunk]
         done = _shard_done(out, index, len(chunk))
@@ -224,13 +229,10 @@ def encode_to_shards(
             reused += 1
             continue
         _remove_stale_temps(out, f".shard-{index:05d}.*.tmp")
+        texts_of_shard = [text for _, text in chunk]
         vectors = np.asarray(
             worker.encode(
-                [text for _, text in chunk],
-                prefix=prefix,
-                max_length=max_length,
-                batch_size=batch_size,
-                show_progress=show_progress,
+                texts_of_shard, prefix=prefix, max_length=max_length, batch_size=batch_size, show_progress=show_progress
             )
         )
         vectors_path, ids_path = shard_paths(out, index)

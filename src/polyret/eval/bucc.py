@@ -20,15 +20,19 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from polyret.data.bucc import BUCC_LANGS, BuccSide, BuccSplit, bucc_dir, read_bucc
 from polyret.data.languages import get_language
+from polyret.data.tatoeba import available_codes, read_lines, read_tatoeba_pair, tatoeba_dir
 from polyret.encode.base import Encoder
+from polyret.errors import UnknownNameError
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import best_f1_threshold, precision_recall_f1
+from polyret.eval.options import TaskOptions
 from polyret.eval.results import MainScore, TaskResult, write_result
 from polyret.mining.margin import MarginKind, dedupe, mine_pairs
 
@@ -46,6 +50,23 @@ class Candidates:
 
     def correct(self, gold: set[tuple[str, str]]) -> np.ndarray:
         return np.array([pair in gold for pair in zip(self.xx_ids, self.en_ids, strict=True)], dtype=bool)
+
+
+class BuccOptions(TaskOptions):
+    """The study-config options of :func:`evaluate_bucc`."""
+
+    root: Path | None = None
+    k: int = Field(4, ge=1)
+    margin: MarginKind = "ratio"
+
+
+class BuccStyleOptions(BuccOptions):
+    """The study-config options of :func:`evaluate_bucc_style`."""
+
+    source: Literal["tatoeba"] = "tatoeba"
+    n_parallel: int = Field(150, ge=1)
+    n_distractors: int = Field(1000, ge=0)
+    seed: int = 0
 
 
 def _encode(encoder: Encoder, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
@@ -202,8 +223,6 @@ def build_bucc_style(
     pairs' English files that are not on this language's English side (so none translates an xx sentence of the
     pool), distinct between dev and test. Each side is shuffled; IDs look like ``sw-dev-x00042`` / ``sw-dev-e00042``.
     """
-    from polyret.data.tatoeba import available_codes, read_lines, read_tatoeba_pair, tatoeba_dir
-
     pair = read_tatoeba_pair(lang, root)
     own_file = pair.path.name.split(".")[1].removesuffix("-eng")
     own_english = set(pair.en)
@@ -260,8 +279,6 @@ def evaluate_bucc_style(
 ) -> TaskResult:
     """Mine hidden Tatoeba pairs back from distractor-laden pools (:func:`build_bucc_style`); F1 as in BUCC."""
     if source != "tatoeba":
-        from polyret.errors import UnknownNameError
-
         raise UnknownNameError("BUCC-style source", source, ["tatoeba"])
     started = time.perf_counter()
     splits = {}

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from polyret.data.languages import PAPER_TRAIN_LANGS
 from polyret.data.lareqa import LareqaData, load_lareqa
@@ -52,6 +53,7 @@ from polyret.eval.metrics import (
     recall_at_k_batch,
     score_block,
 )
+from polyret.eval.options import TaskOptions
 from polyret.eval.results import MainScore, TaskResult, result_path, write_result
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,18 @@ class LanguageScores:
     cross_langs: tuple[str, ...] = ()
     cross_map: np.ndarray | None = None  # (n_q, len(cross_langs)), NaN where the item lacks Lc
     cross_r1: np.ndarray | None = None
+
+
+class LareqaOptions(TaskOptions):
+    """The study-config options of :func:`evaluate_lareqa` (XQuAD-R and MLQA-R)."""
+
+    candidate_text: CandidateText = "sentence+context"
+    settings: list[Literal["mono", "cross", "mul"]] | None = None
+    max_length: int | None = Field(512, ge=1)
+    #: the first N articles per language (quick runs)
+    articles: int | None = Field(None, ge=1)
+    root: Path | None = None
+    block_size: int = Field(256, ge=1)
 
 
 def candidate_texts(data: LareqaData, candidate_text: CandidateText = "sentence+context") -> list[str]:
@@ -234,39 +248,13 @@ def summarise(
             per_query[f"{lang}/cross.langs"] = np.asarray(scores.cross_langs)
         languages[lang] = row
 
-    def group(langs: Sequence[str]) -> dict[str, float]:
-        agg: dict[str, float] = {"n_languages": float(len(langs))}
-        for key in (*_MONO_METRICS, *_MUL_METRICS):
-            vals = [languages[lang][key] for lang in langs if key in languages[lang]]
-            if vals:
-                agg[key] = _mean(vals)
-        pairs = [v for (lq, _), v in cross_settings.items() if lq in langs]
-        if pairs:
-            agg["cross.map"] = _mean([ap for ap, _, _ in pairs]) * 100
-            agg["cross.r@1"] = _mean([r1 for _, r1, _ in pairs]) * 100
-            agg["cross.n_settings"] = float(len(pairs))
-        return agg
-
-    def micro(langs: Sequence[str]) -> dict[str, float]:
-        agg: dict[str, float] = {"n": float(sum(len(per_lang[lang].query_ids) for lang in langs))}
-        for key in (*_MONO_METRICS, *_MUL_METRICS):
-            arrays = [per_lang[lang].values[key] for lang in langs if key in per_lang[lang].values]
-            if arrays:
-                agg[key] = _scale(key, _mean(np.concatenate(arrays)))
-        maps = [per_lang[lang].cross_map for lang in langs if per_lang[lang].cross_map is not None]
-        r1s = [per_lang[lang].cross_r1 for lang in langs if per_lang[lang].cross_r1 is not None]
-        if maps:
-            agg["cross.map"] = _mean(np.concatenate([m.ravel() for m in maps])) * 100  # type: ignore[union-attr]
-            agg["cross.r@1"] = _mean(np.concatenate([m.ravel() for m in r1s])) * 100  # type: ignore[union-attr]
-        return agg
-
     all_langs = list(languages)
-    aggregates = {"all": group(all_langs), "micro": micro(all_langs)}
+    aggregates = {"all": _macro(languages, cross_settings, all_langs), "micro": _micro(per_lang, all_langs)}
     seen = [lang for lang in all_langs if lang in PAPER_TRAIN_LANGS]
     unseen = [lang for lang in all_langs if lang not in PAPER_TRAIN_LANGS]
     if seen and unseen:
-        aggregates["paper-seen"] = group(seen)
-        aggregates["paper-unseen"] = group(unseen)
+        aggregates["paper-seen"] = _macro(languages, cross_settings, seen)
+        aggregates["paper-unseen"] = _macro(languages, cross_settings, unseen)
     extra: dict[str, object] = {
         "lang_matrix_map": matrix_map,
         "lang_matrix_r@1": matrix_r1,
@@ -274,6 +262,85 @@ def summarise(
         "lang_matrix_note": "rows: query language, columns: candidate language; diagonal = Mo., rest = Cr.",
     }
     return languages, aggregates, extra, per_query
+
+
+def _macro(
+    languages: dict[str, dict[str, float]],
+    cross_settings: dict[tuple[str, str], tuple[float, float, int]],
+    langs: Sequence[str],
+) -> dict[str, float]:
+    """Macro averages over ``langs``: per-language means, and Cr. over every (Lq, Lc) setting of those Lq."""
+    agg: dict[str, float] = {"n_languages": float(len(langs))}
+    for key in (*_MONO_METRICS, *_MUL_METRICS):
+        vals = [languages[lang][key] for lang in langs if key in languages[lang]]
+        if vals:
+            agg[key] = _mean(vals)
+    pairs = [v for (lq, _), v in cross_settings.items() if lq in langs]
+    if pairs:
+        agg["cross.map"] = _mean([ap for ap, _, _ in pairs]) * 100
+        agg["cross.r@1"] = _mean([r1 for _, r1, _ in pairs]) * 100
+        agg["cross.n_settings"] = float(len(pairs))
+    return agg
+
+
+def _micro(per_lang: dict[str, LanguageScores], langs: Sequence[str]) -> dict[str, float]:
+    """Micro averages over every query of ``langs`` (LAReQA's and XTREME-R's averaging)."""
+    agg: dict[str, float] = {"n": float(sum(len(per_lang[lang].query_ids) for lang in langs))}
+    for key in (*_MONO_METRICS, *_MUL_METRICS):
+        arrays = [per_lang[lang].values[key] for lang in langs if key in per_lang[lang].values]
+        if arrays:
+            agg[key] = _scale(key, _mean(np.concatenate(arrays)))
+    maps = [per_lang[lang].cross_map for lang in langs if per_lang[lang].cross_map is not None]
+    r1s = [per_lang[lang].cross_r1 for lang in langs if per_lang[lang].cross_r1 is not None]
+    if maps:
+        agg["cross.map"] = _mean(np.concatenate([m.ravel() for m in maps])) * 100  # type: ignore[union-attr]
+        agg["cross.r@1"] = _mean(np.concatenate([m.ravel() for m in r1s])) * 100  # type: ignore[union-attr]
+    return agg
+
+
+def _checked_settings(settings: Sequence[str], candidate_text: str) -> tuple[str, ...]:
+    """The settings in order, each once; unknown settings or candidate texts name the valid ones."""
+    chosen = tuple(dict.fromkeys(settings))
+    for setting in chosen:
+        if setting not in SETTINGS:
+            raise UnknownNameError("LAReQA setting", setting, SETTINGS)
+    if not chosen:
+        raise ValueError("no LAReQA setting chosen")
+    if candidate_text not in CANDIDATE_TEXTS:
+        raise UnknownNameError("candidate text", candidate_text, CANDIDATE_TEXTS)
+    return chosen
+
+
+def _description(data: LareqaData, candidate_text: str, timing: dict[str, float]) -> dict[str, object]:
+    """What a result records beside its scores: pool sizes, averaging, metric definitions, timing."""
+    return {
+        "candidate_text": candidate_text,
+        "n_candidates": {lang: s.stop - s.start for lang, s in data.candidate_slices().items()},
+        "n_candidates_total": len(data.candidates),
+        "n_questions": len(data.questions),
+        "unanswered": data.unanswered,
+        "primary_average": "macro over settings (query languages; Cr.: all Lq→Lc settings)",
+        "metric_notes": {
+            "mul.map@20": "XTREME-R normalisation: top-20 sum / min(|R_q|, 20)",
+            "mul.ap@20_trec": "trec_eval map_cut_20 normalisation: top-20 sum / |R_q|",
+            "mul.r@10": "|top-10 ∩ R_q| / |R_q| (max 10/11 on XQuAD-R)",
+            "mul.rank_distance": "max - min rank of R_q in the full multilingual ranking; not x100",
+            "cross": "per query language: mean over candidate languages Lc; queries whose item lacks Lc skipped",
+        },
+        "timing": timing,
+    }
+
+
+def _protocol(encoder: Encoder, data: LareqaData) -> dict[str, object]:
+    """The fixed parts of the protocol a result records: prefixes, direction, tie rule, scores, files."""
+    return {
+        "query_prefix": encoder.query_prefix,
+        "passage_prefix": encoder.passage_prefix,
+        "direction": "question -> answer sentence",
+        "tie_rule": TIE_RULE,
+        "scores": "fp32 cosine, exact",
+        "files": {lang: str(path) for lang, path in data.files.items()},
+    }
 
 
 def evaluate_lareqa(
@@ -298,24 +365,11 @@ def evaluate_lareqa(
     With ``output_dir`` the result JSON and its per-query ``.npz`` are written there.
     """
     started = time.perf_counter()
-    settings = tuple(dict.fromkeys(settings))
-    for setting in settings:
-        if setting not in SETTINGS:
-            raise UnknownNameError("LAReQA setting", setting, SETTINGS)
-    if not settings:
-        raise ValueError("no LAReQA setting chosen")
-    if candidate_text not in CANDIDATE_TEXTS:
-        raise UnknownNameError("candidate text", candidate_text, CANDIDATE_TEXTS)
+    settings = _checked_settings(settings, candidate_text)
     data = load_lareqa(name, languages, root, articles=articles)
     loaded = time.perf_counter()
-    log.info(
-        "%s: %d questions, %d candidates (%s), %d languages",
-        name,
-        len(data.questions),
-        len(data.candidates),
-        candidate_text,
-        len(data.languages),
-    )
+    counts = (len(data.questions), len(data.candidates), candidate_text, len(data.languages))
+    log.info("%s: %d questions, %d candidates (%s), %d languages", name, *counts)
     query_vectors = _encode_unique(
         encoder, [q.text for q in data.questions], encoder.query_prefix, max_length, batch_size, show_progress
     )
@@ -327,28 +381,12 @@ def evaluate_lareqa(
     scored = time.perf_counter()
     langs, aggregates, extra, per_query = summarise(per_lang, settings)
     main_metric = MAIN_METRIC if "mul" in settings else ("mono.map" if "mono" in settings else "cross.map")
-    extra.update(
-        {
-            "candidate_text": candidate_text,
-            "n_candidates": {lang: s.stop - s.start for lang, s in data.candidate_slices().items()},
-            "n_candidates_total": len(data.candidates),
-            "n_questions": len(data.questions),
-            "unanswered": data.unanswered,
-            "primary_average": "macro over settings (query languages; Cr.: all Lq→Lc settings)",
-            "metric_notes": {
-                "mul.map@20": "XTREME-R normalisation: top-20 sum / min(|R_q|, 20)",
-                "mul.ap@20_trec": "trec_eval map_cut_20 normalisation: top-20 sum / |R_q|",
-                "mul.r@10": "|top-10 ∩ R_q| / |R_q| (max 10/11 on XQuAD-R)",
-                "mul.rank_distance": "max - min rank of R_q in the full multilingual ranking; not x100",
-                "cross": "per query language: mean over candidate languages Lc; queries whose item lacks Lc skipped",
-            },
-            "timing": {
-                "load_s": round(loaded - started, 3),
-                "encode_s": round(encoded - loaded, 3),
-                "score_s": round(scored - encoded, 3),
-            },
-        }
-    )
+    timing = {
+        "load_s": round(loaded - started, 3),
+        "encode_s": round(encoded - loaded, 3),
+        "score_s": round(scored - encoded, 3),
+    }
+    extra.update(_description(data, candidate_text, timing))
     config = {
         "name": name,
         "languages": list(data.languages),
@@ -357,12 +395,7 @@ def evaluate_lareqa(
         "max_length": max_length,
         "articles": articles,
         "batch_size": batch_size,
-        "query_prefix": encoder.query_prefix,
-        "passage_prefix": encoder.passage_prefix,
-        "direction": "question -> answer sentence",
-        "tie_rule": TIE_RULE,
-        "scores": "fp32 cosine, exact",
-        "files": {lang: str(path) for lang, path in data.files.items()},
+        **_protocol(encoder, data),
     }
     result = TaskResult(
         task=name,
@@ -378,12 +411,6 @@ def evaluate_lareqa(
     if output_dir is not None:
         result = write_result(output_dir, result, per_query)
         log.info("wrote %s", result_path(output_dir, name))
-    log.info(
-        "%s %s = %.2f (encode %.1fs, score %.1fs)",
-        name,
-        main_metric,
-        result.main_score.value,
-        encoded - loaded,
-        scored - encoded,
-    )
+    seconds = (encoded - loaded, scored - encoded)
+    log.info("%s %s = %.2f (encode %.1fs, score %.1fs)", name, main_metric, result.main_score.value, *seconds)
     return result

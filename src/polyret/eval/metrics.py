@@ -393,6 +393,7 @@ def ir_measures_scores(
     (or an empty) run scores 0. ``tie_break="insertion"`` (default) breaks score ties by each query's
     dict order (pass documents in canonical order); ``"trec"`` keeps trec_eval's own tie rule (docid).
     """
+    # ir_measures loads only when this runs, not when metrics is imported
     import ir_measures
 
     if tie_break not in ("insertion", "trec"):

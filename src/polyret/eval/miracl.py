@@ -18,13 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from polyret.data.languages import MIRACL_LANGS, get_language
-from polyret.data.miracl import corpus_files, corpus_root, iter_corpus, miracl_dir, read_miracl_topics
+from polyret.data.miracl import MiraclTopics, corpus_files, corpus_root, iter_corpus, miracl_dir, read_miracl_topics
 from polyret.encode.base import Encoder
 from polyret.encode.shards import encode_to_shards, load_shards
 from polyret.eval.bitext import language_aggregates
 from polyret.eval.metrics import ir_measures_scores
+from polyret.eval.options import TaskOptions
 from polyret.eval.results import MainScore, TaskResult, write_result
 from polyret.io import polyret_home
 from polyret.mining.index import search_shards
@@ -33,6 +35,16 @@ log = logging.getLogger(__name__)
 
 MEASURES = {"nDCG@10": "ndcg@10", "R@100": "r@100"}
 DEPTH = 100
+
+
+class MiraclOptions(TaskOptions):
+    """The study-config options of :func:`evaluate_miracl`."""
+
+    root: Path | None = None
+    corpus_dir: Path | None = None
+    embeddings_dir: Path | None = None
+    max_length: int | None = Field(None, ge=1)
+    shard_size: int = Field(100_000, ge=1)
 
 
 def shards_dir(encoder: Encoder, lang: str, files: Sequence[Path], max_length: int | None) -> Path:
@@ -85,6 +97,50 @@ def retrieve(
     }
 
 
+def _score_language(
+    encoder: Encoder,
+    lang: str,
+    topics: MiraclTopics,
+    files: Sequence[Path],
+    out_dir: Path,
+    *,
+    shard_size: int,
+    max_length: int | None,
+    batch_size: int,
+    show_progress: bool,
+) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, int]]:
+    """One language: (metrics x100 over judged queries, per-query arrays, topic/qrels counts)."""
+    judged = [qid for qid in topics.queries if any(rel > 0 for rel in topics.qrels.get(qid, {}).values())]
+    run = retrieve(
+        encoder,
+        {qid: topics.queries[qid] for qid in judged},
+        files,
+        out_dir,
+        shard_size=shard_size,
+        max_length=max_length,
+        batch_size=batch_size,
+        show_progress=show_progress,
+    )
+    values = ir_measures_scores(run, {qid: topics.qrels[qid] for qid in judged}, tuple(MEASURES))
+    metrics = {
+        key: 100.0 * float(np.mean([values[name][qid] for qid in judged])) if judged else 0.0
+        for name, key in MEASURES.items()
+    }
+    metrics["n"] = float(len(judged))
+    arrays = {
+        f"{lang}/{key}": np.array([values[name][qid] for qid in judged], dtype=np.float64)
+        for name, key in MEASURES.items()
+    }
+    arrays[f"{lang}/query_ids"] = np.array(judged)
+    counts = {
+        "topics": len(topics.queries),
+        "judged_with_relevant": len(judged),
+        "without_relevant": len(topics.queries) - len(judged),
+        "qrels_without_topic": len(set(topics.qrels) - set(topics.queries)),
+    }
+    return metrics, arrays, counts
+
+
 def evaluate_miracl(
     encoder: Encoder,
     languages: Sequence[str] = MIRACL_LANGS,
@@ -111,13 +167,13 @@ def evaluate_miracl(
     per_query: dict[str, np.ndarray] = {}
     counts: dict[str, dict[str, int]] = {}
     for lang, (topics, files) in inputs.items():
-        judged = [qid for qid in topics.queries if any(rel > 0 for rel in topics.qrels.get(qid, {}).values())]
         out_dir = (
             Path(embeddings_dir) / lang if embeddings_dir is not None else shards_dir(encoder, lang, files, max_length)
         )
-        run = retrieve(
+        per_language[lang], arrays, counts[lang] = _score_language(
             encoder,
-            {qid: topics.queries[qid] for qid in judged},
+            lang,
+            topics,
             files,
             out_dir,
             shard_size=shard_size,
@@ -125,22 +181,7 @@ def evaluate_miracl(
             batch_size=batch_size,
             show_progress=show_progress,
         )
-        values = ir_measures_scores(run, {qid: topics.qrels[qid] for qid in judged}, tuple(MEASURES))
-        metrics = {
-            key: 100.0 * float(np.mean([values[name][qid] for qid in judged])) if judged else 0.0
-            for name, key in MEASURES.items()
-        }
-        metrics["n"] = float(len(judged))
-        per_language[lang] = metrics
-        for name, key in MEASURES.items():
-            per_query[f"{lang}/{key}"] = np.array([values[name][qid] for qid in judged], dtype=np.float64)
-        per_query[f"{lang}/query_ids"] = np.array(judged)
-        counts[lang] = {
-            "topics": len(topics.queries),
-            "judged_with_relevant": len(judged),
-            "without_relevant": len(topics.queries) - len(judged),
-            "qrels_without_topic": len(set(topics.qrels) - set(topics.queries)),
-        }
+        per_query.update(arrays)
     aggregates = language_aggregates(per_language, tuple(MEASURES.values()))
     result = TaskResult(
         task="miracl",

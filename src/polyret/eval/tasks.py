@@ -8,8 +8,9 @@ names elsewhere (MTEB). ``polyret eval``, the study config and the report read t
 a task. Adding one is a new module (its evaluate function) plus one :func:`register_task` call or entry below
 (``docs/extending.md``).
 
-Evaluate functions are given as ``"module:function"`` and imported only when their task runs, so a benchmark whose
-module (or optional dependency) is missing does not break the others, and ``polyret --help`` loads none of them.
+Evaluate functions and options models are given as ``"module:attribute"`` and imported only when their task runs
+(or a config naming it is validated), so a benchmark whose module (or optional dependency) is missing does not break
+the others, and ``polyret --help``, which lists the names, loads none of them.
 :func:`run_task` passes a task only the options its function accepts, so one command line can carry options for
 several tasks (``--candidate-text`` reaches LAReQA, not Tatoeba).
 """
@@ -22,14 +23,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationError
+from polyret.errors import PolyretError, UnknownNameError
 
-from polyret.encode.base import Encoder
-from polyret.errors import ConfigError, PolyretError, UnknownNameError
-from polyret.eval.results import TaskResult
-from polyret.validation import StrictModel, config_error
+if TYPE_CHECKING:  # numpy stays unloaded for `polyret --help`, which reads this registry
+    from polyret.encode.base import Encoder
+    from polyret.eval.results import TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -39,70 +39,6 @@ LanguageScheme = Literal["iso639-1", "udhr-version"]
 
 class TaskUnavailableError(PolyretError):
     """A known task whose implementation cannot be imported."""
-
-
-# --------------------------------------------------------------------------------------------------- options
-class EncoderOptions(StrictModel):
-    """Options of the encoder every task of a study entry shares (``load_encoder``'s keywords)."""
-
-    max_length: int | None = Field(None, ge=1)
-    pooling: str | None = None
-    layer: int | None = None
-    device: str | None = None
-    cache: bool = True
-
-
-#: encoder option names (``max_length`` also reaches the tasks that take it)
-ENCODER_OPTIONS: tuple[str, ...] = tuple(EncoderOptions.model_fields)
-
-
-class TaskOptions(StrictModel):
-    """Options every task takes; a task's options model adds its own (the keyword arguments of its function)."""
-
-    languages: list[str] | None = None
-    batch_size: int = Field(32, ge=1)
-    show_progress: bool = True
-
-
-class LareqaOptions(TaskOptions):
-    candidate_text: Literal["sentence", "sentence+context"] = "sentence+context"
-    settings: list[Literal["mono", "cross", "mul"]] | None = None
-    max_length: int | None = Field(512, ge=1)
-    #: the first N articles per language (quick runs)
-    articles: int | None = Field(None, ge=1)
-    root: Path | None = None
-    block_size: int = Field(256, ge=1)
-
-
-class TatoebaOptions(TaskOptions):
-    root: Path | None = None
-    max_sentences: int | None = Field(None, ge=1)
-
-
-class BuccOptions(TaskOptions):
-    root: Path | None = None
-    k: int = Field(4, ge=1)
-    margin: Literal["ratio", "distance", "absolute"] = "ratio"
-
-
-class BuccStyleOptions(BuccOptions):
-    source: Literal["tatoeba"] = "tatoeba"
-    n_parallel: int = Field(150, ge=1)
-    n_distractors: int = Field(1000, ge=0)
-    seed: int = 0
-
-
-class MiraclOptions(TaskOptions):
-    root: Path | None = None
-    corpus_dir: Path | None = None
-    embeddings_dir: Path | None = None
-    max_length: int | None = Field(None, ge=1)
-    shard_size: int = Field(100_000, ge=1)
-
-
-class UdhrOptions(TaskOptions):
-    #: the evaluation article set: all | even | odd or explicit numbers (PROTOCOLS §3.5)
-    articles: Literal["all", "even", "odd"] | list[int] = "all"
 
 
 # --------------------------------------------------------------------------------------------------- metadata
@@ -140,7 +76,8 @@ class TaskMetadata:
     language_scheme: LanguageScheme = "iso639-1"
     #: how many languages the full benchmark has (a result on fewer is a subset)
     full_languages: int | None = None
-    options: type[TaskOptions] = TaskOptions
+    #: the pydantic model of its study-config options, ``"module:Class"`` (imported when a config is validated)
+    options: str | type = "polyret.eval.options:TaskOptions"
     #: arguments fixed by the registry entry (e.g. which LAReQA data set)
     fixed: Mapping[str, Any] = field(default_factory=dict)
     figures: tuple[Figure, ...] = ("per-language", "alpha-sweep")
@@ -164,19 +101,26 @@ class TaskMetadata:
 
     def load(self) -> Callable[..., TaskResult]:
         """The evaluate function (imported now)."""
-        if callable(self.evaluate):
-            return self.evaluate
-        module_name, _, function_name = self.evaluate.partition(":")
+        return self._resolve(self.evaluate)
+
+    def options_model(self) -> type:
+        """The options model (imported now)."""
+        return self._resolve(self.options)
+
+    def _resolve(self, reference: str | Any) -> Any:
+        if not isinstance(reference, str):
+            return reference
+        module_name, _, attribute = reference.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as err:
             raise TaskUnavailableError(
                 f"task {self.name!r} is not available: cannot import {module_name} ({err})"
             ) from err
-        function = getattr(module, function_name, None)
-        if function is None:
-            raise TaskUnavailableError(f"task {self.name!r} is not available: {module_name} has no {function_name}()")
-        return function
+        found = getattr(module, attribute, None)
+        if found is None:
+            raise TaskUnavailableError(f"task {self.name!r} is not available: {module_name} has no {attribute}")
+        return found
 
 
 _LAREQA_HEADLINE = ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance")
@@ -210,7 +154,7 @@ for _task in (
             lower_is_better=frozenset({"mul.rank_distance"}),
             items=_LAREQA_ITEMS,
             full_languages=count,
-            options=LareqaOptions,
+            options="polyret.eval.lareqa:LareqaOptions",
             fixed={"name": name},
             figures=("per-language", "rank-distance", "alpha-sweep"),
             published_metrics=("mono.map", "cross.map", "mul.map", "mul.r@10", "mul.rank_distance"),
@@ -230,7 +174,7 @@ for _task in (
         headline=("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy"),
         items=_PAIR_ITEMS,
         full_languages=36,
-        options=TatoebaOptions,
+        options="polyret.eval.tatoeba:TatoebaOptions",
         figures=("per-language", "alpha-sweep", "cc100"),
         protocol="PROTOCOLS §3.2",
         smoke_options={"max_sentences": 10, "max_length": 32, "languages": ["sw", "de"]},
@@ -243,7 +187,7 @@ for _task in (
         "f1",
         headline=("f1", "oracle.f1"),
         full_languages=4,
-        options=BuccOptions,
+        options="polyret.eval.bucc:BuccOptions",
         protocol="PROTOCOLS §3.3",
     ),
     TaskMetadata(
@@ -253,7 +197,7 @@ for _task in (
         "polyret.eval.bucc:evaluate_bucc_style",
         "f1",
         headline=("f1",),
-        options=BuccStyleOptions,
+        options="polyret.eval.bucc:BuccStyleOptions",
         smoke_options={"n_parallel": 20, "n_distractors": 20},
     ),
     TaskMetadata(
@@ -265,7 +209,7 @@ for _task in (
         headline=("ndcg@10", "r@100"),
         items=ItemRule("a query of one language", False, False),
         full_languages=18,
-        options=MiraclOptions,
+        options="polyret.eval.miracl:MiraclOptions",
         length_sensitive=True,
         protocol="PROTOCOLS §3.4",
     ),
@@ -279,7 +223,7 @@ for _task in (
         items=ItemRule("an article of one UDHR version (both directions)", False, True),
         language_scheme="udhr-version",
         full_languages=517,
-        options=UdhrOptions,
+        options="polyret.eval.udhr:UdhrOptions",
         article_set=True,
         protocol="PROTOCOLS §3.5",
         smoke_options={"articles": [1, 2, 3, 4, 5], "max_length": 32, "languages": ["swh", "deu"]},
@@ -320,27 +264,6 @@ def parse_tasks(value: str | list[str] | tuple[str, ...]) -> list[str]:
     for name in names:
         get_spec(name)
     return list(dict.fromkeys(names))
-
-
-def check_task_options(name: str, options: Mapping[str, Any], source: str) -> None:
-    """Validate one task's options as given in a config (encoder options and the task's own) before any work.
-
-    ``source`` names the place in messages (``study.yaml: eval.tasks.tatoeba``).
-    """
-    task = get_spec(name)
-    encoder = {k: v for k, v in options.items() if k in ENCODER_OPTIONS}
-    own = {k: v for k, v in options.items() if k not in ENCODER_OPTIONS or k in task.options.model_fields}
-    unknown = sorted(set(own) - set(task.options.model_fields))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown option {unknown[0]!r} (not an option of {name} nor an encoder option; "
-            f"valid: {', '.join(sorted({*task.options.model_fields, *ENCODER_OPTIONS}))})"
-        )
-    for model, values in ((EncoderOptions, encoder), (task.options, own)):
-        try:
-            model.model_validate(values)
-        except ValidationError as err:
-            raise config_error(err, source) from None
 
 
 def accepted_options(function: Callable[..., Any], options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

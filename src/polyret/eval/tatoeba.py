@@ -15,15 +15,24 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from polyret.data.languages import TATOEBA_XTREME36, get_language
 from polyret.data.tatoeba import read_tatoeba_pair, tatoeba_dir
 from polyret.encode.base import Encoder
 from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, score_pair
+from polyret.eval.options import TaskOptions
 from polyret.eval.results import MainScore, TaskResult, write_result
 
 TASK = "tatoeba"
 METRICS = ("xx2en.accuracy", "en2xx.accuracy", "mean.accuracy")
+
+
+class TatoebaOptions(TaskOptions):
+    """The study-config options of :func:`evaluate_tatoeba`."""
+
+    root: Path | None = None
+    max_sentences: int | None = Field(None, ge=1)
 
 
 def evaluate_tatoeba(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from polyret.data.udhr import N_ARTICLES, UdhrCorpus, load_udhr
 from polyret.encode.base import Encoder
 from polyret.errors import ConfigError, UnknownNameError
 from polyret.eval.bitext import TIE_RULE, encode_unique, language_aggregates, score_pair
+from polyret.eval.options import TaskOptions
 from polyret.eval.results import MainScore, TaskResult, write_result
 
 TASK = "udhr"
@@ -31,6 +33,13 @@ ARTICLE_SETS = {
     "even": tuple(range(2, N_ARTICLES + 1, 2)),
     "odd": tuple(range(1, N_ARTICLES + 1, 2)),
 }
+
+
+class UdhrOptions(TaskOptions):
+    """The study-config options of :func:`evaluate_udhr`."""
+
+    #: the evaluation article set: all | even | odd or explicit numbers (PROTOCOLS §3.5)
+    articles: Literal["all", "even", "odd"] | list[int] = "all"
 
 
 def article_set(articles: str | Sequence[int]) -> tuple[int, ...]:

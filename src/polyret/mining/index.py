@@ -20,21 +20,23 @@ from typing import Literal
 
 import faiss
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from polyret.encode.shards import MANIFEST, open_shards
 from polyret.errors import ConfigError, DataError
 from polyret.io import atomic_write, read_json
 from polyret.mining.knn import as_unit_float32, exact_topk, merge_topk, search_index, sort_rows
+from polyret.validation import StrictModel
 
 log = logging.getLogger(__name__)
 
 IndexKind = Literal["flat", "ivf-flat", "ivf-pq", "hnsw"]
 
 
-class IndexSpec(BaseModel):
+class IndexSpec(StrictModel):
     """How to build a search index (a config block; every field has a working default)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     kind: IndexKind = "flat"
     nlist: int | None = Field(default=None, ge=1, description="IVF cells; default about 4·sqrt(n), capped by n/39")
@@ -220,8 +222,6 @@ def measure_recall(queries: np.ndarray, keys: np.ndarray, k: int, spec: IndexSpe
 
 def corpus_index_path(shards_dir: str | Path, spec: IndexSpec) -> Path:
     """Where :func:`corpus_index` keeps the ``spec`` index of a sharded encoding (keyed by build settings and data)."""
-    from polyret.encode.shards import MANIFEST
-
     folder = Path(shards_dir)
     manifest = read_json(folder / MANIFEST)
     data = json.dumps([manifest["settings"], manifest.get("count")], sort_keys=True)
@@ -234,8 +234,6 @@ def corpus_index(shards_dir: str | Path, spec: IndexSpec) -> faiss.Index:
     The built index is saved beside the shards as ``index-<kind>-<key>.faiss`` (atomically) and read back by
     every later search with the same build settings, so building happens once and searching many times.
     """
-    from polyret.encode.shards import open_shards
-
     shards = open_shards(shards_dir)
     path = corpus_index_path(shards_dir, spec)
     if path.is_file():
@@ -265,8 +263,6 @@ def search_corpus(
     ``flat`` streams the shards through exact search (one shard in memory, PROTOCOLS' tie rule); the other kinds
     search the index of :func:`corpus_index`. Only the ids of returned rows are read.
     """
-    from polyret.encode.shards import open_shards
-
     spec = spec or IndexSpec()
     shards = open_shards(shards_dir)
     if spec.kind == "flat" and not (spec.use_gpu or (spec.use_gpu is None and gpu_available())):

@@ -15,6 +15,7 @@ one-to-one candidate and keeps its score, which is what BUCC needs before tuning
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,16 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
+from polyret.encode.encoder import load_encoder, read_texts
+from polyret.encode.shards import MANIFEST, load_shards
+from polyret.errors import ConfigError, DataError
+from polyret.io import read_json
+from polyret.mining.index import IndexSpec, build_index, search, search_built, search_shards
 from polyret.mining.knn import exact_topk
 from polyret.mining.pairfile import ScoredPair, write_scored_pairs
 
 if TYPE_CHECKING:
     from polyret.encode.base import Encoder
-    from polyret.mining.index import IndexSpec
 
 MarginKind = Literal["ratio", "distance", "absolute"]
 MARGINS: tuple[str, ...] = get_args(MarginKind)
@@ -97,8 +102,6 @@ def neighbours(
     approximate: an index over the other side, built shard by shard), so only a shard of each side is in memory
     besides the k-NN lists and the index; the result equals the one-array search.
     """
-    from polyret.mining.index import build_index, search, search_built, search_shards
-
     approximate = index is not None and index.kind != "flat"
     if isinstance(src, np.ndarray) and isinstance(tgt, np.ndarray):
         if approximate:
@@ -216,8 +219,6 @@ class MineSummary:
 
 
 def _check_tsv_safe(texts: Sequence[str], path: Path) -> None:
-    from polyret.errors import DataError
-
     for number, text in enumerate(texts, start=1):
         if "\t" in text or "\n" in text or "\r" in text:
             raise DataError.at(path, number, "text contains a tab or line break, which the TSV output cannot hold")
@@ -261,9 +262,6 @@ def mine_files(
     symmetric task, PROTOCOLS §1.1); ``model`` is a name/path for :func:`polyret.encode.encoder.load_encoder`
     or an encoder object.
     """
-    import time
-
-    from polyret.encode.encoder import load_encoder, read_texts
 
     src_path, tgt_path, out_path = Path(src), Path(tgt), Path(output)
     src_texts, tgt_texts = read_texts(src_path), read_texts(tgt_path)
@@ -307,11 +305,6 @@ def mine_shard_folders(
     Neither side is ever whole in memory (see :func:`mine_pairs`); texts are not deduplicated (give each text
     once). Both folders must come from the same model, prefix and maximum length.
     """
-    import time
-
-    from polyret.encode.shards import MANIFEST, load_shards
-    from polyret.errors import ConfigError
-    from polyret.io import read_json
 
     src_path, tgt_path, out_path = Path(src_dir), Path(tgt_dir), Path(output)
     src_ids, src_shards = load_shards(src_path)

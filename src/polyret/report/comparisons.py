@@ -19,7 +19,7 @@ NO_DIFFERENCE = "no significant difference"
 
 
 @dataclass(frozen=True)
-class Tests:
+class PairedTests:
     """How the paired tests run: resamples, seed, and the correction across a table."""
 
     n_resamples: int
@@ -57,7 +57,7 @@ def group_name(key: GroupKey) -> str:
     return f"{key[0]} / {key[1]}"
 
 
-def significance_table(study: Study, tests: Tests) -> SignificanceTable:
+def significance_table(study: Study, tests: PairedTests) -> SignificanceTable:
     """Every group against the reference, per task, on the main metric; Holm/BH across the whole table."""
     table = SignificanceTable()
     pending: list[tuple[str, GroupKey, GroupKey, str, PairedComparison]] = []
@@ -96,7 +96,7 @@ def significance_table(study: Study, tests: Tests) -> SignificanceTable:
 
 
 def language_differences(
-    study: Study, tests: Tests, task: str, metric: str, keys: Sequence[GroupKey], langs: Sequence[str]
+    study: Study, tests: PairedTests, task: str, metric: str, keys: Sequence[GroupKey], langs: Sequence[str]
 ) -> dict[tuple[GroupKey, str], bool]:
     """(group, language) -> whether it is significantly above the reference there (below: False; absent: no
     significant difference), corrected across the language × group cells of the table."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from polyret.io import atomic_write
 from polyret.report.blocks import FigureBlock, render_html, render_markdown
-from polyret.report.comparisons import Tests
+from polyret.report.comparisons import PairedTests
 from polyret.report.sections import Settings, build_report
 from polyret.report.significance import N_RESAMPLES, Correction
 from polyret.report.tables import load_study
@@ -37,7 +37,7 @@ def write_report(
 ) -> ReportFiles:
     """Write ``report.md``, ``report.html``, ``figures/*.{png,svg}`` (and long tables as CSV) into the study dir."""
     study = load_study(study_dir)
-    blocks = build_report(study, Settings(Tests(n_resamples, seed, correction), draw_figures=figures))
+    blocks = build_report(study, Settings(PairedTests(n_resamples, seed, correction), draw_figures=figures))
     root = study.study_dir
     markdown = root / "report.md"
     html_path = root / "report.html"

@@ -25,7 +25,7 @@ from polyret.io import atomic_write, timestamp
 from polyret.report import figures as figs
 from polyret.report import published as pub
 from polyret.report.blocks import Banner, Block, CodeBlock, FigureBlock, Heading, Paragraph, TableBlock
-from polyret.report.comparisons import Tests, group_name, language_differences, significance_table
+from polyret.report.comparisons import PairedTests, group_name, language_differences, significance_table
 from polyret.report.significance import ALPHA, CORRECTIONS
 from polyret.report.tables import (
     GroupKey,
@@ -64,7 +64,7 @@ EMBEDDED_NOTE = (
 class Settings:
     """How one report is made: the paired tests and whether to draw figures."""
 
-    tests: Tests
+    tests: PairedTests
     draw_figures: bool = True
 
 
@@ -239,7 +239,7 @@ SIGNIFICANCE_HEADER = [
 ]
 
 
-def significance(study: Study, tests: Tests) -> list[Block]:
+def significance(study: Study, tests: PairedTests) -> list[Block]:
     _, correction_name = CORRECTIONS[tests.correction]
     intro = Paragraph(
         f"Paired per-query tests of each method against **{study.reference}** on the same "
@@ -286,7 +286,7 @@ def significance(study: Study, tests: Tests) -> list[Block]:
     ]
 
 
-def per_language(study: Study, tests: Tests) -> list[Block]:
+def per_language(study: Study, tests: PairedTests) -> list[Block]:
     blocks: list[Block] = [
         Heading(2, "Per-language results"),
         Paragraph(
@@ -304,7 +304,7 @@ def per_language(study: Study, tests: Tests) -> list[Block]:
     return blocks
 
 
-def language_table(study: Study, tests: Tests, task: str, metric: str) -> list[Block]:
+def language_table(study: Study, tests: PairedTests, task: str, metric: str) -> list[Block]:
     """One task's main metric per language: low-resource first, group means, marks, a CSV when cut."""
     keys = study.keys(task)
     stats = {key: per_language_stat(study, key, task, metric) for key in keys}

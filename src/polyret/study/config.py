@@ -47,13 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from polyret.errors import ConfigError, UnknownNameError
-from polyret.eval.tasks import TASKS, check_task_options
+from polyret.eval.options import ENCODER_OPTIONS, EncoderOptions
+from polyret.eval.tasks import TASKS, get_spec
 from polyret.io import read_yaml
 from polyret.train.methods import Method, RunConfig, get_method, method_names
-from polyret.validation import StrictModel, parse
+from polyret.validation import StrictModel, config_error, parse
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -492,6 +493,27 @@ def parse_study_config(payload: Any, source: str | Path = "<config>") -> StudyCo
         check_task_options(task, options, f"{source}: eval.tasks.{task}")
     config._runs = _expand(config, source)
     return config
+
+
+def check_task_options(task: str, options: dict[str, Any], source: str) -> None:
+    """Validate one task's options (the encoder's and the task's own options models) before any work.
+
+    ``source`` names the place in messages (``study.yaml: eval.tasks.tatoeba``).
+    """
+    model = get_spec(task).options_model()
+    encoder = {k: v for k, v in options.items() if k in ENCODER_OPTIONS}
+    own = {k: v for k, v in options.items() if k not in ENCODER_OPTIONS or k in model.model_fields}
+    unknown = sorted(set(own) - set(model.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown option {unknown[0]!r} (not an option of {task} nor an encoder option; "
+            f"valid: {', '.join(sorted({*model.model_fields, *ENCODER_OPTIONS}))})"
+        )
+    for schema, values in ((EncoderOptions, encoder), (model, own)):
+        try:
+            schema.model_validate(values)
+        except ValidationError as err:
+            raise config_error(err, source) from None
 
 
 def load_study_config(path: str | Path) -> StudyConfig:

@@ -49,9 +49,9 @@ from rich.table import Table
 
 from polyret.errors import PolyretError, UnknownNameError
 from polyret.eval.model_card import write_model_card
+from polyret.eval.options import ENCODER_OPTIONS
 from polyret.eval.results import read_result
 from polyret.eval.run import EvalOptions, run_eval
-from polyret.eval.tasks import ENCODER_OPTIONS
 from polyret.io import atomic_write, read_json, timestamp, write_json
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
 from polyret.train.methods import run_method

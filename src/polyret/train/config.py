@@ -39,6 +39,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from polyret.data.languages import get_language
+from polyret.data.lareqa import LAREQA_NAMES, LareqaName
 from polyret.errors import ConfigError, PolyretError
 from polyret.io import read_yaml as load_yaml
 from polyret.validation import StrictModel, parse
@@ -76,7 +77,7 @@ class JsonlSource(StrictModel):
 
 class LareqaSource(StrictModel):
     format: Literal["lareqa"] = "lareqa"
-    dataset: Literal["xquad-r", "mlqa-r"]
+    dataset: LareqaName
     languages: list[str] | None = None
     root: Path | None = None
     candidate_text: Literal["sentence", "sentence+context"] = "sentence+context"
@@ -118,7 +119,7 @@ SOURCE_FORMATS = ("jsonl", "lareqa", "tsv", "hf")
 def _source_shorthand(value: Any) -> Any:
     """``mlqa-r`` → LAReQA source; ``path.jsonl`` → JSONL source; a mapping without ``format`` is guessed."""
     if isinstance(value, str):
-        if value in ("xquad-r", "mlqa-r"):
+        if value in LAREQA_NAMES:
             return {"format": "lareqa", "dataset": value}
         if value.endswith((".jsonl", ".json")):
             return {"format": "jsonl", "path": value}

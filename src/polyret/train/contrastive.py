@@ -26,21 +26,28 @@ from typing import Any
 
 import numpy as np
 import torch
-from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+from accelerate.data_loader import prepare_data_loader
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
+from sentence_transformers.sentence_transformer.losses import (
+    CachedMultipleNegativesRankingLoss,
+    MultipleNegativesRankingLoss,
+)
 from sentence_transformers.util import all_gather_with_grad, cos_sim
 from torch import Tensor, nn
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
 
 from polyret.data import pairs as pairs_io
 from polyret.data.pairs import TrainingSet
 from polyret.distributed import distributed_layout
+from polyret.encode.models import resolve_model
 from polyret.errors import ConfigError, DataError
-from polyret.io import timestamp, write_json
+from polyret.io import read_json, timestamp, write_json
 from polyret.train import runs
 from polyret.train.config import ContrastiveConfig, DataSource, parse_contrastive_config
-from polyret.train.samplers import SAMPLERS, SamplerFactory, TripletIndex
+from polyret.train.samplers import SAMPLERS, TRAIN_COLUMN, VALIDATION_COLUMN, SamplerFactory, TripletIndex
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +90,6 @@ class PaperEq1Loss(nn.Module):
 
 def build_loss(model: SentenceTransformer, config: ContrastiveConfig, world_size: int) -> nn.Module:
     """The configured loss: in-batch InfoNCE (plain, symmetric, cached) or ``paper_eq1``."""
-    from sentence_transformers.sentence_transformer.losses import (
-        CachedMultipleNegativesRankingLoss,
-        MultipleNegativesRankingLoss,
-    )
-
     spec = config.loss
     gather = spec.gather_across_devices and world_size > 1
     if spec.denominator == "paper_eq1":
@@ -105,10 +107,10 @@ def build_loss(model: SentenceTransformer, config: ContrastiveConfig, world_size
 class TripletCollator(SentenceTransformerDataCollator):
     """Turns sampler rows into tokenized ``anchor``/``positive``/``negative_k`` columns (prefixes already applied).
 
-    Rows of the training dataset (column ``row``) index ``train_index``; rows of the validation dataset (column
-    ``val_row``) index ``val_index``. Queries are cut at ``max_query_length`` tokens, passages at
-    ``max_passage_length``. The batch carries a ``polyret_meta`` description (kind, data set, languages, items)
-    that :class:`PolyretTrainer` logs and the loss ignores.
+    Rows of the training dataset (column :data:`~polyret.train.samplers.TRAIN_COLUMN`) index ``train_index``; rows of
+    the validation dataset (column :data:`~polyret.train.samplers.VALIDATION_COLUMN`) index ``val_index``. Queries
+    are cut at ``max_query_length`` tokens, passages at ``max_passage_length``. The batch carries a ``polyret_meta``
+    description (kind, data set, languages, items) that :class:`PolyretTrainer` logs and the loss ignores.
     """
 
     train_index: TripletIndex | None = field(default=None, repr=False)
@@ -119,10 +121,10 @@ class TripletCollator(SentenceTransformerDataCollator):
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         if not features:
             return {}
-        if "val_row" in features[0]:
-            index, rows = self.val_index, [f["val_row"] for f in features]
+        if VALIDATION_COLUMN in features[0]:
+            index, rows = self.val_index, [f[VALIDATION_COLUMN] for f in features]
         else:
-            index, rows = self.train_index, [f["row"] for f in features]
+            index, rows = self.train_index, [f[TRAIN_COLUMN] for f in features]
         assert index is not None
         queries, positives, negatives = index.texts(rows)
         columns = [("anchor", queries, self.max_query_length), ("positive", positives, self.max_passage_length)]
@@ -139,8 +141,6 @@ class TripletCollator(SentenceTransformerDataCollator):
 def _unsharded(loader: Any, args: Any) -> Any:
     """Wrap a DataLoader like ``accelerator.prepare`` does on one process: device placement, ``set_epoch`` and
     resumable skipping, but no ``BatchSamplerShard`` — our samplers already yield this rank's slice."""
-    from accelerate.data_loader import prepare_data_loader
-
     return prepare_data_loader(
         loader,
         device=args.device,
@@ -301,6 +301,7 @@ def _prefixes(model: SentenceTransformer, config: ContrastiveConfig, symmetric: 
     return query, passage
 
 
+# --------------------------------------------------------------------------------------------------- training
 def kept_step(best_checkpoint: str | None, last_step: int) -> int:
     """The step whose weights are saved: the best validation checkpoint's (early stopping), else the last step."""
     return runs.checkpoint_step(best_checkpoint) if best_checkpoint else last_step
@@ -424,7 +425,6 @@ def validation_plan(
         ) from None
 
 
-# --------------------------------------------------------------------------------------------------- training
 def train_contrastive(
     config: ContrastiveConfig | dict[str, Any],
     run_dir: str | Path,
@@ -481,6 +481,42 @@ def train_on_pairs(
     )
 
 
+# --------------------------------------------------------------------------------------------------- the stages
+@dataclass
+class _Layout:
+    """Where this process stands: world size, rank, the global batch and this rank's slice of it."""
+
+    world_size: int
+    rank: int
+    batch_size: int  # the global batch B
+    validation_batch_size: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class _Data:
+    """Everything training reads, fixed before the trainer exists: sets, languages, prefixes, indexes, batches."""
+
+    model: SentenceTransformer
+    resolved_model: Path | str
+    sets: list[TrainingSet]
+    validation: list[TrainingSet]
+    languages: tuple[str, ...]
+    query_prefix: str
+    passage_prefix: str
+    train_index: TripletIndex
+    sampler_options: dict[str, Any]
+    steps_per_epoch: int
+    total_steps: int
+    val_index: TripletIndex | None = None
+    validation_batches: list[list[int]] = field(default_factory=list)
+    #: the prompts the saved model keeps: the backbone's own (or configured) ones, never the symmetric training text's
+    saved_prompts: dict[str, str] = field(default_factory=dict)
+
+
 def _train(
     model_name: str,
     sets: list[TrainingSet],
@@ -492,32 +528,62 @@ def _train(
     callbacks: Sequence[TrainerCallback],
     symmetric: bool = False,
 ) -> Path:
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainingArguments
-    from transformers import EarlyStoppingCallback
-
-    from polyret.encode.models import resolve_model
-
-    world_size, rank = distributed_layout()
-    is_main = rank == 0
-    B = config.batch_size
-    if B % world_size:
-        raise ConfigError(
-            f"batch_size {B} (the global batch) must be divisible by the number of processes {world_size}"
-        )
-    resolved = config.model_dump(mode="json")
-    if is_main:  # other ranks would see the config rank 0 just wrote; the launcher stops them if this fails
-        runs.prepare_run_dir(run_dir, resolved, resume)
+    """The stages of one run: layout, run directory, data, trainer, train, finalise."""
+    layout = _layout(config)
+    if layout.is_main:  # other ranks would see the config rank 0 just wrote; the launcher stops them if this fails
+        runs.prepare_run_dir(run_dir, config.model_dump(mode="json"), resume)
     model_dir = run_dir / runs.MODEL_DIR
+    if resume and _finished(run_dir, model_dir):
+        log.info("%s is already finished; final model at %s", run_dir, model_dir)
+        return model_dir
+    data = _data(model_name, sets, validation, config, layout, symmetric)
+    checkpoint = runs.last_checkpoint(run_dir) if resume else None
+    trainer = _trainer(data, config, layout, run_dir, checkpoint, resume, callbacks)
+    if layout.is_main:
+        _record_start(run_dir, data, config, layout, checkpoint)
+    log.info(
+        "training %s on %d items (%s), %d steps of %d triplets, policy %s%s",
+        model_name,
+        data.train_index.num_items,
+        ", ".join(data.languages),
+        data.total_steps,
+        layout.batch_size,
+        config.method,
+        f" (alpha {config.alpha})" if config.method == "hybrid" else "",
+    )
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    if layout.is_main:
+        _finalise(trainer, result, data, config, run_dir, model_dir)
+    if layout.world_size > 1 and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return model_dir
+
+
+def _layout(config: ContrastiveConfig) -> _Layout:
+    world_size, rank = distributed_layout()
+    batch_size = config.batch_size
+    if batch_size % world_size:
+        raise ConfigError(
+            f"batch_size {batch_size} (the global batch) must be divisible by the number of processes {world_size}"
+        )
+    return _Layout(world_size, rank, batch_size, config.validation.batch_size or batch_size)
+
+
+def _finished(run_dir: Path, model_dir: Path) -> bool:
     run_file = run_dir / runs.RUN_FILE
-    if resume and model_dir.is_dir() and run_file.exists():
-        import json
+    return model_dir.is_dir() and run_file.exists() and read_json(run_file).get("status") == "finished"
 
-        if json.loads(run_file.read_text(encoding="utf-8")).get("status") == "finished":
-            log.info("%s is already finished; final model at %s", run_dir, model_dir)
-            return model_dir
 
-    # ---- data: hold-out, languages, triplet indexes, samplers (fail fast before loading the model)
+def _data(
+    model_name: str,
+    sets: list[TrainingSet],
+    validation: list[TrainingSet] | None,
+    config: ContrastiveConfig,
+    layout: _Layout,
+    symmetric: bool,
+) -> _Data:
+    """Hold-out, languages, model, prefixes, triplet indexes and the sampler's epoch length (the data fail fast,
+    before the trainer starts)."""
     sets, validation = hold_out(sets, validation, config)
     languages = _languages(sets, config.languages)
     resolved_model = resolve_model(model_name)
@@ -527,29 +593,44 @@ def _train(
     plan = plan_training(
         sets, validation, languages, config, (query_prefix, passage_prefix), tuple(saved_prompts.values())
     )
-    train_index, val_index, validation_batches, options = (
+    return _Data(
+        model,
+        resolved_model,
+        sets,
+        validation or [],
+        languages,
+        query_prefix,
+        passage_prefix,
         plan.train_index,
+        plan.options,
+        plan.steps_per_epoch,
+        plan.total_steps,
         plan.val_index,
         plan.validation_batches,
-        plan.options,
+        saved_prompts,
     )
-    steps_per_epoch, total_steps, B_val = plan.steps_per_epoch, plan.total_steps, plan.validation_batch_size
 
-    # ---- trainer
+
+def _arguments(data: _Data, config: ContrastiveConfig, layout: _Layout, run_dir: Path) -> Any:
+    """``SentenceTransformerTrainingArguments``: budget, optimiser, precision, evaluation/checkpoint cadence, and our
+    batch sampler (a checkpoint doubles as an early-stopping candidate, so saves fall on evaluations)."""
+    validate = bool(data.validation)
     eval_steps = config.validation.eval_steps
-    save_steps = config.save_steps or (eval_steps if validation else 500)
-    early_stop = bool(validation) and config.validation.patience is not None
+    save_steps = config.save_steps or (eval_steps if validate else 500)
+    early_stop = validate and config.validation.patience is not None
     if early_stop and save_steps % eval_steps:
         raise ConfigError(
             f"save_steps {save_steps} must be a multiple of validation.eval_steps {eval_steps} "
             "(checkpoints are the early-stopping candidates)"
         )
-    factory = SamplerFactory(train_index, config.method, validation_batches=validation_batches, **options)
-    args = SentenceTransformerTrainingArguments(
+    factory = SamplerFactory(
+        data.train_index, config.method, validation_batches=data.validation_batches, **data.sampler_options
+    )
+    return SentenceTransformerTrainingArguments(
         output_dir=str(run_dir / runs.CHECKPOINTS),
-        per_device_train_batch_size=B // world_size,
-        per_device_eval_batch_size=B_val // world_size,
-        max_steps=total_steps,
+        per_device_train_batch_size=layout.batch_size // layout.world_size,
+        per_device_eval_batch_size=layout.validation_batch_size // layout.world_size,
+        max_steps=data.total_steps,
         learning_rate=config.optim.lr,
         weight_decay=config.optim.weight_decay,
         warmup_steps=config.optim.warmup_ratio,
@@ -558,8 +639,8 @@ def _train(
         seed=config.seed,
         bf16=config.precision == "bf16",
         fp16=config.precision == "fp16",
-        eval_strategy="steps" if validation else "no",
-        eval_steps=eval_steps if validation else None,
+        eval_strategy="steps" if validate else "no",
+        eval_steps=eval_steps if validate else None,
         save_strategy="steps",
         save_steps=save_steps,
         save_total_limit=config.save_total_limit,
@@ -573,21 +654,55 @@ def _train(
         dataloader_drop_last=False,
         dataloader_pin_memory=torch.cuda.is_available(),
         # CPU-only DDP (tests, laptops): accelerate needs use_cpu to set up a gloo process group
-        **({"use_cpu": True, "ddp_backend": "gloo"} if world_size > 1 and not torch.cuda.is_available() else {}),
+        **({"use_cpu": True, "ddp_backend": "gloo"} if layout.world_size > 1 and not torch.cuda.is_available() else {}),
     )
-    train_dataset = Dataset.from_dict({"row": np.arange(train_index.num_rows, dtype=np.int64)})
-    eval_dataset = Dataset.from_dict({"val_row": np.arange(val_index.num_rows, dtype=np.int64)}) if val_index else None
+
+
+def _trainer(
+    data: _Data,
+    config: ContrastiveConfig,
+    layout: _Layout,
+    run_dir: Path,
+    checkpoint: str | None,
+    resume: bool,
+    callbacks: Sequence[TrainerCallback],
+) -> PolyretTrainer:
+    """The trainer over row datasets (the collator turns rows into texts), its logs cut back to the checkpoint."""
+    args = _arguments(data, config, layout, run_dir)
+    train_dataset = Dataset.from_dict({TRAIN_COLUMN: np.arange(data.train_index.num_rows, dtype=np.int64)})
+    eval_dataset = (
+        Dataset.from_dict({VALIDATION_COLUMN: np.arange(data.val_index.num_rows, dtype=np.int64)})
+        if data.val_index
+        else None
+    )
     collator = TripletCollator(
-        preprocess_fn=model.preprocess,
-        train_index=train_index,
-        val_index=val_index,
-        max_query_length=min(config.model.max_query_length, model.max_seq_length),
-        max_passage_length=min(config.model.max_passage_length, model.max_seq_length),
+        preprocess_fn=data.model.preprocess,
+        train_index=data.train_index,
+        val_index=data.val_index,
+        max_query_length=min(config.model.max_query_length, data.model.max_seq_length),
+        max_passage_length=min(config.model.max_passage_length, data.model.max_seq_length),
     )
-    checkpoint = runs.last_checkpoint(run_dir) if resume else None
-    resumed_step = runs.checkpoint_step(checkpoint)
-    batch_log = runs.batch_log_path(run_dir, rank)
+    batch_log = runs.batch_log_path(run_dir, layout.rank)
     train_log = run_dir / runs.TRAIN_LOG
+    _reset_logs(batch_log, train_log, runs.checkpoint_step(checkpoint), resume, layout.is_main)
+    all_callbacks: list[TrainerCallback] = [_LogToFile(train_log)]
+    if args.load_best_model_at_end:
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.validation.patience))
+    all_callbacks.extend(callbacks)
+    return PolyretTrainer(
+        model=data.model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        loss=build_loss(data.model, config, layout.world_size),
+        data_collator=collator,
+        callbacks=all_callbacks,
+        batch_log=batch_log,
+    )
+
+
+def _reset_logs(batch_log: Path, train_log: Path, resumed_step: int, resume: bool, is_main: bool) -> None:
+    """Resuming drops log lines of steps after the checkpoint (they are trained again); a new run starts empty."""
     if resume:
         runs.truncate_jsonl(batch_log, resumed_step)
         if is_main:
@@ -596,87 +711,65 @@ def _train(
         batch_log.unlink(missing_ok=True)
         if is_main:
             train_log.unlink(missing_ok=True)
-    all_callbacks: list[TrainerCallback] = [_LogToFile(train_log)]
-    if early_stop:
-        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.validation.patience))
-    all_callbacks.extend(callbacks)
-    trainer = PolyretTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        loss=build_loss(model, config, world_size),
-        data_collator=collator,
-        callbacks=all_callbacks,
-        batch_log=batch_log,
+
+
+def _record_start(
+    run_dir: Path, data: _Data, config: ContrastiveConfig, layout: _Layout, checkpoint: str | None
+) -> None:
+    runs.update_run_file(
+        run_dir,
+        status="running",
+        method=config.method,
+        seed=config.seed,
+        model=str(data.resolved_model),
+        query_prefix=data.query_prefix,
+        passage_prefix=data.passage_prefix,
+        saved_prompts=data.saved_prompts,
+        languages=list(data.languages),
+        datasets={s.name: len(s) for s in data.sets},
+        validation={s.name: len(s) for s in data.validation},
+        global_batch_size=layout.batch_size,
+        world_size=layout.world_size,
+        steps_per_epoch=data.steps_per_epoch,
+        max_steps=data.total_steps,
+        triplet_rows=data.train_index.num_rows,
+        resumed_from=checkpoint,
+        versions=runs.versions(),
+        started=timestamp(),
     )
-    if is_main:
-        runs.update_run_file(
-            run_dir,
-            status="running",
-            method=config.method,
-            seed=config.seed,
-            model=str(resolved_model),
-            query_prefix=query_prefix,
-            passage_prefix=passage_prefix,
-            saved_prompts=saved_prompts,
-            languages=list(languages),
-            datasets={s.name: len(s) for s in sets},
-            validation={s.name: len(s) for s in validation or []},
-            global_batch_size=B,
-            world_size=world_size,
-            steps_per_epoch=steps_per_epoch,
-            max_steps=total_steps,
-            triplet_rows=train_index.num_rows,
-            resumed_from=checkpoint,
-            versions=runs.versions(),
-            started=timestamp(),
-        )
-    log.info(
-        "training %s on %d items (%s), %d steps of %d triplets, policy %s%s",
-        model_name,
-        train_index.num_items,
-        ", ".join(languages),
-        total_steps,
-        B,
-        config.method,
-        f" (alpha {config.alpha})" if config.method == "hybrid" else "",
+
+
+def _finalise(
+    trainer: PolyretTrainer, result: Any, data: _Data, config: ContrastiveConfig, run_dir: Path, model_dir: Path
+) -> None:
+    """Save the final model (with its backbone's prompts, PROTOCOLS §6.1, and what it was trained on), then the run
+    record with the step whose weights were saved."""
+    data.model.prompts = {**(data.model.prompts or {}), **data.saved_prompts}
+    trained_on = {
+        "method": config.method,
+        "alpha": config.alpha if config.method == "hybrid" else None,
+        "datasets": [s.name for s in data.sets],
+        "languages": list(data.languages),
+        "seed": config.seed,
+        "query_prefix": data.saved_prompts["query"],
+        "passage_prefix": data.saved_prompts["passage"],
+        "training_text_prefixes": {"query": data.query_prefix, "passage": data.passage_prefix},
+        "kept_step": kept_step(trainer.state.best_model_checkpoint, trainer.state.global_step),
+    }
+
+    def save(path: str) -> None:
+        trainer.model.save(path)
+        write_json(Path(path) / runs.TRAINING_INFO, trained_on)
+
+    runs.save_model_atomically(save, model_dir)
+    runs.update_run_file(
+        run_dir,
+        status="finished",
+        finished=timestamp(),
+        global_step=trainer.state.global_step,
+        kept_step=trained_on["kept_step"],
+        best_checkpoint=trainer.state.best_model_checkpoint,
+        best_eval_loss=trainer.state.best_metric,
+        train_loss=result.training_loss,
+        metrics=result.metrics,
     )
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-
-    if is_main:
-        model.prompts = {**(model.prompts or {}), **saved_prompts}
-        trained_on = {
-            "method": config.method,
-            "alpha": config.alpha if config.method == "hybrid" else None,
-            "datasets": [s.name for s in sets],
-            "languages": list(languages),
-            "seed": config.seed,
-            "query_prefix": saved_prompts["query"],
-            "passage_prefix": saved_prompts["passage"],
-            "training_text_prefixes": {"query": query_prefix, "passage": passage_prefix},
-        }
-
-        trained_on["kept_step"] = kept_step(
-            trainer.state.best_model_checkpoint if early_stop else None, trainer.state.global_step
-        )
-
-        def save(path: str) -> None:
-            trainer.model.save(path)
-            write_json(Path(path) / runs.TRAINING_INFO, trained_on)
-
-        runs.save_model_atomically(save, model_dir)
-        runs.update_run_file(
-            run_dir,
-            status="finished",
-            finished=timestamp(),
-            global_step=trainer.state.global_step,
-            kept_step=trained_on["kept_step"],
-            best_checkpoint=trainer.state.best_model_checkpoint,
-            best_eval_loss=trainer.state.best_metric,
-            train_loss=result.training_loss,
-            metrics=result.metrics,
-        )
-    if world_size > 1 and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-    return model_dir

@@ -8,9 +8,9 @@ results). The study config, the study runner, the CLI and the report read this r
 method. Adding one is a new module (its config and runner) plus one :func:`register_method` call or entry below
 (``docs/extending.md``).
 
-Runners take ``(config, run_dir, resume)`` and return the final model folder. A runner given as
-``"module:function"`` is imported when the method runs, so a method whose module loads torch costs nothing until it
-trains (and ``polyret --help`` stays fast).
+Runners take ``(config, run_dir, resume)`` and return the final model folder. The config model, the parser and the
+runner are given as ``"module:attribute"`` (or as the objects themselves) and imported when a config is validated or
+the method runs, so the registry loads neither pydantic nor torch: ``polyret --help`` lists the names and stays fast.
 """
 
 from __future__ import annotations
@@ -21,13 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
-
 from polyret.errors import ConfigError, UnknownNameError
-from polyret.train.config import ContrastiveConfig, parse_contrastive_run, read_yaml
-from polyret.train.criss.config import CrissConfig, load_criss_config
-from polyret.train.tli import TliConfig, parse_tli_config, run_tli
-from polyret.validation import parse
 
 Backbone = Literal["sentence-encoder", "seq2seq", "any"]
 
@@ -55,12 +49,12 @@ class Method:
     name: str
     #: one line for help texts and docs
     summary: str
-    #: the pydantic model of the method's ``polyret train`` config; None for an untrained method
-    config: type[BaseModel] | None = None
+    #: the pydantic model of the method's ``polyret train`` config (``"module:Class"``); None: nothing is trained
+    config: str | type | None = None
     #: ``(config, run_dir, resume) -> model folder``, or ``"module:function"`` imported when it runs
     runner: Runner | str | None = None
     #: ``(payload, source) -> config``; default: validate ``payload`` as :attr:`config`
-    parser: Parser | None = None
+    parser: Parser | str | None = None
     #: what the method learns from, in words (the report's provenance); None when it learns nothing
     trains_on: str | None = None
     #: a study's ``train`` section (data, max_steps, batch_size, settings) fills this method's config
@@ -111,21 +105,33 @@ class Method:
         if self.config is None:
             raise ConfigError(f"{source}: method: {self.name} trains nothing; it has no training config")
         if self.parser is not None:
-            return self.parser(payload, str(source))
-        return parse(self.config, payload, source)
+            return _resolve(self.parser)(payload, str(source))
+        from polyret.validation import parse  # pydantic loads when a config is validated, not for `polyret --help`
+
+        return parse(self.config_model(), payload, source)
+
+    def config_model(self) -> type:
+        """The config model (imported now)."""
+        if self.config is None:
+            raise ConfigError(f"method {self.name} trains nothing")
+        return _resolve(self.config)
 
     def run(self, config: RunConfig, run_dir: Path, resume: bool) -> Path:
         """Train with ``config`` into ``run_dir``; return the final model folder."""
+        return Path(self.runner_function()(config, Path(run_dir), resume))
+
+    def runner_function(self) -> Runner:
+        """The runner (imported now)."""
         if self.runner is None:
             raise ConfigError(f"method {self.name} trains nothing")
-        return Path(_resolve(self.runner)(config, Path(run_dir), resume))
+        return _resolve(self.runner)
 
 
-def _resolve(runner: Runner | str) -> Runner:
-    if callable(runner):
-        return runner
-    module, _, function = runner.partition(":")
-    return getattr(importlib.import_module(module), function)
+def _resolve(reference: Any) -> Any:
+    if not isinstance(reference, str):
+        return reference
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 METHODS: dict[str, Method] = {}
@@ -135,8 +141,6 @@ def register_method(method: Method, *, replace: bool = False) -> Method:
     """Add ``method`` to the registry (``replace`` to redefine a name); its config needs ``method`` and ``seed``."""
     if method.name in METHODS and not replace:
         raise ValueError(f"method {method.name!r} is already registered")
-    if method.config is not None and not {"method", "seed"} <= set(method.config.model_fields):
-        raise ValueError(f"method {method.name!r}: its config model needs `method` and `seed` fields")
     if method.trained != (method.runner is not None):
         raise ValueError(f"method {method.name!r}: a trained method needs a runner, an untrained one none")
     METHODS[method.name] = method
@@ -165,8 +169,12 @@ def method_names(*, trained: bool | None = None) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------------------------------- the methods
-CONTRASTIVE_RUNNER = "polyret.train.contrastive:train_contrastive"  # torch loads when it trains
-CRISS_RUNNER = "polyret.train.criss.loop:run_criss"  # torch loads when it trains
+CONTRASTIVE = "polyret.train.config:ContrastiveConfig"
+CONTRASTIVE_PARSER = "polyret.train.config:parse_contrastive_run"
+CONTRASTIVE_RUNNER = "polyret.train.contrastive:train_contrastive"
+CRISS = "polyret.train.criss.config:CrissConfig"
+CRISS_PARSER = "polyret.train.criss.config:load_criss_config"
+CRISS_RUNNER = "polyret.train.criss.loop:run_criss"
 PAIRS = "the study's aligned query-passage pairs (train.data)"
 STAND_IN_BANNER = (
     "CRISS stand-in: the CRISS runs use an encoder–decoder warm-started from the embedded e5-small "
@@ -207,7 +215,7 @@ def _mine_training_text(settings: dict[str, Any], train_data: Any, languages: li
     return {**settings, "training_text": {"data": train_data, "languages": languages}}
 
 
-def _mined_tasks(config: CrissConfig) -> tuple[str, ...]:
+def _mined_tasks(config: Any) -> tuple[str, ...]:
     """Mining Tatoeba's own sentences makes every Tatoeba result of the run transductive: the mined languages, and
     the English lines the other languages share with them (9.5 % of Tatoeba-36's)."""
     return ("tatoeba",) if config.tatoeba is not None else ()
@@ -249,9 +257,9 @@ for _method in (
     Method(
         "mono",
         "X-X-mono batches: every batch one language, query and passage in it (PROTOCOLS §1.2)",
-        ContrastiveConfig,
+        CONTRASTIVE,
         CONTRASTIVE_RUNNER,
-        parse_contrastive_run,
+        CONTRASTIVE_PARSER,
         trains_on=PAIRS,
         uses_train_section=True,
         alpha_equivalent=1.0,
@@ -261,9 +269,9 @@ for _method in (
     Method(
         "xy",
         "X-Y batches: every triplet pairs a query with its passage in another language (PROTOCOLS §1.2)",
-        ContrastiveConfig,
+        CONTRASTIVE,
         CONTRASTIVE_RUNNER,
-        parse_contrastive_run,
+        CONTRASTIVE_PARSER,
         trains_on=PAIRS,
         uses_train_section=True,
         alpha_equivalent=0.0,
@@ -273,9 +281,9 @@ for _method in (
     Method(
         "hybrid",
         "hybrid batches: each whole batch X-X-mono with probability α, else X-Y (arXiv 2408.10536)",
-        ContrastiveConfig,
+        CONTRASTIVE,
         CONTRASTIVE_RUNNER,
-        parse_contrastive_run,
+        CONTRASTIVE_PARSER,
         trains_on=PAIRS,
         uses_train_section=True,
         sweeps_alpha=True,
@@ -286,9 +294,9 @@ for _method in (
     Method(
         "criss",
         "CRISS: mine pairs with margin scoring, fine-tune for translation, iterate (arXiv 2006.09526)",
-        CrissConfig,
+        CRISS,
         CRISS_RUNNER,
-        load_criss_config,
+        CRISS_PARSER,
         trains_on="pairs it mines from unaligned text (default: the study's training text; or corpora, tatoeba)",
         mines_text=True,
         backbone="seq2seq",
@@ -302,9 +310,9 @@ for _method in (
     Method(
         "criss-contrastive",
         "CRISS-style mining, then InfoNCE on the mined pairs (a dual encoder instead of translation)",
-        CrissConfig,
+        CRISS,
         CRISS_RUNNER,
-        load_criss_config,
+        CRISS_PARSER,
         trains_on="pairs it mines from unaligned text (default: the study's training text; or corpora, tatoeba)",
         contrastive=True,
         mines_text=True,
@@ -317,9 +325,9 @@ for _method in (
     Method(
         "tli",
         "targeted lexical injection: LoRA word alignment of one language at an early layer (arXiv 2506.15415)",
-        TliConfig,
-        run_tli,
-        parse_tli_config,
+        "polyret.train.tli_config:TliConfig",
+        "polyret.train.tli:run_tli",
+        "polyret.train.tli_config:parse_tli_config",
         trains_on="a bilingual dictionary of one language with English (tli.dictionary)",
         smoke=_smoke_tli,
     ),
@@ -333,6 +341,8 @@ def load_train_config(
 ) -> RunConfig:
     """The typed config of a ``polyret train`` run: the YAML at ``path`` with ``overrides`` (command-line flags; a
     ``None`` means "not given") and ``method`` applied, validated by the method's own model."""
+    from polyret.train.config import read_yaml  # pydantic loads when a config is read, not for `polyret --help`
+
     payload = read_yaml(path) if path is not None else {}
     source = str(path or "<command line>")
     if overrides:

@@ -17,6 +17,7 @@ and step, and the Trainer replays the epoch's first batches), dropping log lines
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import json
 import logging
 import os
@@ -52,8 +53,6 @@ def batch_log_path(run_dir: Path, rank: int) -> Path:
 
 def versions() -> dict[str, Any]:
     """Library versions, Python, platform, accelerator and the polyret commit (when run from a checkout)."""
-    import importlib.metadata as md
-
     out: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
     for package in ("polyret", "torch", "transformers", "sentence-transformers", "datasets", "accelerate", "numpy"):
         try:
@@ -61,6 +60,7 @@ def versions() -> dict[str, Any]:
         except md.PackageNotFoundError:
             out[package] = None
     try:
+        # torch loads only when this runs, not when runs is imported
         import torch
 
         out["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
@@ -108,6 +108,7 @@ def prepare_run_dir(run_dir: Path, resolved: dict[str, Any], resume: bool) -> No
 
 def last_checkpoint(run_dir: Path) -> str | None:
     """The newest complete Trainer checkpoint under ``run_dir/checkpoints``, if any."""
+    # transformers loads only when this runs, not when runs is imported
     from transformers.trainer_utils import get_last_checkpoint
 
     folder = run_dir / CHECKPOINTS

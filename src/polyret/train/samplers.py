@@ -54,6 +54,9 @@ Policy = Literal["mono", "xy", "hybrid"]
 LanguageSampling = Literal["uniform", "proportional", "temperature"]
 PairSampling = Literal["uniform", "weighted"]
 MONO, XY = "mono", "xy"
+#: the dataset columns the trainer sees: row numbers into the training and the validation :class:`TripletIndex`; the
+#: collator reads the rows back, and :class:`SamplerFactory` tells the two datasets apart by the column
+TRAIN_COLUMN, VALIDATION_COLUMN = "row", "val_row"
 
 
 class TripletIndex:
@@ -503,8 +506,8 @@ class SamplerFactory:
 
     The trainer calls it with ``(dataset, batch_size, drop_last, valid_label_columns, generator, seed)`` for the
     training set and for the validation set. The training dataset gets the policy sampler; a dataset whose
-    column is ``val_row`` gets a :class:`FixedBatchSampler` over ``validation_batches``. Pickles to a short
-    description (the trainer saves its arguments with every checkpoint).
+    column is :data:`VALIDATION_COLUMN` gets a :class:`FixedBatchSampler` over ``validation_batches``. Pickles to a
+    short description (the trainer saves its arguments with every checkpoint).
     """
 
     def __init__(
@@ -523,7 +526,7 @@ class SamplerFactory:
         generator: Any = None,
         seed: int = 0,
     ) -> DefaultBatchSampler:
-        if "val_row" in (getattr(dataset, "column_names", None) or ()):
+        if VALIDATION_COLUMN in (getattr(dataset, "column_names", None) or ()):
             return FixedBatchSampler(dataset, self.validation_batches, batch_size)
         options = {"seed": seed, **self.options}
         sampler = SAMPLERS[self.policy](

@@ -26,17 +26,15 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
 
-from polyret.data.languages import get_language
 from polyret.data.words import WordPair, load_word_pairs, read_word_pairs_tsv, split_word_pairs, write_word_pairs_tsv
 from polyret.encode.models import resolve_model
 from polyret.errors import ConfigError, ModelError
 from polyret.io import atomic_write, read_json, write_json
-from polyret.validation import StrictModel, parse
+from polyret.train.tli_config import TliConfig, parse_tli_config
 
 if TYPE_CHECKING:
     import torch
@@ -49,65 +47,10 @@ CHECKPOINT = "checkpoint.pt"
 MAX_WORD_TOKENS = 32
 
 
-class TliConfig(StrictModel):
-    """Settings of one TLI run; paper values [P] are the defaults unless marked polyret default [D]."""
-
-    method: Literal["tli"] = "tli"
-    model: str = "multilingual-e5-small"
-    language: str = "sw"
-    target_language: str = "en"
-    dictionary: str = Field("freedict", description="'freedict' (installed dictd pair) or a src<TAB>tgt TSV path")
-    n_train: int | None = Field(623, ge=1, description="train pairs; None = all left after the control set")
-    n_control: int = Field(63, ge=1)
-    loss_layer: int = Field(
-        2,
-        ge=1,
-        description="k: the loss reads hidden_states[k] (0 = embeddings); [P] 2 for the paper's 32-layer decoder, "
-        "[D] for an encoder",
-    )
-    layers: list[int] | None = Field(None, description="0-based layers to adapt; default: all below loss_layer")
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="[D] not stated by the paper")
-    target_modules: list[str] | None = Field(None, description="default by model type (peft's table)")
-    lr: float = Field(2e-4, gt=0)
-    warmup_steps: int = Field(50, ge=0, description="[P] the official schedule: linear warm-up, then linear decay")
-    batch_size: int = Field(8, ge=2)
-    epochs: int = Field(5, ge=1)
-    margin: float = Field(0.4, ge=0)
-    seed: int = 0
-    device: str | None = None
-
-    @field_validator("language", "target_language")
-    @classmethod
-    def _iso1(cls, code: str) -> str:
-        language = get_language(code)
-        return language.iso1 or language.iso3
-
-    @field_validator("layers")
-    @classmethod
-    def _layers_feed_the_loss(cls, layers: list[int] | None, info: ValidationInfo) -> list[int] | None:
-        loss_layer = info.data.get("loss_layer", 2)
-        if layers is not None and (not layers or any(not 0 <= layer < loss_layer for layer in layers)):
-            raise ValueError(
-                f"layers {layers} must lie in 0..{loss_layer - 1}: only layers below "
-                f"loss_layer {loss_layer} change hidden_states[{loss_layer}]"
-            )
-        return layers
-
-    @property
-    def adapted_layers(self) -> list[int]:
-        return sorted(self.layers) if self.layers is not None else list(range(self.loss_layer))
-
-
-def parse_tli_config(payload: TliConfig | Mapping[str, Any], source: str | Path = "<config>") -> TliConfig:
-    """Validate a TLI config mapping (e.g. from ``polyret train`` YAML); problems become one-line ConfigErrors."""
-    return parse(TliConfig, payload if isinstance(payload, TliConfig) else dict(payload), source)
-
-
 def default_target_modules(model_type: str) -> list[str]:
     """LoRA targets for a model type: the attention query and value projections (``query``/``value`` in BERT and
     XLM-R, ``q_proj``/``v_proj`` in LLaMA), from peft's own table."""
+    # peft loads only when this runs, not when tli is imported
     from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
     try:
@@ -124,6 +67,7 @@ def word_embeddings(model: SentenceTransformer, words: Sequence[str], layer: int
 
     Words are fed bare (no ``query:`` prefix) so that only the word's own tokens are averaged.
     """
+    # torch loads only when this runs, not when tli is imported
     import torch
 
     transformer = model[0]
@@ -149,6 +93,7 @@ def hardest_negative_triplet_loss(
 
     Positives with the same target text as the anchor's own are not negatives; anchors left with no negative drop out.
     """
+    # torch loads only when this runs, not when tli is imported
     import torch
     import torch.nn.functional as F
 
@@ -171,6 +116,7 @@ def word_similarity_matrix(
     model: SentenceTransformer | str | Path, pairs: Sequence[WordPair], layer: int, batch_size: int = 64
 ) -> np.ndarray:
     """``[i, j]`` = cosine between source word ``i`` and target word ``j`` (:func:`word_embeddings` at ``layer``)."""
+    # torch loads only when this runs, not when tli is imported
     import torch
     import torch.nn.functional as F
 
@@ -216,6 +162,7 @@ def paired_comparison(before: np.ndarray, after: np.ndarray) -> dict[str, object
 
     p-values are None where a test is undefined (fewer than 2 pairs, or no pair changed).
     """
+    # scipy loads only when this runs, not when tli is imported
     from scipy import stats
 
     before, after = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
@@ -248,6 +195,7 @@ def _load_model(name: str, device: str | None) -> SentenceTransformer:
 
 
 def _device(config: TliConfig) -> str:
+    # torch loads only when this runs, not when tli is imported
     import torch
 
     return config.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -258,6 +206,7 @@ def add_lora(model: SentenceTransformer, config: TliConfig) -> PeftModel:
 
     Everything else is frozen; the returned PeftModel wraps the same module objects the SentenceTransformer uses.
     """
+    # peft loads only when this runs, not when tli is imported
     from peft import LoraConfig, get_peft_model
 
     backbone = model[0].auto_model
@@ -304,6 +253,7 @@ def run_tli(config: TliConfig | Mapping[str, Any], run_dir: Path, resume: bool) 
     continues from the last finished epoch (or returns at once when the run is complete); without it an existing run
     in ``run_dir`` is an error, so finished work is never overwritten by accident.
     """
+    # torch loads only when this runs, not when tli is imported
     import torch
 
     config = parse_tli_config(config)
@@ -397,6 +347,7 @@ def _train(
     A plain loop rather than the sentence-transformers trainer: its losses see only the pooled output of the last
     layer, while TLI's loss reads token vectors of an inner layer; ~80 steps per epoch need no more machinery.
     """
+    # peft, torch load only when this runs, not when tli is imported
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import get_linear_schedule_with_warmup
