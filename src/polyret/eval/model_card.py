@@ -114,7 +114,7 @@ def training_facts(model_dir: str | Path) -> TrainingFacts | None:
         alpha=alpha,
         languages=list(record.get("languages") or run.get("languages") or config.get("languages") or []),
         data=dict(datasets),
-        precision=config.get("precision"),
+        precision=record.get("precision") or config.get("precision"),  # the resolved one ("auto" → fp32 or bf16)
         steps=run.get("global_step"),
         batch_size=run.get("global_batch_size") or config.get("batch_size"),
         seed=record.get("seed", config.get("seed")),
@@ -199,7 +199,7 @@ def results_section(results: Sequence[TaskResult], run_name: str | None = None) 
         if result.model.get("precision"):  # results written before precision was recorded were all fp32
             backend = result.model.get("backend") or "torch"
             name = backend.get("name") if isinstance(backend, dict) else backend
-            lines.append(f"\n<sub>{result.task} encoded in {result.model['precision']} on the {name} backend</sub>")
+            lines += ["", f"{result.task} encoded in {result.model['precision']} on the {name} backend"]
         if result.config:
             lines += ["", f"{result.task} options:", "", *(f"- {line}" for line in readable_options(result.config))]
     return lines
