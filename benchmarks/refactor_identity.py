@@ -65,7 +65,6 @@ methods:
         max_steps: 2
         batch_size: 4
         model: {{max_query_length: 16, max_passage_length: 16}}
-        validation: {{eval_steps: 1, patience: 2}}
         save_steps: 1
   - method: tli
     settings: {{language: sw, dictionary: {words}, n_train: 8, n_control: 4, epochs: 1, batch_size: 4}}
@@ -77,13 +76,13 @@ train:
   batch_size: 4
   settings:
     model: {{max_query_length: 16, max_passage_length: 16}}
-    validation: {{fraction: 0.34, batches: 1, eval_steps: 1, patience: 2}}
     save_steps: 1
 eval:
   tasks:
     tatoeba: {{languages: [sw, de], max_sentences: 8, max_length: 32}}
     xquad-r: {{articles: 1, candidate_text: sentence, max_length: 32}}
     udhr: {{languages: [swh, kaz, deu], max_length: 32}}
+selection: {{validation: {{fraction: 0.34, batch_size: 4, batches: 1, eval_steps: 1, patience: 2}}}}
 reference: zero-shot
 """
 

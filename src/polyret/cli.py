@@ -691,6 +691,14 @@ def compare_command(
             "(changes the runs' fingerprints, so runs done in another precision are redone)."
         ),
     ] = None,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            "--smoke",
+            help="Run every run on tiny offline stand-ins of its backbone for 2 steps, a few items per task "
+            "(default study dir: studies/<config name>-smoke); one line per run.",
+        ),
+    ] = False,
 ) -> None:
     """Run a study (backbones x methods x seeds: train, then evaluate), skipping finished runs; then report.
 
@@ -699,13 +707,22 @@ def compare_command(
     """
     # numpy, pydantic load when the command runs, not for `polyret --help`
     from polyret.study.runner import default_study_dir, run_study
+    from polyret.study.smoke import prepare_smoke_study
 
-    target = study_dir or default_study_dir(config)
+    target = study_dir or default_study_dir(config).with_name(default_study_dir(config).name + ("-smoke" * smoke))
     preflight((target, True), home=True)
     command = shlex.join(["polyret", "compare", *sys.argv[2:]]) if sys.argv[1:2] == ["compare"] else None
     names = [name.strip() for name in only.split(",") if name.strip()] if only else None
-    status = run_study(config, target, names, show_progress=progress, command=command, precision=precision)
+    if smoke:
+        config = prepare_smoke_study(config, target)
+    status = run_study(
+        config, target, names, show_progress=progress and not smoke, command=command, precision=precision
+    )
     say("study", "", f"{target}: {status.summary()}")
+    if smoke:
+        for outcome in status.runs:
+            ok = outcome.state in ("done", "skipped")
+            say(f"{outcome.name}:", "" if ok else "red", "ok" if ok else f"FAILED: {outcome.error}")
     for outcome in status.failed:
         say("failed", "red", f"{outcome.name}: {outcome.error} (log: {outcome.log})")
     if report:

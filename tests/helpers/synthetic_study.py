@@ -189,6 +189,8 @@ class FakeTrainer:
         model = run_dir / "model"
         model.mkdir(exist_ok=True)
         (model / "config.json").write_text(json.dumps({"run": run.name, "settings": run.train}), encoding="utf-8")
+        kept = {"kept_step": (run.train or {}).get("max_steps")}  # as the real trainers record it
+        (model / "polyret_training.json").write_text(json.dumps(kept), encoding="utf-8")
         return model
 
 

@@ -263,3 +263,17 @@ def test_claims_on_a_study_read_from_disk(tmp_path: Path):
     assert all(row.comparison.n_items == 50 and row.comparison.seeds == (3, 3) for row in c1)  # 50 questions x 11
     assert all(row.verdict is Verdict.BETTER for row in c1)
     assert table.rows_of("C4")[0].verdict_text == "not tested: CRISS-style not in this study"
+
+
+def test_a_claim_across_backbones_gets_no_verdict():
+    """PROTOCOLS §6.4: C4 pairs CRISS-style with hybrid on any backbone, but a verdict needs one backbone."""
+    study = make_study(FULL)
+    for run in study.runs:
+        if run.method == "criss-contrastive":
+            run.backbone, run.name = "mbart", run.name.replace("tiny__", "mbart__")
+    table = evaluate_claims(Study(study_dir=study.study_dir, meta=study.meta, runs=study.runs), n_resamples=200)
+    rows = [row for row in table.rows_of("C4") if row.task == "tatoeba"]  # UDHR: not in this study
+    assert len(rows) == 2 and all(row.arm[0] == "tiny" and row.reference[0] == "mbart" for row in rows)
+    assert all(row.not_tested is NotTested.NOT_COMPARABLE and row.comparison is None for row in rows)
+    assert rows[0].verdict_text == "not tested: not comparable: backbone"
+    assert table.support["C4"] is Support.NOT_TESTED

@@ -90,6 +90,14 @@ def test_markdown_content(report):
     assert "sentence-transformers" in produced and "demo_data: true" in produced
 
 
+def test_runs_table_shows_the_kept_step_and_the_selection_rule(report):
+    runs = _section(report.markdown.read_text(encoding="utf-8"), "Runs")
+    rows = {row[0]: row for row in _table_rows(runs)}
+    assert rows["run"][4] == "kept step"
+    assert rows["tiny__mono__s0"][4] == "3" and rows["tiny__zero-shot"][4] == "—"
+    assert "lowest loss on one shared validation set (en pairs, 5% of the training items held out" in runs
+
+
 def test_two_seeds_are_not_tested(report):
     """Two seeds per trained arm (PROTOCOLS §7.2 asks for 3): every trained comparison says so, none is called."""
     text = report.markdown.read_text(encoding="utf-8")
@@ -207,6 +215,24 @@ def test_published_comparison_recomputes_on_shared_languages():
     assert "backbone differs (multilingual-e5-small vs LaBSE)" in labse.differences
     criss = next(r for r in rows if r.reference.method == "criss")
     assert criss.ours is None and criss.differences == ["not run"]
+
+
+def test_a_derived_published_number_is_never_comparable():
+    """PROTOCOLS §6.5: CRISS's 89.0 is derived (its abstract gives "+21.5" only), so never "comparable"."""
+    group = pub.OurGroup(
+        backbone="mbart",
+        model="facebook/mbart-large-cc25",
+        label="criss",
+        method="criss",
+        alpha=None,
+        overall={"mean.accuracy": 88.0},
+        per_language={"de": {"mean.accuracy": 88.0}},
+        task_config={"languages": ["de"]},
+        trained_on="pairs it mines",
+    )
+    criss = next(r for r in pub.comparison_rows(["tatoeba"], {"tatoeba": [group]}) if r.reference.method == "criss")
+    assert criss.reference.derived and not criss.comparable
+    assert "derived by us, not printed by the source: never comparable" in criss.differences
 
 
 def test_published_values_are_on_polyrets_scale():
@@ -350,3 +376,74 @@ def test_forest_rows_put_the_low_resource_group_first(synthetic_study: Path):
     assert mono["low-resource (3, macro)"][0] == pytest.approx(np.mean([mono[code][0] for code in ("jv", "sw", "kk")]))
     for diff, low, high, tested in mono.values():
         assert low <= diff <= high and tested is False  # two seeds: drawn hollow, not a verdict
+
+
+class PromptChangingEvaluator(FakeEvaluator):
+    """As if one arm's training had saved other prompts: its results record another query prefix."""
+
+    def __call__(self, model, tasks, output_dir, options):
+        prefix = "query: " if "__mono__" in str(output_dir) else "Query: "
+        self.model_info = {"name": "tiny", "query_prefix": prefix, "passage_prefix": "passage: "}
+        return super().__call__(model, tasks, output_dir, options)
+
+
+def test_an_arm_with_other_saved_prompts_gets_no_verdict(tmp_path: Path):
+    """PROTOCOLS §6.1: the prefix alone moves LAReQA's mAP by more than the paper's gains."""
+    from polyret.report.comparability import settings_differences
+
+    calls = CallLog(tmp_path / "calls.jsonl")
+    config = write_study_config(tmp_path / "study.yaml")
+    only = ["tiny__zero-shot", "tiny__mono__s0", "tiny__xy__s0"]
+    evaluator = PromptChangingEvaluator(calls)
+    run_study(config, tmp_path / "s", only=only, trainer=FakeTrainer(calls), evaluator=evaluator, show_progress=False)
+    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    rows = _table_rows(_section(report, "Significance against zero-shot"))
+    tested = {(row[0], row[1]) for row in rows[1:]}
+    assert ("xquad-r", "tiny / xy") in tested and ("xquad-r", "tiny / mono") not in tested
+    assert "xquad-r: tiny / mono vs tiny / zero-shot (not comparable: query_prefix)" in report
+    study = load_study(tmp_path / "s")
+    mono, zero = (study.results_for(("tiny", label), "tatoeba")[0] for label in ("mono", "zero-shot"))
+    assert settings_differences(mono, zero) == ["query_prefix"] and settings_differences(zero, zero) == []
+
+
+def test_results_of_a_run_that_mined_the_task_get_no_verdict(tmp_path: Path):
+    """PROTOCOLS §6.3: mining Tatoeba's sentences makes the run's Tatoeba results transductive."""
+    text = STUDY_YAML.replace(
+        "  - xy\n", "  - xy\n  - {{method: criss-contrastive, settings: {{tatoeba: {{languages: [de]}}}}}}\n"
+    )
+    config = write_study_config(tmp_path / "study.yaml", text=text)
+    calls = CallLog(tmp_path / "calls.jsonl")
+    only = ["tiny__zero-shot", "tiny__criss-contrastive__s0"]
+    run_study(
+        config,
+        tmp_path / "s",
+        only=only,
+        trainer=FakeTrainer(calls),
+        evaluator=FakeEvaluator(calls),
+        show_progress=False,
+    )
+    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    rows = _table_rows(_section(report, "Significance against zero-shot"))
+    tested = {(row[0], row[1]) for row in rows[1:]}
+    assert ("xquad-r", "tiny / criss-contrastive") in tested  # its text is the training set's, not XQuAD-R's
+    assert ("tatoeba", "tiny / criss-contrastive") not in tested
+    assert "tatoeba: tiny / criss-contrastive (transductive: tiny / criss-contrastive trained on its text)" in report
+    assert "CRISS-style mining + InfoNCE, not CRISS's translation objective" in report  # its label's banner
+
+
+def test_a_backbones_own_reference_keeps_verdicts_within_it(tmp_path: Path):
+    text = STUDY_YAML.replace("  tiny: {model}\n", "  tiny: {{model: {model}, reference: mono}}\n")
+    config = write_study_config(tmp_path / "study.yaml", text=text)
+    calls = CallLog(tmp_path / "calls.jsonl")
+    only = ["tiny__zero-shot", "tiny__mono__s0", "tiny__xy__s0"]
+    run_study(
+        config,
+        tmp_path / "s",
+        only=only,
+        trainer=FakeTrainer(calls),
+        evaluator=FakeEvaluator(calls),
+        show_progress=False,
+    )
+    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    rows = _table_rows(_section(report, "Significance against zero-shot"))
+    assert {(row[1], row[2]) for row in rows[1:]} == {("tiny / xy", "tiny / mono"), ("tiny / zero-shot", "tiny / mono")}

@@ -27,6 +27,19 @@ BASE = {
 }
 
 
+# the default selection rule as the trainer reads it (PROTOCOLS §6.2)
+SHARED_VALIDATION = {
+    "languages": ["en"],
+    "fraction": 0.05,
+    "batch_size": 32,
+    "batches": 4,
+    "eval_steps": 100,
+    "patience": 3,
+    "seed": 0,
+    "policy": "mono",
+}
+
+
 def parse(**changes):
     payload = {**BASE, **changes}
     return parse_study_config(payload, "study.yaml")
@@ -55,6 +68,7 @@ def test_train_settings_per_method():
         "batch_size": 16,
         "alpha": 0.25,
         "loss": {"temperature": 0.05},
+        "validation": SHARED_VALIDATION,
     }
     criss = runs["mbart__criss__s0"]  # the contrastive keys are not forced on CRISS's own config
     assert criss.train == {
@@ -166,3 +180,46 @@ def test_shipped_configs_are_valid(name: str):
     assert config.reference_label() in {run.label for run in runs}
     assert all((run.config is None) == (not run.trained) for run in runs)
     assert all(run.config.method == run.method for run in runs if run.config is not None)
+
+
+def test_one_selection_rule_reaches_every_arm():
+    methods = [*BASE["methods"], {"method": "criss-contrastive", "settings": {"tatoeba": {"languages": ["kk"]}}}]
+    runs = {run.name: run for run in expand_runs(parse(methods=methods))}
+    for name in ("e5-small__mono__s0", "e5-small__xy__s1", "e5-small__hybrid-a0.5__s0"):
+        assert runs[name].train["validation"] == SHARED_VALIDATION  # the same items, batches and loss for every arm
+    contrastive = runs["e5-small__criss-contrastive__s0"].train
+    assert contrastive["validate_on"] == "contrastive"  # not its own mined pairs
+    assert contrastive["contrastive"]["validation"] == {**SHARED_VALIDATION, "holdout_of": ["mlqa-r"]}
+    assert "validation" not in runs["mbart__criss__s0"].train  # translation keeps its own loss (see docs/study.md)
+
+
+def test_fixed_steps_selection():
+    methods = [*BASE["methods"], {"method": "criss-contrastive", "settings": {"tatoeba": {"languages": ["kk"]}}}]
+    train = {**BASE["train"], "max_steps": None}
+    runs = {run.name: run for run in expand_runs(parse(methods=methods, train=train, selection={"fixed_steps": 7}))}
+    assert runs["e5-small__xy__s0"].train["max_steps"] == 7
+    assert runs["e5-small__xy__s0"].train["validation"] == {"fraction": 0.0}
+    assert runs["e5-small__criss-contrastive__s0"].train["contrastive"]["max_steps"] == 7
+    assert runs["mbart__criss__s0"].train["train"]["max_steps"] == 7
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"train": {**BASE["train"], "settings": {"validation": {"fraction": 0.1}}}}, "train.settings: validation:"),
+        (
+            {"methods": [{"method": "criss-contrastive", "settings": {"contrastive": {"validation": {}}}}]},
+            "methods.criss-contrastive.settings: contrastive.validation:",
+        ),
+        ({"selection": {"fixed_steps": 5, "validation": {}}}, "give either validation or fixed_steps"),
+        ({"selection": {"fixed_steps": 5}}, "train.max_steps: with selection.fixed_steps"),
+        (
+            {"methods": ["criss-contrastive"], "train": {}, "reference": None},
+            "the shared validation set is held out of train.data",
+        ),
+    ],
+)
+def test_an_arm_cannot_bring_its_own_selection(changes, expected):
+    with pytest.raises(ConfigError) as info:
+        parse(**changes)
+    assert expected in str(info.value)

@@ -46,12 +46,11 @@ seeds: [0]
 train:
   data: [{{format: jsonl, path: {items}}}]
   languages: [en, de]
-  max_steps: 2
   batch_size: 4
   settings:
     model: {{max_query_length: 16, max_passage_length: 16}}
-    validation: {{fraction: 0}}
     save_steps: 1
+selection: {{fixed_steps: 2}}
 eval:
   tasks:
     tatoeba: {{languages: [sw, de], max_sentences: 8, max_length: 32}}

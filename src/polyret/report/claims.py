@@ -26,6 +26,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from polyret.report.comparability import comparison_obstacle
 from polyret.report.significance import (
     ALPHA,
     MIN_SEEDS,
@@ -186,6 +187,7 @@ class NotTested(Words):
     NO_TASK = "no task reports the metric"
     NO_LOW_RESOURCE = "no low-resource language"
     NO_VALUES = "no paired per-query values"
+    NOT_COMPARABLE = "not comparable"
 
 
 class Support(Words):
@@ -323,6 +325,10 @@ def _test_pair(
     """The comparisons of one (arm, reference, task) row, or why there are none."""
     arm, reference = pair
     pending = _Pending(spec, test, task, arm, reference)
+    obstacle = comparison_obstacle(study, arm, reference, task)
+    if obstacle is not None:
+        pending.not_tested, pending.reason = NotTested.NOT_COMPARABLE, obstacle
+        return pending
     trained = (study.trained(arm), study.trained(reference))
     if spec.scope is Scope.POOLED:
         groups: list[list[str] | None] = [None]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from polyret.eval.tasks import find_task
+from polyret.report.comparability import comparison_obstacle, group_name
 from polyret.report.significance import (
     Correction,
     PairedComparison,
@@ -82,10 +83,6 @@ class SignificanceTable:
     skipped: list[str] = field(default_factory=list)
 
 
-def group_name(key: GroupKey) -> str:
-    return f"{key[0]} / {key[1]}"
-
-
 def tested_metrics(study: Study, task: str) -> list[str]:
     """The metrics of ``task`` the report tests (PROTOCOLS §7.3) that its results report, else the main metric."""
     meta = find_task(task)
@@ -108,6 +105,11 @@ def significance_table(study: Study, tests: PairedTests) -> SignificanceTable:
             if ref is None:
                 table.skipped.append(f"{task}: {group_name(key)} (no {study.reference} run on backbone {key[0]})")
                 continue
+            obstacle = comparison_obstacle(study, key, ref, task)
+            if obstacle is not None:
+                against = "" if obstacle.startswith("transductive") else f" vs {group_name(ref)}"
+                table.skipped.append(f"{task}: {group_name(key)}{against} ({obstacle})")
+                continue
             for metric in tested_metrics(study, task):
                 result = tests.compare(study, key, ref, task, metric)
                 if result is None:
@@ -128,7 +130,7 @@ def language_comparisons(
     cells: list[tuple[GroupKey, str, PairedComparison]] = []
     for key in keys:
         ref = study.reference_key(key[0])
-        if ref is None or key == ref:
+        if ref is None or key == ref or comparison_obstacle(study, key, ref, task) is not None:
             continue
         for lang in langs:
             result = tests.compare(study, key, ref, task, metric, [lang])

@@ -44,6 +44,8 @@ class Reference:
     languages: str = ""  # which languages the overall value averages, in words
     conditions: dict[str, Any] = field(default_factory=dict)
     unverified: bool = False
+    #: computed by us from what the source prints (e.g. a baseline plus a gain), not a number it reports
+    derived: bool = False
     note: str = ""
 
     @property
@@ -273,6 +275,7 @@ REFERENCES: tuple[Reference, ...] = (
         {"mean.accuracy": 89.0},
         languages="CRISS-16",
         unverified=True,
+        derived=True,
         conditions={"direction": "both (mean)", "subset": "CRISS-16 languages", "iterations": 3},
         note="≈89 only if the baseline was XTREME's XLM-R-large (67.8 over these 16)",
     ),
@@ -405,7 +408,18 @@ def _pick(reference: Reference, groups: list[OurGroup]) -> OurGroup | None:
 
 
 def _differences(reference: Reference, group: OurGroup, *, same_languages: bool = False) -> list[str]:
+    """Everything that keeps our number from being the published one's equal (PROTOCOLS §6.5); empty: comparable."""
     notes: list[str] = []
+    if reference.derived:
+        notes.append("derived by us, not printed by the source: never comparable")
+    elif reference.unverified:
+        notes.append("unverified reference [U]: never comparable")
+    ours_direction = group.task_config.get("direction")
+    if reference.conditions.get("direction") and ours_direction and ours_direction != reference.conditions["direction"]:
+        notes.append(f"direction {ours_direction} vs {reference.conditions['direction']}")
+    averaging = reference.conditions.get("averaging")
+    if averaging and averaging != group.task_config.get("averaging", "macro"):
+        notes.append(f"averaging macro vs {averaging}")
     ours_family = backbone_family(group.model)
     if ours_family != reference.backbone:
         notes.append(f"backbone differs ({ours_family} vs {reference.backbone})")

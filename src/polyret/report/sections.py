@@ -29,7 +29,8 @@ from polyret.report import published as pub
 from polyret.report.answer import claims_section
 from polyret.report.blocks import Banner, Block, CodeBlock, FigureBlock, Heading, Paragraph, TableBlock
 from polyret.report.claims import ClaimsTable
-from polyret.report.comparisons import Comparison, PairedTests, group_name, language_differences, significance_table
+from polyret.report.comparability import comparison_obstacle, group_name
+from polyret.report.comparisons import Comparison, PairedTests, language_differences, significance_table
 from polyret.report.significance import ALPHA, CORRECTIONS, MIN_SEEDS, Status
 from polyret.report.tables import (
     GroupKey,
@@ -128,8 +129,16 @@ def title(study: Study) -> list[Block]:
     return blocks
 
 
+SMOKE_BANNER = (
+    "Smoke run (`polyret compare --smoke`): tiny randomly initialised stand-ins of each backbone, 2 training steps, "
+    "a few items per task. The scores mean nothing; that every run finished means the study can start."
+)
+
+
 def banners(study: Study) -> list[Block]:
     blocks: list[Block] = []
+    if study.meta.get("config", {}).get("smoke"):
+        blocks.append(Banner("warning", SMOKE_BANNER))
     if study.meta.get("demo_data"):
         blocks.append(Banner("warning", DEMO_BANNER))
     shown: list[str] = []
@@ -138,6 +147,8 @@ def banners(study: Study) -> list[Block]:
         text = method.stand_in_banner if method else None
         if text and text not in shown and is_stand_in(run.results.values()):
             shown.append(text)
+        if method and method.banner and method.banner not in shown and run.results:
+            shown.append(method.banner)
     blocks.extend(Banner("warning", text) for text in shown)
     if any(run.model == "multilingual-e5-small" for run in study.runs):
         blocks.append(Banner("info", EMBEDDED_NOTE))
@@ -162,13 +173,34 @@ def runs_table(study: Study) -> list[Block]:
         tasks = ", ".join(sorted(run.results)) or "—"
         state = "done" if run.done else ("partial" if run.results else "missing")
         method = find_method(run.method)
-        seed = "—" if method is not None and not method.trained else str(run.seed)
-        rows.append([run.name, run.backbone, run.label, seed, state, tasks])
+        untrained = method is not None and not method.trained
+        seed = "—" if untrained else str(run.seed)
+        kept = "—" if untrained else (str(run.kept_step) if run.kept_step is not None else "not recorded")
+        rows.append([run.name, run.backbone, run.label, seed, kept, state, tasks])
         classes.append("" if run.done else "warn")
     return [
         Heading(2, "Runs"),
-        TableBlock(["run", "backbone", "method", "seed", "state", "results"], rows, row_classes=classes),
+        TableBlock(
+            ["run", "backbone", "method", "seed", "kept step", "state", "results"],
+            rows,
+            row_classes=classes,
+            notes=[_selection_note(study.meta.get("config", {}).get("selection") or {})],
+        ),
     ]
+
+
+def _selection_note(selection: dict[str, Any]) -> str:
+    """How every arm chose the step it kept (PROTOCOLS §6.2)."""
+    if selection.get("fixed_steps"):
+        return f"Selection: every arm keeps step {selection['fixed_steps']} (fixed budget)."
+    shared = selection.get("validation") or {}
+    if not shared:
+        return "Selection: not recorded (a study from before the shared selection rule)."
+    return (
+        f"Selection: every arm keeps the step of lowest loss on one shared validation set "
+        f"({', '.join(shared.get('languages', []))} pairs, {shared.get('fraction', 0):.0%} of the training items "
+        f"held out, in-batch InfoNCE on mono batches of {shared.get('batch_size')})."
+    )
 
 
 def headline(study: Study) -> list[Block]:
@@ -418,7 +450,11 @@ def forest_series(
     """The rows (the low-resource group's own row, its languages, the other languages) and, per method with a
     reference, Δ with its 95% CI on each row (the group row: the macro test of PROTOCOLS §7.4)."""
     pairs = [(key, study.reference_key(key[0])) for key in study.keys(task)]
-    compared = [(key, ref) for key, ref in pairs if ref is not None and ref != key]
+    compared = [
+        (key, ref)
+        for key, ref in pairs
+        if ref is not None and ref != key and comparison_obstacle(study, key, ref, task) is None
+    ]
     low, other = order_languages(languages_of(r for key, _ in compared for r in study.results_for(key, task)))
     low, other = shown_languages(low, other)
     group = f"low-resource ({len(low)}, macro)"

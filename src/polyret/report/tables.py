@@ -71,6 +71,10 @@ class RunRecord:
     model: str
     run_dir: Path
     done: bool
+    #: the training step whose weights were evaluated (None: zero-shot, or not recorded)
+    kept_step: int | None = None
+    #: tasks whose text the run trained on (PROTOCOLS §6.3): flagged in tables, never given a verdict
+    transductive_tasks: tuple[str, ...] = ()
     results: dict[str, TaskResult] = field(default_factory=dict)
     _per_query: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -136,7 +140,11 @@ class Study:
         return results[0].main_score.metric if results else None
 
     def reference_key(self, backbone: str) -> GroupKey | None:
-        """The reference on the same backbone, else on the configured ``reference_backbone``."""
+        """The reference on the same backbone (the backbone's own ``reference`` when it names one), else on the
+        configured ``reference_backbone`` (a cross-backbone row: described, never given a verdict)."""
+        own = (self.meta.get("config", {}).get("backbones", {}).get(backbone) or {}).get("reference")
+        if own and (backbone, own) in self.groups:
+            return (backbone, own)
         for candidate in (backbone, self.meta.get("reference_backbone")):
             if candidate and (candidate, self.reference) in self.groups:
                 return (candidate, self.reference)
@@ -173,6 +181,8 @@ def load_study(study_dir: str | Path) -> Study:
             model=str(spec.get("model")),
             run_dir=run_dir,
             done=_done(run_dir, spec.get("fingerprint")),
+            kept_step=_kept_step(run_dir / "train.done.json", spec.get("train_fingerprint")),
+            transductive_tasks=tuple(spec.get("transductive_tasks") or ()),
         )
         for task in spec.get("tasks", {}):
             path = result_path(run_dir / "results", task)
@@ -191,6 +201,13 @@ def _marker_ok(path: Path, fingerprint: str | None) -> bool:
         return fingerprint is None or read_json(path).get("fingerprint") == fingerprint
     except (PolyretError, AttributeError):
         return False
+
+
+def _kept_step(marker: Path, fingerprint: str | None) -> int | None:
+    if not _marker_ok(marker, fingerprint):
+        return None
+    step = read_json(marker).get("kept_step")
+    return None if step is None else int(step)
 
 
 def _done(run_dir: Path, fingerprint: str | None) -> bool:

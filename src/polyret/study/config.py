@@ -24,6 +24,7 @@ A study config looks like this (``configs/quickstart.yaml`` is a complete exampl
         tatoeba: {languages: [sw, kk], max_sentences: 200}
     precision: auto                  # auto | fp32 | bf16 for every run's training and evaluation (polyret.precision);
                                      # unset: each stage's default (auto). A task may still set its own precision.
+    selection: {validation: {batch_size: 32, eval_steps: 100}}   # or {fixed_steps: 1000} (PROTOCOLS §6.2)
     reference: zero-shot             # method label the significance tests compare against (same backbone)
     reference_backbone: null         # where backbones lacking the reference method find it
     demo_data: true                  # the report shows the embedded-demo-data banner
@@ -56,7 +57,8 @@ from polyret.eval.options import ENCODER_OPTIONS, EncoderOptions
 from polyret.eval.tasks import TASKS, get_spec
 from polyret.io import read_yaml
 from polyret.precision import Precision, check_precision
-from polyret.train.methods import RunConfig, get_method, method_names
+from polyret.train.config import SHARED_VALIDATION_POLICY
+from polyret.train.methods import Method, RunConfig, get_method, method_names
 from polyret.validation import StrictModel, config_error, parse
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -70,6 +72,9 @@ class BackboneSpec(StrictModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     #: name used to look up published numbers (e.g. ``multilingual-e5-small``); defaults to ``model``.
     published_as: str | None = None
+    #: the method label this backbone's groups are tested against (default: the study's ``reference``): verdicts
+    #: stay within one backbone (PROTOCOLS §6.4)
+    reference: str | None = None
 
 
 class MethodSpec(StrictModel):
@@ -145,6 +150,41 @@ class EvalSpec(StrictModel):
         return value
 
 
+class SharedValidation(StrictModel):
+    """PROTOCOLS §6.2, the default (as the paper's English-only SQuADShifts loss): a seeded ``fraction`` of the
+    training data's items held out of every arm's training, its ``languages`` (English) monolingual pairs scored with
+    one fixed loss (in-batch InfoNCE on mono batches of ``batch_size``), the same items and batches for every arm and
+    seed; each run keeps its checkpoint of lowest loss (early stopping after ``patience`` evaluations)."""
+
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    fraction: float = Field(0.05, gt=0, lt=1)
+    batch_size: int = Field(32, ge=2)
+    batches: int = Field(4, ge=1)
+    eval_steps: int = Field(100, ge=1)
+    patience: int | None = Field(3, ge=1)
+    seed: int = 0
+
+    def trainer_keys(self) -> dict[str, Any]:
+        """The ``validation`` keys of a contrastive training config that implement this rule."""
+        return {**self.model_dump(mode="json"), "policy": SHARED_VALIDATION_POLICY}
+
+
+class SelectionSpec(StrictModel):
+    """How every arm of a study picks the checkpoint it keeps: one ``validation`` set shared by all arms (default),
+    or ``fixed_steps: N`` (every arm keeps its step N)."""
+
+    validation: SharedValidation | None = None
+    fixed_steps: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> SelectionSpec:
+        if self.validation is not None and self.fixed_steps is not None:
+            raise ValueError("give either validation or fixed_steps, not both")
+        if self.fixed_steps is None and self.validation is None:
+            self.validation = SharedValidation()
+        return self
+
+
 class StudyConfig(StrictModel):
     name: str
     description: str = ""
@@ -153,6 +193,10 @@ class StudyConfig(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0])
     train: TrainSpec = Field(default_factory=TrainSpec)
     eval: EvalSpec
+    #: the one checkpoint-selection rule of every arm (PROTOCOLS §6.2)
+    selection: SelectionSpec = Field(default_factory=SelectionSpec)
+    #: a smoke run (``polyret compare --smoke`` writes it): every method's smoke settings, 2 steps per run
+    smoke: bool = False
     #: the method label significance tests compare against (e.g. ``zero-shot``, ``mono``, ``hybrid-a0.5``), on the
     #: same backbone.
     reference: str | None = None
@@ -194,12 +238,19 @@ class StudyConfig(StrictModel):
             unknown = sorted(set(spec.backbones or ()) - set(self.backbones))
             if unknown:
                 raise ValueError(f"method {spec.method}: unknown backbones {unknown}; known {sorted(self.backbones)}")
+        _check_no_own_selection(self)
         labels = [label for spec in self.methods for label in method_labels(spec)]
         duplicated = sorted({label for label in labels if labels.count(label) > 1})
         if duplicated:
             raise ValueError(f"methods: {duplicated} listed twice")
         if self.reference is not None and self.reference not in labels:
             raise ValueError(f"reference {self.reference!r} is not one of the methods {labels}")
+        for name, backbone in self.backbones.items():
+            runs_here = [
+                label for spec in self.methods if name in (spec.backbones or [name]) for label in method_labels(spec)
+            ]
+            if backbone.reference is not None and backbone.reference not in runs_here:
+                raise ValueError(f"backbones.{name}.reference: {backbone.reference!r} does not run on {name}")
         if self.reference_backbone is not None:
             reference = self.reference_label()
             runs_it = [
@@ -226,6 +277,40 @@ class StudyConfig(StrictModel):
         return untrained[0] if untrained else labels[0]
 
 
+def _check_no_own_selection(config: StudyConfig) -> None:
+    """An arm's own validation or step budget would select it by another yardstick (PROTOCOLS §6.2)."""
+    places = {"train.settings": config.train.settings}
+    places.update({f"backbones.{name}.settings": spec.settings for name, spec in config.backbones.items()})
+    places.update({f"methods.{spec.method}.settings": spec.settings for spec in config.methods})
+    for place, settings in places.items():
+        for key in ("validation", "contrastive.validation"):
+            head, _, tail = key.partition(".")
+            holder = settings.get(head) if tail else settings
+            if isinstance(holder, dict) and (tail or head) in holder:
+                raise ValueError(f"{place}: {key}: checkpoint selection is study-level: use `selection:`")
+    if config.selection.fixed_steps is not None and config.train.max_steps is not None:
+        raise ValueError("train.max_steps: with selection.fixed_steps every arm trains that many steps; drop one")
+    holds_out = config.selection.validation is not None and config.train.data is None
+    for spec in config.methods:
+        method = get_method(spec.method)
+        if holds_out and method.contrastive and not method.uses_train_section:  # validates on held-out train.data
+            raise ValueError(
+                "selection: the shared validation set is held out of train.data; give train.data "
+                "or selection: {fixed_steps: N}"
+            )
+
+
+def selection_settings(config: StudyConfig, method: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with the study's selection rule written into the keys the method's trainer reads (the method's
+    ``select`` hook; a method without one keeps its own rule, which docs/study.md lists)."""
+    select = get_method(method).select
+    if select is None:
+        return settings
+    rule = config.selection
+    shared = rule.validation.trainer_keys() if rule.validation is not None else None
+    return select(settings, shared, rule.fixed_steps, config.train.data)
+
+
 def method_labels(spec: MethodSpec) -> list[str]:
     """Labels of the runs a method entry expands to: ``hybrid-a0.5`` per alpha, else the method name."""
     return get_method(spec.method).labels(spec.alpha)
@@ -250,6 +335,8 @@ class RunSpec:
     eval_fingerprints: dict[str, str] = field(default_factory=dict)
     #: :attr:`train` validated by the method's config model (None for an untrained method): what the trainer gets
     config: RunConfig | None = field(default=None, compare=False, repr=False)
+    #: tasks whose text this run trained on (PROTOCOLS §6.3): their results are flagged and get no verdict
+    transductive_tasks: tuple[str, ...] = ()
 
     @property
     def trained(self) -> bool:
@@ -274,6 +361,7 @@ class RunSpec:
             "train_fingerprint": self.train_fingerprint,
             "eval_fingerprints": self.eval_fingerprints,
             "fingerprint": self.fingerprint,
+            "transductive_tasks": list(self.transductive_tasks),
         }
 
 
@@ -321,7 +409,24 @@ def train_settings(
         settings = deep_merge(settings, extra)
     if isinstance(settings.get("model"), dict):  # e.g. {max_query_length: 64}: the backbone names the model
         settings["model"] = {"name": config.backbones[backbone].model, **settings["model"]}
-    return settings
+    method = get_method(spec.method)
+    if method.default_text is not None:
+        settings = method.default_text(settings, config.train.data, config.train.languages)
+    if config.smoke:
+        settings = _smoke_settings(method, settings)
+    return selection_settings(config, spec.method, settings)
+
+
+SMOKE_STEPS = 2
+
+
+def _smoke_settings(method: Method, settings: dict[str, Any]) -> dict[str, Any]:
+    """Every stage of the method, at most ``SMOKE_STEPS`` updates, fp32 (a smoke run checks plumbing, not speed)."""
+    if method.uses_train_section:
+        settings = {**settings, "max_steps": SMOKE_STEPS, "precision": "fp32", "save_steps": 1, "logging_steps": 1}
+        model = settings["model"] if isinstance(settings.get("model"), dict) else {"name": settings["model"]}
+        settings["model"] = {**model, "max_query_length": 32, "max_passage_length": 32}
+    return method.smoke(settings) if method.smoke is not None else settings
 
 
 def eval_tasks(config: StudyConfig) -> dict[str, dict[str, Any]]:
@@ -380,7 +485,13 @@ def _run(
         train_fingerprint=train_fp,
         eval_fingerprints=eval_fps,
         config=typed,
+        transductive_tasks=_transductive(spec.method, typed, config),
     )
+
+
+def _transductive(method: str, typed: RunConfig | None, config: StudyConfig) -> tuple[str, ...]:
+    flag = get_method(method).transductive_tasks
+    return tuple(task for task in (flag(typed) if flag and typed else ()) if task in config.eval.tasks)
 
 
 def parse_study_config(payload: Any, source: str | Path = "<config>") -> StudyConfig:

@@ -57,7 +57,7 @@ from polyret.io import atomic_write, read_json, timestamp, write_json
 from polyret.progress import LineProgress
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
 from polyret.train.methods import run_method
-from polyret.train.runs import remove_checkpoints, versions
+from polyret.train.runs import recorded_kept_step, remove_checkpoints, versions
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,10 @@ def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints
         stored = str(model_dir.resolve().relative_to(run_dir.resolve()))
     except ValueError:
         stored = str(model_dir.resolve())
-    write_json(done, {"fingerprint": run.train_fingerprint, "model_dir": stored, "finished": timestamp()})
+    kept = recorded_kept_step(model_dir)
+    write_json(
+        done, {"fingerprint": run.train_fingerprint, "model_dir": stored, "kept_step": kept, "finished": timestamp()}
+    )
     return str(model_dir)
 
 
@@ -316,6 +319,7 @@ def execute_run(
         {
             **info,
             "model_used": model,
+            "kept_step": read_json(run_dir / "train.done.json").get("kept_step") if run.trained else None,
             "finished": timestamp(),
             "train_seconds": round(trained_s, 3),
             "seconds": round(total_s, 3),

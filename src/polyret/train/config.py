@@ -25,7 +25,8 @@ A contrastive config (``configs/train_hybrid_mlqa.yaml`` is a complete example; 
     loss: {temperature: 0.05, symmetric: false, denominator: in_batch, hard_negatives: 0, cached: false,
            mini_batch_size: 32, gather_across_devices: true}
     optim: {lr: 3.0e-5, weight_decay: 0.01, warmup_ratio: 0.1, scheduler: linear, max_grad_norm: 1.0}
-    validation: {fraction: 0.05, data: null, batches: 4, eval_steps: 100, patience: 3}
+    validation: {fraction: 0.05, data: null, holdout_of: null, languages: null, policy: null, seed: null,
+                 batches: 4, batch_size: null, eval_steps: 100, patience: 3}
     precision: auto             # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware has it, polyret.precision)
     logging_steps: 10
     save_steps: null            # default: validation.eval_steps (checkpoints double as early-stopping candidates)
@@ -34,14 +35,16 @@ A contrastive config (``configs/train_hybrid_mlqa.yaml`` is a complete example; 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from polyret.data import pairs as pairs_io
 from polyret.data.languages import get_language
 from polyret.data.lareqa import LAREQA_NAMES, LareqaName
-from polyret.data.pairs import ColumnMapping, ParallelColumns
+from polyret.data.pairs import ColumnMapping, ParallelColumns, TrainingSet
 from polyret.errors import ConfigError, PolyretError
 from polyret.io import read_yaml as load_yaml
 from polyret.precision import DEFAULT_PRECISION, TrainPrecision
@@ -184,6 +187,49 @@ def _source_shorthand(value: Any) -> Any:
     return value
 
 
+def load_sources(sources: Sequence[DataSource]) -> list[TrainingSet]:
+    """Read every configured data source into a :class:`TrainingSet` (names default to the source)."""
+    sets = []
+    for source in sources:
+        if source.format == "jsonl":
+            sets.append(pairs_io.read_jsonl(source.path, source.name))
+        elif source.format == "lareqa":
+            data = pairs_io.from_lareqa(
+                source.dataset,
+                source.languages,
+                source.root,
+                candidate_text=source.candidate_text,
+                articles=source.articles,
+            )
+            data.name = source.name or source.dataset
+            sets.append(data)
+        elif source.format == "tsv":
+            files = {k: str(v) for k, v in (source.files or {}).items()} or None
+            sets.append(
+                pairs_io.read_tsv(
+                    files,
+                    name=source.name or "tsv",
+                    queries={k: str(v) for k, v in (source.queries or {}).items()} or None,
+                    passages={k: str(v) for k, v in (source.passages or {}).items()} or None,
+                    pairs=source.pairs,
+                )
+            )
+        elif source.format == "hf":
+            sets.append(
+                pairs_io.load_hf_dataset(source.path, source.name, source.split, source.subset, source.layout())
+            )
+        else:  # pragma: no cover - the config union is closed
+            raise ConfigError(f"unknown data format {source.format!r}")
+    return sets
+
+
+def data_sources(value: Any) -> list[Any] | None:
+    """A data-source list as written (one source or several, shorthands allowed), before validation."""
+    if value is None:
+        return None
+    return [_source_shorthand(v) for v in (value if isinstance(value, list) else [value])]
+
+
 class BatchingSpec(StrictModel):
     """PROTOCOLS §1.2 keys ``train.batching.*``; ``policy`` is the method and ``alpha`` is top-level."""
 
@@ -221,26 +267,46 @@ class OptimSpec(StrictModel):
     max_grad_norm: float = Field(1.0, ge=0)
 
 
+#: the batch policy of a study's shared validation set (PROTOCOLS §6.2): monolingual pairs, one fixed loss whatever
+#: the run's method
+SHARED_VALIDATION_POLICY = "mono"
+
+
 class ValidationSpec(StrictModel):
     """Validation loss on fixed seeded batches every ``eval_steps``; early stopping after ``patience`` evals.
 
     ``data`` gives separate validation sets; otherwise a seeded ``fraction`` of each training set's items is
-    held out. ``fraction: 0`` with no ``data`` disables validation (and early stopping).
+    held out (of ``holdout_of`` when given: the study's training data, for runs that train on other text, e.g.
+    criss-contrastive). ``fraction: 0`` with no ``data`` disables validation (and early stopping).
+
+    A study's shared selection rule (PROTOCOLS §6.2, ``polyret.study.config.SelectionSpec``) fixes ``languages``
+    (English), ``policy`` (mono: one fixed loss whatever the run's method) and ``seed`` (the same held-out items
+    and batches for every arm).
     """
 
     fraction: float = Field(0.05, ge=0, lt=1)
     data: list[DataSource] | None = None
+    holdout_of: list[DataSource] | None = None
+    languages: list[str] | None = None
+    policy: Literal["mono", "xy", "hybrid"] | None = None
+    seed: int | None = None
     batches: int = Field(4, ge=1)
     batch_size: int | None = Field(None, ge=1)
     eval_steps: int = Field(100, ge=1)
     patience: int | None = Field(3, ge=1)
 
-    @field_validator("data", mode="before")
+    @field_validator("data", "holdout_of", mode="before")
     @classmethod
     def _data_shorthand(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        return [_source_shorthand(v) for v in (value if isinstance(value, list) else [value])]
+        return data_sources(value)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ValidationSpec:
+        if self.data and self.holdout_of:
+            raise ValueError("give validation.data (separate sets) or validation.holdout_of, not both")
+        if self.holdout_of and self.fraction == 0:
+            raise ValueError("validation.holdout_of needs a fraction > 0 to hold out")
+        return self
 
     @property
     def enabled(self) -> bool:
@@ -270,9 +336,7 @@ class ContrastiveConfig(RunConfigBase):
     @field_validator("data", mode="before")
     @classmethod
     def _data_shorthand(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        return [_source_shorthand(v) for v in (value if isinstance(value, list) else [value])]
+        return data_sources(value) or []
 
     @field_validator("languages")
     @classmethod

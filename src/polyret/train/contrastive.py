@@ -47,7 +47,7 @@ from polyret.errors import ConfigError, DataError
 from polyret.io import read_json, timestamp, write_dir_atomically, write_json
 from polyret.precision import resolve_train_precision, trainer_precision_flags
 from polyret.train import runs
-from polyret.train.config import ContrastiveConfig, DataSource, parse_contrastive_config
+from polyret.train.config import ContrastiveConfig, load_sources, parse_contrastive_config
 from polyret.train.samplers import SAMPLERS, TRAIN_COLUMN, VALIDATION_COLUMN, SamplerFactory, TripletIndex
 
 log = logging.getLogger(__name__)
@@ -220,42 +220,6 @@ class _LogToFile(TrainerCallback):
 
 
 # --------------------------------------------------------------------------------------------------- data
-def load_sources(sources: Sequence[DataSource]) -> list[TrainingSet]:
-    """Read every configured data source into a :class:`TrainingSet` (names default to the source)."""
-    sets = []
-    for source in sources:
-        if source.format == "jsonl":
-            sets.append(pairs_io.read_jsonl(source.path, source.name))
-        elif source.format == "lareqa":
-            data = pairs_io.from_lareqa(
-                source.dataset,
-                source.languages,
-                source.root,
-                candidate_text=source.candidate_text,
-                articles=source.articles,
-            )
-            data.name = source.name or source.dataset
-            sets.append(data)
-        elif source.format == "tsv":
-            files = {k: str(v) for k, v in (source.files or {}).items()} or None
-            sets.append(
-                pairs_io.read_tsv(
-                    files,
-                    name=source.name or "tsv",
-                    queries={k: str(v) for k, v in (source.queries or {}).items()} or None,
-                    passages={k: str(v) for k, v in (source.passages or {}).items()} or None,
-                    pairs=source.pairs,
-                )
-            )
-        elif source.format == "hf":
-            sets.append(
-                pairs_io.load_hf_dataset(source.path, source.name, source.split, source.subset, source.layout())
-            )
-        else:  # pragma: no cover - the config union is closed
-            raise ConfigError(f"unknown data format {source.format!r}")
-    return sets
-
-
 def _as_training_sets(pairs: Any) -> tuple[list[TrainingSet], bool]:
     """(sets, is_bitext) from TrainingSet(s) or aligned sentence pairs."""
     if isinstance(pairs, TrainingSet):
@@ -288,6 +252,11 @@ def _languages(sets: Sequence[TrainingSet], configured: Sequence[str] | None) ->
 
 
 def _prefixes(model: SentenceTransformer, config: ContrastiveConfig, symmetric: bool) -> tuple[str, str]:
+    """(query, passage) prefixes: the configured ones, else the model's own prompts.
+
+    ``symmetric`` (bitext) puts the query prefix on both sides of the *training* text only; the saved model always
+    keeps ``_prefixes(model, config, symmetric=False)`` (PROTOCOLS §6.1: training never rewrites the prompts).
+    """
     prompts = getattr(model, "prompts", None) or {}
     query = config.model.query_prefix if config.model.query_prefix is not None else prompts.get("query", "")
     if config.model.passage_prefix is not None:
@@ -300,6 +269,129 @@ def _prefixes(model: SentenceTransformer, config: ContrastiveConfig, symmetric: 
 
 
 # --------------------------------------------------------------------------------------------------- training
+def kept_step(best_checkpoint: str | None, last_step: int) -> int:
+    """The step whose weights are saved: the best validation checkpoint's (early stopping), else the last step."""
+    return runs.checkpoint_step(best_checkpoint) if best_checkpoint else last_step
+
+
+@dataclass
+class TrainingPlan:
+    """Everything a run's batches come from, built before the trainer (and checkable without a model)."""
+
+    train_index: TripletIndex
+    options: dict[str, Any]
+    steps_per_epoch: int
+    total_steps: int
+    validation_batch_size: int
+    val_index: TripletIndex | None
+    validation_batches: list[list[int]]
+
+
+def plan_training(
+    sets: list[TrainingSet],
+    validation: list[TrainingSet] | None,
+    languages: Sequence[str],
+    config: ContrastiveConfig,
+    prefixes: tuple[str, str],
+    model_prefixes: tuple[str, str],
+) -> TrainingPlan:
+    """The triplet indexes, this rank's sampler length and the fixed validation batches of one run.
+
+    ``prefixes`` start the training text; ``model_prefixes`` (the saved prompts) start the text of a fixed-policy
+    validation set (the study's shared selection set is QA text whatever the run trains on).
+    """
+    world_size, rank = distributed_layout()
+    batch_size = config.batch_size
+    train_index = TripletIndex(sets, languages, *prefixes, hard_negatives=config.loss.hard_negatives)
+    options = {
+        "alpha": config.alpha,
+        "language_sampling": config.batching.language_sampling,
+        "language_temperature": config.batching.language_temperature,
+        "xy_pairs": config.batching.xy_pairs,
+        "steps_per_epoch": config.batching.steps_per_epoch,
+    }
+    probe = SAMPLERS[config.method](
+        range(train_index.num_rows),
+        train_index,
+        batch_size // world_size,
+        seed=config.seed,
+        world_size=world_size,
+        rank=rank,
+        **options,
+    )
+    total_steps = config.max_steps or max(1, math.ceil((config.epochs or 1.0) * probe.steps_per_epoch))
+    val_batch_size = config.validation.batch_size or batch_size
+    if validation and val_batch_size % world_size:
+        raise ConfigError(
+            f"validation.batch_size {val_batch_size} must be divisible by the number of processes {world_size}"
+        )
+    val_prefixes = model_prefixes if config.validation.policy else prefixes
+    val_index, validation_batches = (
+        validation_plan(validation, languages, val_prefixes, config, val_batch_size, options)
+        if validation
+        else (None, [])
+    )
+    return TrainingPlan(
+        train_index, options, probe.steps_per_epoch, total_steps, val_batch_size, val_index, validation_batches
+    )
+
+
+def check_training_plan(config: ContrastiveConfig | dict[str, Any], pairs: Any = None) -> TrainingPlan:
+    """Load the data of a run and build its plan without a model (configured prefixes, else none): a config
+    that cannot start (a validation batch larger than the held-out items, a language missing) fails here."""
+    config = parse_contrastive_config(config)
+    sets = _as_training_sets(pairs)[0] if pairs is not None else load_sources(config.data)
+    validation = load_sources(config.validation.data) if config.validation.data else None
+    sets, validation = hold_out(sets, validation, config)
+    prefixes = (config.model.query_prefix or "", config.model.passage_prefix or "")
+    return plan_training(sets, validation, _languages(sets, config.languages), config, prefixes, prefixes)
+
+
+def hold_out(
+    sets: list[TrainingSet], validation: list[TrainingSet] | None, config: ContrastiveConfig
+) -> tuple[list[TrainingSet], list[TrainingSet] | None]:
+    """(training sets, validation sets): a seeded ``validation.fraction`` held out of the training data, or of
+    ``validation.holdout_of`` (whose held-out items are then the validation set and the training data is kept)."""
+    spec = config.validation
+    if validation is not None or not spec.enabled or spec.data:
+        return sets, validation
+    seed = config.seed if spec.seed is None else spec.seed
+    if spec.holdout_of:
+        return sets, [held for held in (s.split(spec.fraction, seed)[1] for s in load_sources(spec.holdout_of)) if held]
+    split = [s.split(spec.fraction, seed) for s in sets]
+    return [t for t, _ in split], [v for _, v in split if len(v)]
+
+
+def validation_plan(
+    validation: list[TrainingSet],
+    languages: Sequence[str],
+    prefixes: tuple[str, str],
+    config: ContrastiveConfig,
+    batch_size: int,
+    options: dict[str, Any],
+) -> tuple[TripletIndex, list[list[int]]]:
+    """The fixed validation batches: ``validation.batches`` batches of ``batch_size`` triplets, drawn once with the
+    validation policy (default: the run's method) from ``validation.languages`` (default: the training languages
+    the validation sets have)."""
+    spec = config.validation
+    present = sorted({lang for v in validation for lang in v.languages})
+    wanted = spec.languages or [lang for lang in languages if lang in present]
+    missing = [lang for lang in wanted if lang not in present]
+    if missing or not wanted:
+        raise DataError(f"validation: languages {missing or wanted} are not in the validation data (has {present})")
+    seed = (config.seed if spec.seed is None else spec.seed) + 1
+    try:
+        index = TripletIndex(validation, tuple(wanted), *prefixes, hard_negatives=config.loss.hard_negatives)
+        sampler = SAMPLERS[spec.policy or config.method](
+            range(index.num_rows), index, batch_size, seed=seed, world_size=1, rank=0, **options
+        )
+        return index, [plan.rows for plan in sampler.global_batches(epoch=0, steps=spec.batches)]
+    except (DataError, ConfigError) as err:
+        raise type(err)(
+            f"validation: {err} (set validation.batch_size, validation.fraction or validation.data)"
+        ) from None
+
+
 def train_contrastive(
     config: ContrastiveConfig | dict[str, Any],
     run_dir: str | Path,
@@ -388,6 +480,8 @@ class _Data:
     total_steps: int
     val_index: TripletIndex | None = None
     validation_batches: list[list[int]] = field(default_factory=list)
+    #: the prompts the saved model keeps: the backbone's own (or configured) ones, never the symmetric training text's
+    saved_prompts: dict[str, str] = field(default_factory=dict)
 
 
 def _train(
@@ -457,33 +551,17 @@ def _data(
 ) -> _Data:
     """Hold-out, languages, model, prefixes, triplet indexes and the sampler's epoch length (the data fail fast,
     before the trainer starts)."""
-    if validation is None and config.validation.enabled:
-        split = [s.split(config.validation.fraction, config.seed) for s in sets]
-        sets, validation = [t for t, _ in split], [v for _, v in split if len(v)]
+    sets, validation = hold_out(sets, validation, config)
     languages = _languages(sets, config.languages)
     resolved_model = resolve_model(model_name)
     with weights_readable(resolved_model):
         model = SentenceTransformer(str(resolved_model), device="cpu")
     query_prefix, passage_prefix = _prefixes(model, config, symmetric)
-    train_index = TripletIndex(sets, languages, query_prefix, passage_prefix, hard_negatives=config.loss.hard_negatives)
-    options = {
-        "alpha": config.alpha,
-        "language_sampling": config.batching.language_sampling,
-        "language_temperature": config.batching.language_temperature,
-        "xy_pairs": config.batching.xy_pairs,
-        "steps_per_epoch": config.batching.steps_per_epoch,
-    }
-    probe = SAMPLERS[config.method](
-        range(train_index.num_rows),
-        train_index,
-        layout.batch_size // layout.world_size,
-        seed=config.seed,
-        world_size=layout.world_size,
-        rank=layout.rank,
-        **options,
+    saved_prompts = dict(zip(("query", "passage"), _prefixes(model, config, symmetric=False), strict=True))
+    plan = plan_training(
+        sets, validation, languages, config, (query_prefix, passage_prefix), tuple(saved_prompts.values())
     )
-    total_steps = config.max_steps or max(1, math.ceil((config.epochs or 1.0) * probe.steps_per_epoch))
-    data = _Data(
+    return _Data(
         model,
         resolved_model,
         sets,
@@ -491,48 +569,14 @@ def _data(
         languages,
         query_prefix,
         passage_prefix,
-        train_index,
-        options,
-        probe.steps_per_epoch,
-        total_steps,
+        plan.train_index,
+        plan.options,
+        plan.steps_per_epoch,
+        plan.total_steps,
+        plan.val_index,
+        plan.validation_batches,
+        saved_prompts,
     )
-    if data.validation:
-        _validation_batches(data, config, layout)
-    return data
-
-
-def _validation_batches(data: _Data, config: ContrastiveConfig, layout: _Layout) -> None:
-    """The validation index and its fixed, seeded global batches (replayed at every evaluation)."""
-    if layout.validation_batch_size % layout.world_size:
-        raise ConfigError(
-            f"validation.batch_size {layout.validation_batch_size} must be divisible by the number of processes "
-            f"{layout.world_size}"
-        )
-    val_languages = tuple(lang for lang in data.languages if any(lang in v.languages for v in data.validation))
-    try:
-        data.val_index = TripletIndex(
-            data.validation,
-            val_languages,
-            data.query_prefix,
-            data.passage_prefix,
-            hard_negatives=config.loss.hard_negatives,
-        )
-        val_sampler = SAMPLERS[config.method](
-            range(data.val_index.num_rows),
-            data.val_index,
-            layout.validation_batch_size,
-            seed=config.seed + 1,
-            world_size=1,
-            rank=0,
-            **data.sampler_options,
-        )
-        data.validation_batches = [
-            plan.rows for plan in val_sampler.global_batches(epoch=0, steps=config.validation.batches)
-        ]
-    except (DataError, ConfigError) as err:
-        raise type(err)(
-            f"validation: {err} (set validation.batch_size, validation.fraction or validation.data)"
-        ) from None
 
 
 def _arguments(data: _Data, config: ContrastiveConfig, layout: _Layout, run_dir: Path) -> Any:
@@ -649,6 +693,7 @@ def _record_start(
         model=str(data.resolved_model),
         query_prefix=data.query_prefix,
         passage_prefix=data.passage_prefix,
+        saved_prompts=data.saved_prompts,
         languages=list(data.languages),
         datasets={s.name: len(s) for s in data.sets},
         validation={s.name: len(s) for s in data.validation},
@@ -667,17 +712,20 @@ def _record_start(
 def _finalise(
     trainer: PolyretTrainer, result: Any, data: _Data, config: ContrastiveConfig, run_dir: Path, model_dir: Path
 ) -> None:
-    """Save the final model (with the prompts it was trained with and what it was trained on), then the run record."""
-    data.model.prompts = {**(data.model.prompts or {}), "query": data.query_prefix, "passage": data.passage_prefix}
+    """Save the final model (with its backbone's prompts, PROTOCOLS §6.1, and what it was trained on), then the run
+    record with the step whose weights were saved."""
+    data.model.prompts = {**(data.model.prompts or {}), **data.saved_prompts}
     trained_on = {
         "method": config.method,
         "alpha": config.alpha if config.method == "hybrid" else None,
         "datasets": [s.name for s in data.sets],
         "languages": list(data.languages),
         "seed": config.seed,
-        "query_prefix": data.query_prefix,
-        "passage_prefix": data.passage_prefix,
+        "query_prefix": data.saved_prompts["query"],
+        "passage_prefix": data.saved_prompts["passage"],
+        "training_text_prefixes": {"query": data.query_prefix, "passage": data.passage_prefix},
         "precision": resolve_train_precision(config.precision),
+        "kept_step": kept_step(trainer.state.best_model_checkpoint, trainer.state.global_step),
     }
 
     def save(path: Path) -> None:
@@ -690,6 +738,7 @@ def _finalise(
         status="finished",
         finished=timestamp(),
         global_step=trainer.state.global_step,
+        kept_step=trained_on["kept_step"],
         best_checkpoint=trainer.state.best_model_checkpoint,
         best_eval_loss=trainer.state.best_metric,
         train_loss=result.training_loss,

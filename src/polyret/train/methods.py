@@ -40,6 +40,9 @@ class RunConfig(Protocol):
 
 Runner = Callable[[Any, Path, bool], Path]
 Parser = Callable[[Any, str], Any]
+#: ``(settings, shared validation keys or None, fixed steps or None, the study's train.data) -> settings``: a study's
+#: one selection rule (PROTOCOLS §6.2) written into the keys this method's trainer reads
+SelectionHook = Callable[[dict[str, Any], dict[str, Any] | None, int | None, Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,19 @@ class Method:
     backbone: Backbone = "sentence-encoder"
     #: the report's banner when a result of this method comes from a stand-in model (``model.stand_in`` in a result)
     stand_in_banner: str | None = None
+    #: the report's banner whenever the study has results of this method (what its label must not be read as)
+    banner: str | None = None
     #: the difference listed beside a published number when our result comes from a stand-in model
     stand_in_note: str | None = None
+    #: how a study's selection rule reaches this method's config; None: the method keeps its own (docs/study.md)
+    select: SelectionHook | None = None
+    #: ``(settings, train.data, train.languages) -> settings``: where a study's run mines by default when its settings
+    #: name no text (PROTOCOLS §6.3: the study's own training text, which no evaluation reads)
+    default_text: Callable[[dict[str, Any], Any, list[str] | None], dict[str, Any]] | None = None
+    #: ``config -> task names`` whose results this run saw the text of (flagged transductive, never given a verdict)
+    transductive_tasks: Callable[[Any], tuple[str, ...]] | None = None
+    #: ``settings -> settings`` of a smoke run (``polyret compare --smoke``): every stage, at most 2 training steps
+    smoke: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def trained(self) -> bool:
@@ -170,6 +184,77 @@ STAND_IN_BANNER = (
     "(untrained cross-attention), not mBART-cc25. Their results are not comparable with CRISS."
 )
 
+
+def _select_contrastive(settings: dict[str, Any], shared: dict[str, Any] | None, steps: int | None, _: Any) -> dict:
+    """mono / xy / hybrid: the shared validation keys, or a fixed budget without validation."""
+    if steps is not None:
+        return {**settings, "max_steps": steps, "validation": {"fraction": 0.0}}
+    return {**settings, "validation": shared if shared is not None else {"fraction": 0.0}}
+
+
+def _select_mined_contrastive(
+    settings: dict[str, Any], shared: dict[str, Any] | None, steps: int | None, train_data: Any
+) -> dict:
+    """criss-contrastive: validated on the study's held-out training pairs (not its own mined pairs), or fixed."""
+    contrastive = dict(settings.get("contrastive") or {})
+    if steps is not None:
+        contrastive.update(max_steps=steps, validation={"fraction": 0.0})
+    elif shared is not None:
+        contrastive["validation"] = {**shared, "holdout_of": train_data}
+    return {**settings, "contrastive": contrastive, "validate_on": "contrastive"}
+
+
+def _select_translation(settings: dict[str, Any], shared: dict[str, Any] | None, steps: int | None, _: Any) -> dict:
+    """criss: a translation model has no InfoNCE loss to share; a fixed budget caps every iteration's updates, else
+    it keeps its last update (its own translation loss on mined pairs is logged, never used to pick a step)."""
+    if steps is None:
+        return settings
+    return {**settings, "train": {**(settings.get("train") or {}), "max_steps": steps}}
+
+
+def _mine_training_text(settings: dict[str, Any], train_data: Any, languages: list[str] | None) -> dict[str, Any]:
+    if train_data is None or any(settings.get(key) for key in ("corpora", "tatoeba", "training_text")):
+        return settings
+    return {**settings, "training_text": {"data": train_data, "languages": languages}}
+
+
+def _mined_tasks(config: Any) -> tuple[str, ...]:
+    """Mining Tatoeba's own sentences makes every Tatoeba result of the run transductive: the mined languages, and
+    the English lines the other languages share with them (9.5 % of Tatoeba-36's)."""
+    return ("tatoeba",) if config.tatoeba is not None else ()
+
+
+def _smoke_criss(settings: dict[str, Any]) -> dict[str, Any]:
+    """One iteration (mine, train, re-encode) on a few sentences per language, 2 updates."""
+    smoke = {**settings, "iterations": 1, "keep_embeddings": False}
+    for source in ("tatoeba", "training_text"):
+        if settings.get(source):
+            smoke[source] = {**settings[source], "max_sentences": 40}
+    if settings.get("corpora"):
+        smoke["max_sentences"] = 40
+    smoke["mining"] = {**(settings.get("mining") or {}), "min_count": 8, "valid_size": 4, "batch_size": 16}
+    smoke["train"] = {
+        **(settings.get("train") or {}),
+        "max_steps": 2,
+        "warmup_steps": 0,
+        "batch_size": 4,
+        "save_steps": 1,
+        "max_source_length": 32,
+        "max_target_length": 32,
+        "precision": "fp32",
+    }
+    contrastive = dict(settings.get("contrastive") or {})
+    validation = contrastive.get("validation")
+    if isinstance(validation, dict) and validation.get("fraction", 0.05) > 0:
+        contrastive["validation"] = {**validation, "eval_steps": 1, "batches": 1}
+    smoke["contrastive"] = {**contrastive, "max_steps": 2, "save_steps": 1, "logging_steps": 1, "precision": "fp32"}
+    return smoke
+
+
+def _smoke_tli(settings: dict[str, Any]) -> dict[str, Any]:
+    return {**settings, "epochs": 1, "n_train": 8, "n_control": 4, "batch_size": 4, "warmup_steps": 0}
+
+
 for _method in (
     Method("zero-shot", "the backbone as it is, nothing trained (the reference of most studies)", backbone="any"),
     Method(
@@ -182,6 +267,7 @@ for _method in (
         uses_train_section=True,
         alpha_equivalent=1.0,
         contrastive=True,
+        select=_select_contrastive,
     ),
     Method(
         "xy",
@@ -193,6 +279,7 @@ for _method in (
         uses_train_section=True,
         alpha_equivalent=0.0,
         contrastive=True,
+        select=_select_contrastive,
     ),
     Method(
         "hybrid",
@@ -205,6 +292,7 @@ for _method in (
         sweeps_alpha=True,
         default_alpha=(0.5,),
         contrastive=True,
+        select=_select_contrastive,
     ),
     Method(
         "criss",
@@ -212,11 +300,15 @@ for _method in (
         CRISS,
         CRISS_RUNNER,
         CRISS_PARSER,
-        trains_on="pairs it mines from monolingual corpora (criss.corpora or criss.tatoeba)",
+        trains_on="pairs it mines from unaligned text (default: the study's training text; or corpora, tatoeba)",
         mines_text=True,
         backbone="seq2seq",
         stand_in_banner=STAND_IN_BANNER,
         stand_in_note="CRISS stand-in model (e5-small encoder–decoder), not comparable with CRISS",
+        select=_select_translation,
+        default_text=_mine_training_text,
+        transductive_tasks=_mined_tasks,
+        smoke=_smoke_criss,
     ),
     Method(
         "criss-contrastive",
@@ -224,9 +316,14 @@ for _method in (
         CRISS,
         CRISS_RUNNER,
         CRISS_PARSER,
-        trains_on="pairs it mines from monolingual corpora (criss.corpora or criss.tatoeba)",
+        trains_on="pairs it mines from unaligned text (default: the study's training text; or corpora, tatoeba)",
         contrastive=True,
         mines_text=True,
+        banner="criss-contrastive: CRISS-style mining + InfoNCE, not CRISS's translation objective.",
+        select=_select_mined_contrastive,
+        default_text=_mine_training_text,
+        transductive_tasks=_mined_tasks,
+        smoke=_smoke_criss,
     ),
     Method(
         "tli",
@@ -235,6 +332,7 @@ for _method in (
         "polyret.train.tli:run_tli",
         "polyret.train.tli_config:parse_tli_config",
         trains_on="a bilingual dictionary of one language with English (tli.dictionary)",
+        smoke=_smoke_tli,
     ),
 ):
     register_method(_method)

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from polyret.encode.identity import SIDECAR
 from polyret.errors import ConfigError, PolyretError
 from polyret.io import atomic_write, iter_lines, write_json
 
@@ -190,6 +191,17 @@ def remove_checkpoints(run_dir: Path, keep: Path, hint: str) -> int:
         with contextlib.suppress(OSError):  # only when empty
             folder.rmdir()
     return removed
+
+
+def recorded_kept_step(model_dir: str | Path) -> int | None:
+    """The training step whose weights a saved model holds, as its trainer recorded it (``None``: not recorded)."""
+    for name in (TRAINING_INFO, SIDECAR):
+        path = Path(model_dir) / name
+        if path.is_file():
+            step = json.loads(path.read_text(encoding="utf-8")).get("kept_step")
+            if step is not None:
+                return int(step)
+    return None
 
 
 def checkpoint_step(checkpoint: str | None) -> int:

@@ -340,14 +340,18 @@ def _train(
     # peft, torch load only when this runs, not when tli is imported
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from transformers import get_linear_schedule_with_warmup
 
     precision = resolve_precision(config.precision, str(model.device))
     checkpoint_path = run_dir / CHECKPOINT
     epoch_losses: list[float] = []
+    total_steps = config.epochs * -(-len(pairs) // config.batch_size)
+    schedule = get_linear_schedule_with_warmup(optimizer, min(config.warmup_steps, total_steps), total_steps)
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=model.device, weights_only=True)
         set_peft_model_state_dict(peft_model, state["adapter"])
         optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
         epoch_losses = list(state["epoch_losses"])
     peft_model.train()
     for epoch in range(len(epoch_losses), config.epochs):
@@ -365,6 +369,7 @@ def _train(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            schedule.step()
             losses.append(loss.item())
         epoch_losses.append(float(np.mean(losses)))
         logger.info("TLI epoch %d/%d: mean triplet loss %.4f", epoch + 1, config.epochs, epoch_losses[-1])
@@ -373,6 +378,7 @@ def _train(
                 {
                     "adapter": get_peft_model_state_dict(peft_model),
                     "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
                     "epoch_losses": epoch_losses,
                 },
                 handle,

@@ -23,13 +23,19 @@ class TliConfig(StrictModel):
     dictionary: str = Field("freedict", description="'freedict' (installed dictd pair) or a src<TAB>tgt TSV path")
     n_train: int | None = Field(623, ge=1, description="train pairs; None = all left after the control set")
     n_control: int = Field(63, ge=1)
-    loss_layer: int = Field(2, ge=1, description="k: the loss reads hidden_states[k] (0 = embeddings)")
+    loss_layer: int = Field(
+        2,
+        ge=1,
+        description="k: the loss reads hidden_states[k] (0 = embeddings); [P] 2 for the paper's 32-layer decoder, "
+        "[D] for an encoder",
+    )
     layers: list[int] | None = Field(None, description="0-based layers to adapt; default: all below loss_layer")
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="[D] not stated by the paper")
     target_modules: list[str] | None = Field(None, description="default by model type (peft's table)")
     lr: float = Field(2e-4, gt=0)
+    warmup_steps: int = Field(50, ge=0, description="[P] the official schedule: linear warm-up, then linear decay")
     batch_size: int = Field(8, ge=2)
     epochs: int = Field(5, ge=1)
     margin: float = Field(0.4, ge=0)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from polyret.precision import DEFAULT_PRECISION, Precision, TrainPrecision
-from polyret.train.config import read_yaml
+from polyret.train.config import DataSource, data_sources, read_yaml
 from polyret.validation import StrictModel, parse
 
 Method = Literal["criss", "criss-contrastive"]
@@ -22,7 +22,12 @@ class CrissMining(StrictModel):
     threshold: float | None = 1.06
     min_count: int = Field(50_000, ge=0)
     valid_size: int = Field(2_000, ge=0)
-    valid_sampling: Literal["top", "random"] = "top"
+    #: the validation pairs: a seeded random sample of the accepted pairs (``top``: the highest-margin ones), at most
+    #: ``valid_size`` and at most a fifth of what was accepted, so training keeps the bulk and the range of margins
+    valid_sampling: Literal["top", "random"] = "random"
+    #: the ``min_count`` floor never exceeds this fraction of the smaller corpus: the threshold applies whenever that
+    #: many pairs pass it (a CC-scale floor of 50,000 on a corpus of thousands would otherwise accept everything) [D]
+    max_floor_fraction: float = Field(0.5, gt=0, le=1)
     max_length: int = Field(256, ge=4)
     batch_size: int = Field(32, ge=1)
     cache: bool = Field(True, description="read/write the shared embedding cache ($POLYRET_HOME/embeddings)")
@@ -48,6 +53,22 @@ class CrissTraining(StrictModel):
     save_steps: int = Field(500, ge=1)
     eval_steps: int | None = Field(None, ge=1)
     logging_steps: int = Field(10, ge=1)
+
+
+class TrainingTextSource(StrictModel):
+    """Mine the training set's own passages (sentences) per language, each language shuffled on its own: the raw
+    text the contrastive arms see aligned, which no evaluation task reads (PROTOCOLS §6.3, the offline default of a
+    study). The alignment is kept only as gold for the mining precision."""
+
+    data: list[DataSource]
+    languages: list[str] | None = None
+    max_sentences: int | None = Field(None, ge=2)
+    seed: int = 0
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_shorthand(cls, value: Any) -> Any:
+        return data_sources(value)
 
 
 class TatoebaSource(StrictModel):
@@ -79,6 +100,7 @@ class CrissConfig(StrictModel):
     corpora: dict[str, Path] = Field(default_factory=dict, description="language -> text file, one sentence a line")
     max_sentences: int | None = Field(None, ge=2, description="cap on sentences read per corpus file")
     tatoeba: TatoebaSource | None = None
+    training_text: TrainingTextSource | None = None
     pairs: list[tuple[str, str]] | None = None
     iterations: int = Field(3, ge=1)
     init_from: Literal["base", "previous"] = "previous"
@@ -87,6 +109,11 @@ class CrissConfig(StrictModel):
     train: CrissTraining = Field(default_factory=CrissTraining)
     contrastive: dict[str, Any] = Field(
         default_factory=dict, description="options passed to train_on_pairs (criss-contrastive)"
+    )
+    validate_on: Literal["mined", "contrastive"] = Field(
+        "mined",
+        description="criss-contrastive checkpoint selection: the mined validation pairs, or what "
+        "contrastive.validation says (a study's shared selection set, or none)",
     )
     eval: CrissEval | None = None
     keep_embeddings: bool = False
@@ -137,10 +164,11 @@ class CrissConfig(StrictModel):
 
     @model_validator(mode="after")
     def _sources(self) -> CrissConfig:
-        if not self.corpora and self.tatoeba is None:
-            raise ValueError("give monolingual `corpora` (language: file) or a `tatoeba` source")
-        if self.corpora and self.tatoeba is not None:
-            raise ValueError("give either `corpora` or `tatoeba`, not both")
+        given = [name for name in ("corpora", "tatoeba", "training_text") if getattr(self, name)]
+        if not given:
+            raise ValueError("give monolingual `corpora` (language: file), a `training_text` or a `tatoeba` source")
+        if len(given) > 1:
+            raise ValueError(f"give one text source to mine, not {' and '.join(given)}")
         return self
 
 

@@ -237,7 +237,7 @@ def train_dual_encoder(
         {"precision": config.precision, **config.contrastive},
         iter_dir,
         resume,
-        validation=tuples(valid_pairs) if len(valid_pairs) >= 2 else None,
+        validation=tuples(valid_pairs) if config.validate_on == "mined" and len(valid_pairs) >= 2 else None,
     )
     shutil.rmtree(iter_dir / "checkpoints", ignore_errors=True)
     return Path(trained)

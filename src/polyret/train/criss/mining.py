@@ -18,7 +18,8 @@ from polyret.eval.metrics import precision_recall_f1
 from polyret.io import atomic_write, read_lines
 from polyret.mining.margin import dedupe, mine_pairs
 from polyret.mining.pairfile import ScoredPair, one_line, read_scored_pairs, write_scored_pairs
-from polyret.train.criss.config import CrissConfig
+from polyret.train.config import load_sources
+from polyret.train.criss.config import CrissConfig, TrainingTextSource
 
 
 @dataclass
@@ -56,10 +57,41 @@ def _read_corpus(path: Path, limit: int | None) -> list[str]:
     return lines if limit is None else lines[:limit]
 
 
+def training_text_jobs(source: TrainingTextSource) -> tuple[dict[str, list[str]], list[MiningJob]]:
+    """Each language's passages of the training sets, shuffled on their own, and one ``xx-en`` job per language;
+    the items' alignment is the gold of each job."""
+    sets = load_sources(source.data)
+    present = sorted({lang for data in sets for lang in data.languages})
+    wanted = [get_language(lang).code for lang in source.languages] if source.languages else present
+    if "en" not in present or len(wanted) < 2:
+        raise ConfigError(f"criss config: training_text: needs English and another language (the data has {present})")
+    texts: dict[str, list[str]] = {lang: [] for lang in wanted}
+    gold: dict[str, set[tuple[str, str]]] = {lang: set() for lang in wanted if lang != "en"}
+    for data in sets:
+        for item in data.items:
+            for lang, entry in item.langs.items():
+                if lang in texts:
+                    texts[lang].append(entry.passage)
+                if lang in gold and "en" in item.langs:
+                    gold[lang].add((entry.passage.strip(), item.langs["en"].passage.strip()))
+    corpora: dict[str, list[str]] = {}
+    for lang, lines in texts.items():
+        unique = _dedupe(lines)
+        random.Random(f"{source.seed}-{lang}").shuffle(unique)
+        corpora[lang] = unique if source.max_sentences is None else unique[: source.max_sentences]
+    jobs = []
+    for lang, pairs in gold.items():  # gold pairs both of whose sides were kept
+        src, english = set(corpora[lang]), set(corpora["en"])
+        jobs.append(MiningJob(lang, "en", lang, "en", {(a, b) for a, b in pairs if a in src and b in english}))
+    return corpora, jobs
+
+
 def build_jobs(config: CrissConfig) -> tuple[dict[str, list[str]], list[MiningJob]]:
     """Deduplicated corpora by name and the mining jobs over them."""
     corpora: dict[str, list[str]] = {}
     jobs: list[MiningJob] = []
+    if config.training_text is not None:
+        return training_text_jobs(config.training_text)
     if config.tatoeba is not None:
         source = config.tatoeba
         for lang in source.languages:
@@ -108,6 +140,12 @@ def encode_texts(encoder: Any, texts: Sequence[str], config: CrissConfig) -> np.
     )
 
 
+def mining_floor(config: CrissConfig, n_src: int, n_tgt: int) -> int:
+    """``min_count``, capped at ``max_floor_fraction`` of the smaller corpus (the threshold then applies whenever
+    that many pairs pass it)."""
+    return min(config.mining.min_count, int(config.mining.max_floor_fraction * min(n_src, n_tgt)))
+
+
 def mine_iteration(
     config: CrissConfig,
     encoder: Any,
@@ -136,14 +174,14 @@ def mine_iteration(
             k=config.mining.k,
             margin=config.mining.margin,
             threshold=config.mining.threshold,
-            min_count=config.mining.min_count,
+            min_count=mining_floor(config, len(src_texts), len(tgt_texts)),
             one_to_one=True,
         )
         accepted = [
             MinedPair(job.src_lang, job.tgt_lang, src_texts[int(i)], tgt_texts[int(j)], float(s))
             for i, j, s in zip(mined.src_index, mined.tgt_index, mined.score, strict=True)
         ]
-        valid_size = min(config.mining.valid_size, len(accepted) // 2)
+        valid_size = min(config.mining.valid_size, len(accepted) // 5)
         if config.mining.valid_sampling == "top":
             valid_rows = set(range(valid_size))
         else:

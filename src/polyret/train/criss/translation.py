@@ -86,7 +86,9 @@ def train_translation(
     def save(folder: Path) -> None:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        write_sidecar(folder, {**sidecar, "trained_from": str(init), "method": "criss"})
+        # no early stopping here: the last update's weights are the ones kept
+        kept = {"kept_step": trainer.state.global_step}
+        write_sidecar(folder, {**sidecar, "trained_from": str(init), "method": "criss", **kept})
 
     target = write_dir_atomically(iter_dir / "model", save)
     write_json(

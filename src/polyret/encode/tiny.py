@@ -1,0 +1,149 @@
+"""Tiny randomly initialised stand-ins of known backbones, built offline, for smoke runs (``polyret compare --smoke``).
+
+Each stand-in keeps its backbone's architecture family and module stack, so every code path a real run takes is
+taken: XLM-R → ``XLMRobertaModel`` + mean pooling; LaBSE → ``BertModel`` + CLS pooling + Dense + Normalize;
+multilingual-e5 → ``BertModel`` + mean pooling + Normalize with its ``query: ``/``passage: `` prompts; mBART-cc25 →
+``MBartForConditionalGeneration`` with mBART's language codes. Widths are 32, depth 2; the vocabulary is the real
+XLM-R SentencePiece tokenizer the embedded e5 model ships (``tokenizer.json``), cut to its 8,000 most frequent
+pieces. Scores
+of a stand-in mean nothing; that a run finishes with it means the study can start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from polyret.encode.embedded import get_embedded, locate_tokenizer
+from polyret.errors import ModelError
+
+HIDDEN, LAYERS, HEADS, VOCAB = 32, 2, 2, 8_000
+MARKER = "polyret_tiny.json"
+#: known model ids (lower case) -> stand-in family
+KNOWN_MODELS: dict[str, str] = {
+    "facebookai/xlm-roberta-large": "xlm-roberta",
+    "facebookai/xlm-roberta-base": "xlm-roberta",
+    "xlm-roberta-large": "xlm-roberta",
+    "xlm-roberta-base": "xlm-roberta",
+    "sentence-transformers/labse": "labse",
+    "multilingual-e5-small": "e5",
+    "intfloat/multilingual-e5-small": "e5",
+    "intfloat/multilingual-e5-base": "e5",
+    "intfloat/multilingual-e5-large": "e5",
+    "facebook/mbart-large-cc25": "mbart",
+}
+#: a local model's config.json ``model_type`` -> stand-in family
+MODEL_TYPES = {"xlm-roberta": "xlm-roberta", "bert": "e5", "mbart": "mbart"}
+
+
+def tiny_family(model: str) -> str:
+    """The stand-in family of ``model`` (a known id, or a local folder by its ``model_type``); one-line error else."""
+    family = KNOWN_MODELS.get(model.lower())
+    config = Path(model) / "config.json"
+    if family is None and config.is_file():
+        family = MODEL_TYPES.get(json.loads(config.read_text(encoding="utf-8")).get("model_type", ""))
+    if family is None:
+        known = ", ".join(sorted({key for key in KNOWN_MODELS if "/" in key}))
+        raise ModelError(f"--smoke: no offline tiny stand-in for model {model!r}; known: {known}")
+    return family
+
+
+def build_tiny_backbone(model: str, target: Path) -> Path:
+    """A tiny stand-in of ``model`` in ``target`` (reused when already built there); return its folder."""
+    family = tiny_family(model)
+    marker = target / MARKER
+    if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("family") == family:
+        return target
+    BUILDERS[family](target)
+    marker.write_text(json.dumps({"family": family, "stands_in_for": model}), encoding="utf-8")
+    return target
+
+
+def _tokenizer_file(target: Path) -> Path:
+    """The embedded e5's XLM-R Unigram tokenizer cut to its first ``VOCAB`` pieces (specials first, then by
+    frequency): every script still tokenizes (rare characters become ``<unk>``) and the embeddings stay small."""
+    spec = json.loads(locate_tokenizer(get_embedded("multilingual-e5-small")).read_text(encoding="utf-8"))
+    spec["model"]["vocab"] = spec["model"]["vocab"][:VOCAB]
+    spec["added_tokens"] = [token for token in spec["added_tokens"] if token["id"] < VOCAB]
+    path = target / "tokenizer-source.json"
+    target.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _sentence_encoder(target: Path, architecture: str, pooling: str, dense: bool, prompts: dict[str, str]) -> None:
+    """Transformer + pooling (+ Dense) + Normalize, saved as a sentence-transformers folder."""
+    import torch  # heavy: only a smoke run builds models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Pooling
+    from transformers import BertConfig, BertModel, XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
+
+    torch.manual_seed(0)
+    tokenizer = XLMRobertaTokenizerFast(tokenizer_file=str(_tokenizer_file(target)), model_max_length=512)
+    shape = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": HIDDEN,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS,
+        "intermediate_size": 2 * HIDDEN,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if architecture == "xlm-roberta":
+        backbone = XLMRobertaModel(XLMRobertaConfig(max_position_embeddings=514, **shape))
+    else:
+        backbone = BertModel(BertConfig(max_position_embeddings=512, **shape))
+    hf_dir = target / "hf"
+    backbone.save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    transformer = Transformer(str(hf_dir), max_seq_length=256)
+    modules = [transformer, Pooling(HIDDEN, pooling_mode=pooling)]
+    if dense:
+        modules.append(Dense(HIDDEN, HIDDEN, activation_function=torch.nn.Tanh()))
+    model = SentenceTransformer(modules=[*modules, Normalize()], device="cpu", prompts=prompts or None)
+    model.save(str(target))
+
+
+def _mbart(target: Path) -> None:
+    """MBartForConditionalGeneration with mBART-cc25's language codes (MBartTokenizer adds them to the vocabulary)."""
+    import torch  # heavy: only a smoke run builds models
+    from transformers import MBartConfig, MBartForConditionalGeneration, MBartTokenizer
+
+    torch.manual_seed(0)
+    pieces = json.loads(_tokenizer_file(target).read_text(encoding="utf-8"))["model"]["vocab"]
+    vocab = [(piece, score) for piece, score in pieces if piece not in ("<s>", "<pad>", "</s>", "<unk>")]
+    tokenizer = MBartTokenizer(
+        vocab=[("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *vocab],
+        src_lang="en_XX",
+        tgt_lang="de_DE",
+        model_max_length=512,
+    )
+    config = MBartConfig(
+        vocab_size=len(tokenizer),
+        d_model=HIDDEN,
+        encoder_layers=LAYERS,
+        decoder_layers=LAYERS,
+        encoder_attention_heads=HEADS,
+        decoder_attention_heads=HEADS,
+        encoder_ffn_dim=2 * HIDDEN,
+        decoder_ffn_dim=2 * HIDDEN,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        scale_embedding=True,
+    )
+    MBartForConditionalGeneration(config).save_pretrained(target)
+    tokenizer.save_pretrained(target)
+
+
+BUILDERS: dict[str, Callable[[Path], None]] = {
+    "xlm-roberta": lambda target: _sentence_encoder(target, "xlm-roberta", "mean", False, {}),
+    "labse": lambda target: _sentence_encoder(target, "bert", "cls", True, {}),
+    "e5": lambda target: _sentence_encoder(
+        target, "bert", "mean", False, {"query": "query: ", "passage": "passage: ", "document": "passage: "}
+    ),
+    "mbart": _mbart,
+}

@@ -1,0 +1,80 @@
+"""`polyret compare CONFIG --smoke`: every run of a study on tiny offline stand-ins, one line per run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from polyret.encode.tiny import tiny_family
+from polyret.errors import ModelError
+from polyret.io import read_yaml
+from polyret.study.smoke import smoke_payload
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_known_backbones_map_to_their_architecture_family(tmp_path: Path):
+    assert tiny_family("FacebookAI/xlm-roberta-large") == "xlm-roberta"
+    assert tiny_family("sentence-transformers/LaBSE") == "labse"
+    assert tiny_family("facebook/mbart-large-cc25") == "mbart"
+    local = tmp_path / "model"
+    local.mkdir()
+    (local / "config.json").write_text(json.dumps({"model_type": "mbart"}), encoding="utf-8")
+    assert tiny_family(str(local)) == "mbart"
+    with pytest.raises(ModelError) as err:
+        tiny_family("someone/unknown-model")
+    assert "'someone/unknown-model'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_smoke_study_is_the_study_made_tiny():
+    payload = read_yaml(CONFIGS / "paper.yaml", "study config")
+    smoke = smoke_payload(payload, {name: f"/tiny/{name}" for name in payload["backbones"]})
+    assert smoke["smoke"] is True and smoke["seeds"] == [payload["seeds"][0]]
+    assert smoke["backbones"]["mbart"] == {
+        **payload["backbones"]["mbart"],
+        "model": "/tiny/mbart",
+        "published_as": "mbart",
+    }
+    assert smoke["selection"]["validation"]["eval_steps"] == 1 and smoke["train"]["max_steps"] == 2
+    assert smoke["eval"]["tasks"]["tatoeba"]["max_sentences"] == 10
+    assert smoke["methods"] == payload["methods"]  # every run of the study, nothing dropped
+
+
+def _smoke(config: Path, study_dir: Path):
+    from polyret.cli import app
+
+    return CliRunner().invoke(app, ["compare", str(config), "--smoke", "--study-dir", str(study_dir), "--no-report"])
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["quickstart.yaml", "paper.yaml"])
+def test_every_shipped_study_passes_its_smoke_run(name: str, shared_data: Path, udhr_table: Path, tmp_path: Path):
+    result = _smoke(CONFIGS / name, tmp_path / "smoke")
+    lines = [line for line in result.output.splitlines() if line.endswith(": ok") or ": FAILED:" in line]
+    assert result.exit_code == 0, result.output
+    assert lines and all(line.endswith(": ok") for line in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_broken_arm_is_named_in_one_line_and_fails_the_smoke_run(shared_data: Path, udhr_table: Path, tmp_path: Path):
+    config = tmp_path / "broken.yaml"
+    config.write_text(
+        """
+name: broken
+backbones: {e5: multilingual-e5-small}
+methods: [zero-shot, {method: hybrid, alpha: [0.5], settings: {batch_size: 100000}}]
+train: {data: [{format: lareqa, dataset: mlqa-r, candidate_text: sentence}]}
+eval: {tasks: {tatoeba: {languages: [sw]}}}
+""",
+        encoding="utf-8",
+    )
+    result = _smoke(config, tmp_path / "smoke")
+    assert result.exit_code == 1
+    assert "e5__zero-shot: ok" in result.output
+    failed = [line for line in result.output.splitlines() if line.startswith("e5__hybrid-a0.5__s0: FAILED: ")]
+    assert len(failed) == 1 and "batch" in failed[0]
