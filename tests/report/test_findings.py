@@ -13,7 +13,7 @@ from helpers.synthetic_study import STUDY_YAML, CallLog, FakeEvaluator, FakeTrai
 from polyret.errors import ConfigError
 from polyret.report import published as pub
 from polyret.report.claims import evaluate_claims
-from polyret.report.findings import END, START, readme_section, replace_section, write_findings
+from polyret.report.findings import END, START, beside_the_paper, readme_section, replace_section, write_findings
 from polyret.report.tables import group_stat, load_study, order_languages
 from polyret.study.runner import run_study
 
@@ -241,3 +241,9 @@ def test_the_script_writes_the_document_and_names_a_bad_study_in_one_line(partia
     assert output.is_file() and f"python scripts/findings.py {partial} --output {output}" in output.read_text()
     result = CliRunner().invoke(app, [str(tmp_path / "nothing"), "--output", str(output)])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and "study.json" in result.output
+
+
+def test_without_a_trained_arm_nothing_is_set_beside_the_paper(tmp_path: Path):
+    zero_shot = load_study(_run(_three_seed_config(tmp_path), tmp_path / "study", only=["tiny__zero-shot"]))
+    heading, words = beside_the_paper(zero_shot)
+    assert heading.text == "Beside arXiv 2408.10536" and "nothing to set beside" in words.text

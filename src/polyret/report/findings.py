@@ -68,7 +68,7 @@ class FindingsFiles:
 
 
 @dataclass(frozen=True)
-class _Place:
+class Place:
     """Where the document goes: its folder (links are relative to it) and the folder of its figures and CSVs."""
 
     root: Path
@@ -89,7 +89,7 @@ def write_findings(
     """Write ``output`` (and its figures into ``figures_dir``, default ``output`` without its suffix) from the
     study in ``study_dir``; with ``readme``, rewrite that README's findings section too."""
     output = Path(output)
-    place = _Place(output.parent, Path(figures_dir) if figures_dir is not None else output.with_suffix(""))
+    place = Place(output.parent, Path(figures_dir) if figures_dir is not None else output.with_suffix(""))
     if not place.figures.resolve().is_relative_to(place.root.resolve()):
         raise ConfigError(f"figures folder {place.figures} is not inside {place.root}: the document links them")
     study = load_study(study_dir)
@@ -112,7 +112,7 @@ def write_findings(
     return FindingsFiles(output, figures, readme)
 
 
-def findings_blocks(study: Study, claims: ClaimsTable, tests: PairedTests, place: _Place, command: str) -> list[Block]:
+def findings_blocks(study: Study, claims: ClaimsTable, tests: PairedTests, place: Place, command: str) -> list[Block]:
     """Every block of the findings document, in order (figures are copied as their section is built)."""
     return [
         Heading(1, f"What polyret found: the {study.name} study"),
@@ -141,7 +141,7 @@ def status_line(study: Study) -> str:
     )
 
 
-def low_resource_tables(study: Study, tests: PairedTests, place: _Place) -> list[Block]:
+def low_resource_tables(study: Study, tests: PairedTests, place: Place) -> list[Block]:
     """Per language, the main metric of each task the low-resource claims test (low-resource languages first)."""
     metrics = {test.metric for spec in CLAIMS if spec.scope is Scope.LOW_RESOURCE_GROUP for test in spec.tests}
     blocks: list[Block] = []
@@ -154,7 +154,7 @@ def low_resource_tables(study: Study, tests: PairedTests, place: _Place) -> list
     return [Heading(2, "Low-resource languages, one row per language"), Paragraph(_LANGUAGE_NOTE), *blocks]
 
 
-def lower_is_better_tables(study: Study, tests: PairedTests, place: _Place) -> list[Block]:
+def lower_is_better_tables(study: Study, tests: PairedTests, place: Place) -> list[Block]:
     """Per query language, each lower-is-better headline metric (LAReQA's rank distance: each language's mean over
     its queries of the spread between the best and worst rank of their parallel answers in the full pool)."""
     blocks: list[Block] = []
@@ -178,7 +178,7 @@ _LANGUAGE_NOTE = (
 )
 
 
-def figures(study: Study, tests: PairedTests, place: _Place) -> list[Block]:
+def figures(study: Study, tests: PairedTests, place: Place) -> list[Block]:
     """The report's figures per task (forest plots of Δ per language, the α sweep, …), copied beside the document."""
     made = [_copy(files, place.figures) for task in study.tasks for files in task_figures(study, tests, task)]
     if not made:
@@ -197,17 +197,13 @@ def _copy(files: FigureFiles, folder: Path) -> FigureFiles:
 
 def beside_the_paper(study: Study) -> list[Block]:
     """The best trained arm's headline numbers beside arXiv 2408.10536's, and every setting that differs."""
-    references = pub.headline_references()
-    task = references[0].task if references else None
-    groups = pub.our_groups(study).get(task, []) if task in study.tasks else []
-    metrics = pub.HEADLINE_METRICS
-    best = pub.best_trained_group(groups, metrics[0], higher_is_better=not lower_is_better(task or "", metrics[0]))
+    references, metrics = pub.headline_references(), pub.HEADLINE_METRICS
+    task = references[0].task
+    groups = pub.our_groups(study).get(task, [])
+    best = pub.best_trained_group(groups, metrics[0], higher_is_better=not lower_is_better(task, metrics[0]))
     heading = Heading(2, "Beside arXiv 2408.10536")
     if best is None:
-        return [
-            heading,
-            Paragraph(f"No trained arm of this study has {metrics[0]} results yet: nothing to set beside."),
-        ]
+        return [heading, Paragraph(f"No trained arm of this study has {task} results yet: nothing to set beside.")]
     runs = study.groups[(best.backbone, best.label)]
     rows = [
         [
@@ -226,7 +222,7 @@ def beside_the_paper(study: Study) -> list[Block]:
             f"The best trained arm by {metrics[0]} on {task} (mean over its seeds, the full multilingual pool) beside "
             "the paper's hybrid runs. Not comparable (PROTOCOLS §6.5): the settings below differ."
         ),
-        TableBlock(["arm", *(metric_label(task or "", m) for m in metrics)], rows),
+        TableBlock(["arm", *(metric_label(task, m) for m in metrics)], rows),
         TableBlock(
             ["setting", "this study", "arXiv 2408.10536"],
             [[name, setup[name], value] for name, value in pub.PAPER_SETUP.items()],
