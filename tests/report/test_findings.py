@@ -247,3 +247,12 @@ def test_without_a_trained_arm_nothing_is_set_beside_the_paper(tmp_path: Path):
     zero_shot = load_study(_run(_three_seed_config(tmp_path), tmp_path / "study", only=["tiny__zero-shot"]))
     heading, words = beside_the_paper(zero_shot)
     assert heading.text == "Beside arXiv 2408.10536" and "nothing to set beside" in words.text
+
+
+def test_a_readme_with_one_marker_or_none_is_refused_in_one_line(study: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match="but not both in order"):
+        replace_section(README.replace("## Using it", f"{END}\n## Using it"), "section")
+    with pytest.raises(ConfigError, match="README not found"):
+        write_findings(study, tmp_path / "docs" / "findings.md", readme=tmp_path / "missing.md")
+    assert not (tmp_path / "docs").exists()
+    assert replace_section("# one section only\n", "section") == f"# one section only\n\n{START}\nsection\n{END}\n"

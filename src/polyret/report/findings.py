@@ -92,24 +92,26 @@ def write_findings(
     place = Place(output.parent, Path(figures_dir) if figures_dir is not None else output.with_suffix(""))
     if not place.figures.resolve().is_relative_to(place.root.resolve()):
         raise ConfigError(f"figures folder {place.figures} is not inside {place.root}: the document links them")
+    if readme is not None and not Path(readme).is_file():
+        raise ConfigError(f"{readme}: README not found (give the README whose findings section to rewrite)")
     study = load_study(study_dir)
     claims = evaluate_claims(study, n_resamples=n_resamples, seed=seed, correction=correction)
     tests = PairedTests(n_resamples, seed, correction)
     command = command or shlex.join(["python", "scripts/findings.py", str(study_dir), "--output", str(output)])
     blocks = findings_blocks(study, claims, tests, place, command)
+    readme_text = None  # made before anything is written: a README with a broken marker stops the run here
+    if readme is not None:
+        link = Path(os.path.relpath(output, Path(readme).parent)).as_posix()
+        readme_text = replace_section(Path(readme).read_text(encoding="utf-8"), readme_section(study, claims, link))
     with atomic_write(output) as handle:
         handle.write(render_markdown(blocks, place.root))
+    if readme is not None and readme_text is not None:  # (both or neither: for the type checker)
+        with atomic_write(readme) as handle:
+            handle.write(readme_text)
     figures = [
         path for block in blocks if isinstance(block, FigureBlock) for path in (block.files.png, block.files.svg)
     ]
-    if readme is None:
-        return FindingsFiles(output, figures)
-    readme = Path(readme)
-    link = Path(os.path.relpath(output, readme.parent)).as_posix()
-    text = replace_section(readme.read_text(encoding="utf-8"), readme_section(study, claims, link))
-    with atomic_write(readme) as handle:
-        handle.write(text)
-    return FindingsFiles(output, figures, readme)
+    return FindingsFiles(output, figures, None if readme is None else Path(readme))
 
 
 def findings_blocks(study: Study, claims: ClaimsTable, tests: PairedTests, place: Place, command: str) -> list[Block]:
