@@ -169,7 +169,14 @@ def test_load_errors_name_the_file(tmp_path: Path):
         load_study_config(not_mapping)
 
 
-@pytest.mark.parametrize("name", ["quickstart.yaml", "paper.yaml"])
+SHIPPED_STUDIES = sorted(
+    path.name
+    for path in (Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")
+    if "backbones" in yaml.safe_load(path.read_text(encoding="utf-8"))
+)
+
+
+@pytest.mark.parametrize("name", SHIPPED_STUDIES)
 def test_shipped_configs_are_valid(name: str):
     """The shipped studies pass the checks loading makes before any work: task options against the tasks' options
     models, every run's training config against its method's config model."""

@@ -6,6 +6,8 @@ holds), so the words never say more than the table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from polyret.report.blocks import Block, Heading, Paragraph, TableBlock
 from polyret.report.claims import ClaimRow, ClaimsTable
 from polyret.report.comparability import group_name
@@ -91,15 +93,14 @@ def claims_section(table: ClaimsTable) -> list[Block]:
         f"each task. A trained arm needs {MIN_SEEDS} seeds for a verdict; “matches” is non-inferiority within "
         "1 point (5% of the reference for rank distance); low-resource groups weigh each language equally."
     )
-    rows = [_cells(row, str(table.support[row.claim])) for row in table.rows]
-    classes = [_ROW_CLASS.get(row.verdict, "") for row in table.rows]
-    return [
-        Heading(2, "Claims"),
-        intro,
-        TableBlock(
-            [*_CLAIMS_HEADER[:6], f"p ({table.correction})", *_CLAIMS_HEADER[6:]],
-            rows,
-            row_classes=classes,
-        ),
-        Paragraph(claims_paragraph(table)),
-    ]
+    return [Heading(2, "Claims"), intro, claims_table(table), Paragraph(claims_paragraph(table))]
+
+
+def claims_table(table: ClaimsTable, claims: Sequence[str] | None = None) -> TableBlock:
+    """The rows of the claims table (of the ``claims`` named, default all), one per comparison."""
+    rows = [row for row in table.rows if claims is None or row.claim in claims]
+    return TableBlock(
+        [*_CLAIMS_HEADER[:6], f"p ({table.correction})", *_CLAIMS_HEADER[6:]],
+        [_cells(row, str(table.support[row.claim])) for row in rows],
+        row_classes=[_ROW_CLASS.get(row.verdict, "") for row in rows],
+    )

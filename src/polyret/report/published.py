@@ -28,6 +28,16 @@ from polyret.train.methods import find_method
 
 PROTOCOLS = "PROTOCOLS.md"
 PAPER_TRAINING = "the paper's QA mix in 9 languages (PROTOCOLS §1.4)"
+#: arXiv 2408.10536's training setup (PROTOCOLS §1.4), beside a study's in docs/findings.md
+PAPER_SETUP = {
+    "backbone": "XLM-R, LaBSE (fp32)",
+    "training data": PAPER_TRAINING,
+    "candidate text": "unstated (paper is silent)",
+    "steps × batch": "not stated × 100 triplets; the checkpoint of lowest SQuADShifts (English) validation loss",
+    "seeds": "not stated (no significance tests)",
+}
+#: the metrics of the paper's headline numbers: Mul. mAP and rank distance on the full pool
+HEADLINE_METRICS = ("mul.map", "mul.rank_distance")
 
 
 @dataclass(frozen=True)
@@ -47,13 +57,15 @@ class Reference:
     #: computed by us from what the source prints (e.g. a baseline plus a gain), not a number it reports
     derived: bool = False
     note: str = ""
+    #: one of the paper's headline numbers that docs/findings.md sets beside the study's best arm
+    headline: bool = False
 
     @property
     def cite(self) -> str:
         return f"{self.source} ({PROTOCOLS} {self.section})" + (" [U]" if self.unverified else "")
 
 
-def _lareqa(task: str, backbone: str, method: str, values: tuple[float, ...]) -> Reference:
+def _lareqa(task: str, backbone: str, method: str, values: tuple[float, ...], *, headline: bool = False) -> Reference:
     keys = ("mono.map", "cross.map", "mul.map", "mono.r@1", "cross.r@1", "mul.r@10", "mul.rank_distance")
     metrics = {k: (v if k == "mul.rank_distance" else 100 * v) for k, v in zip(keys, values, strict=True)}
     return Reference(
@@ -70,6 +82,7 @@ def _lareqa(task: str, backbone: str, method: str, values: tuple[float, ...]) ->
             "candidate_text": "unstated (paper is silent)",
             "alpha": 0.5 if method == "hybrid" else None,
         },
+        headline=headline,
     )
 
 
@@ -132,10 +145,10 @@ REFERENCES: tuple[Reference, ...] = (
     # §5.1: arXiv 2408.10536, mAP Mo./Cr./Mul., R@1 Mo./Cr., R@10 Mul., rank distance.
     _lareqa("xquad-r", "XLM-R", "mono", (0.7918, 0.6737, 0.5479, 0.7035, 0.5623, 0.4785, 410.2)),
     _lareqa("xquad-r", "XLM-R", "xy", (0.7554, 0.6997, 0.5934, 0.6554, 0.5898, 0.5155, 295.4)),
-    _lareqa("xquad-r", "XLM-R", "hybrid", (0.7977, 0.7053, 0.5927, 0.7086, 0.5976, 0.5169, 286.6)),
+    _lareqa("xquad-r", "XLM-R", "hybrid", (0.7977, 0.7053, 0.5927, 0.7086, 0.5976, 0.5169, 286.6), headline=True),
     _lareqa("xquad-r", "LaBSE", "mono", (0.8083, 0.7519, 0.6517, 0.7226, 0.6536, 0.5673, 261.5)),
     _lareqa("xquad-r", "LaBSE", "xy", (0.8008, 0.7618, 0.6791, 0.7124, 0.6654, 0.5948, 225.2)),
-    _lareqa("xquad-r", "LaBSE", "hybrid", (0.8167, 0.7672, 0.6817, 0.7335, 0.6728, 0.5972, 221.1)),
+    _lareqa("xquad-r", "LaBSE", "hybrid", (0.8167, 0.7672, 0.6817, 0.7335, 0.6728, 0.5972, 221.1), headline=True),
     _lareqa("mlqa-r", "XLM-R", "mono", (0.6475, 0.5843, 0.4731, 0.5463, 0.4680, 0.5873, 287.5)),
     _lareqa("mlqa-r", "XLM-R", "xy", (0.6256, 0.6200, 0.5076, 0.5221, 0.5042, 0.6274, 226.7)),
     _lareqa("mlqa-r", "XLM-R", "hybrid", (0.6481, 0.6234, 0.5121, 0.5476, 0.5105, 0.6282, 227.1)),
@@ -407,7 +420,7 @@ def _pick(reference: Reference, groups: list[OurGroup]) -> OurGroup | None:
     return chosen[0] if chosen else None
 
 
-def _differences(reference: Reference, group: OurGroup, *, same_languages: bool = False) -> list[str]:
+def reference_differences(reference: Reference, group: OurGroup, *, same_languages: bool = False) -> list[str]:
     """Everything that keeps our number from being the published one's equal (PROTOCOLS §6.5); empty: comparable."""
     notes: list[str] = []
     if reference.derived:
@@ -494,7 +507,7 @@ def comparison_rows(tasks: list[str], groups_by_task: Mapping[str, list[OurGroup
                     ours or None,
                     _label(group),
                     basis,
-                    _differences(reference, group, same_languages=same_languages) if group else ["not run"],
+                    reference_differences(reference, group, same_languages=same_languages) if group else ["not run"],
                 )
             )
         elif group is not None:  # per-language only references: "metric (lang)" columns for the languages we have
@@ -514,7 +527,7 @@ def comparison_rows(tasks: list[str], groups_by_task: Mapping[str, list[OurGroup
                         ours,
                         _label(group),
                         "each language separately",
-                        _differences(reference, group, same_languages=True),
+                        reference_differences(reference, group, same_languages=True),
                     )
                 )
     return rows
@@ -578,3 +591,15 @@ def _mean_per_language(results: Sequence[TaskResult]) -> dict[str, dict[str, flo
                 if isinstance(value, int | float) and not is_count(metric):
                     per_lang.setdefault(lang, {}).setdefault(metric, []).append(float(value))
     return {lang: {m: sum(v) / len(v) for m, v in d.items()} for lang, d in per_lang.items()}
+
+
+def headline_references() -> list[Reference]:
+    """The paper's headline numbers (XQuAD-R hybrid on XLM-R and LaBSE), as :data:`REFERENCES` marks them."""
+    return [reference for reference in REFERENCES if reference.headline]
+
+
+def best_trained_group(groups: Sequence[OurGroup], metric: str, *, higher_is_better: bool = True) -> OurGroup | None:
+    """The trained group with the best mean ``metric`` over its seeds (None when no trained group reports it)."""
+    scored = [g for g in groups if g.trained_on is not None and math.isfinite(g.overall.get(metric, math.nan))]
+    sign = 1.0 if higher_is_better else -1.0
+    return max(scored, key=lambda g: sign * g.overall[metric], default=None)

@@ -313,8 +313,11 @@ def shown_languages(low: list[str], other: list[str]) -> tuple[list[str], list[s
     return shown_low, other[: MAX_LANGUAGE_ROWS - len(shown_low)]
 
 
-def language_table(study: Study, tests: PairedTests, task: str, metric: str) -> list[Block]:
-    """One task's main metric per language: low-resource first, group means, marks, a CSV when cut."""
+def language_table(
+    study: Study, tests: PairedTests, task: str, metric: str, *, tables: Path | None = None, root: Path | None = None
+) -> list[Block]:
+    """One task's metric per language: low-resource first, group means, marks, a CSV when cut (into ``tables``,
+    default the study's ``tables/``, named relative to ``root``, default the study directory)."""
     keys = study.keys(task)
     stats = {key: per_language_stat(study, key, task, metric) for key in keys}
     langs = languages_of(r for key in keys for r in study.results_for(key, task))
@@ -333,11 +336,11 @@ def language_table(study: Study, tests: PairedTests, task: str, metric: str) -> 
             classes.append("group")
     notes = []
     if truncated:
-        csv_path = write_language_csv(study, task, metric, keys, stats, low + other)
+        csv_path = write_language_csv(study, task, metric, keys, stats, low + other, tables)
         notes.append(
             f"{len(langs)} languages: the table shows {len(shown_low)} low-resource and "
             f"{len(shown_other)} other ones; all of them are in "
-            f"`{csv_path.relative_to(study.study_dir)}`"
+            f"`{csv_path.relative_to(root or study.study_dir)}`"
             " (group means cover all)."
         )
     return [
@@ -372,8 +375,9 @@ def write_language_csv(
     keys: Sequence[GroupKey],
     stats: dict[GroupKey, dict[str, Stat]],
     langs: Sequence[str],
+    tables: Path | None = None,
 ) -> Path:
-    path = study.study_dir / "tables" / f"{task}_{metric.replace('/', '_')}_per_language.csv"
+    path = (tables or study.study_dir / "tables") / f"{task}_{metric.replace('/', '_')}_per_language.csv"
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(

@@ -247,7 +247,15 @@ def _smoke_criss(settings: dict[str, Any]) -> dict[str, Any]:
     validation = contrastive.get("validation")
     if isinstance(validation, dict) and validation.get("fraction", 0.05) > 0:
         contrastive["validation"] = {**validation, "eval_steps": 1, "batches": 1}
-    smoke["contrastive"] = {**contrastive, "max_steps": 2, "save_steps": 1, "logging_steps": 1, "precision": "fp32"}
+    # a study's batch (32, 100) cannot be filled from the few pairs mined out of 40 sentences per language
+    smoke["contrastive"] = {
+        **contrastive,
+        "batch_size": 4,
+        "max_steps": 2,
+        "save_steps": 1,
+        "logging_steps": 1,
+        "precision": "fp32",
+    }
     return smoke
 
 
