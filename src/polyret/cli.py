@@ -598,11 +598,11 @@ def _mine_tuned(
     max_length: int | None,
 ) -> MineSummary:
     """``polyret mine --threshold auto``: tune on the dev bitext, mine, and say what was tuned."""
-    from polyret.mining.threshold import mine_files_tuned, threshold_record  # numpy/faiss: only when mining
+    from polyret.mining.threshold import DevSet, mine_files_tuned, threshold_record  # numpy/faiss: only when mining
 
-    languages = [code.strip() for code in dev_languages.split(",") if code.strip()]
+    dev = DevSet([code.strip() for code in dev_languages.split(",") if code.strip()])
     summary, tuning = mine_files_tuned(
-        model, src, tgt, output, options, languages, batch_size=batch_size, max_length=max_length
+        model, src, tgt, output, options, dev, batch_size=batch_size, max_length=max_length
     )
     say(
         "threshold",

@@ -489,6 +489,19 @@ def tatoeba_code(lang: str | Language) -> str:
     return language.tatoeba or language.iso3
 
 
+def benchmark_code(lang: str, benchmark: str, codes: tuple[str, ...]) -> str:
+    """``lang`` (any code polyret knows) as one of ``codes``, a benchmark's codes in its file names; file paths are
+    built from this code, never from the string given (``de-../../x`` would otherwise reach outside the data folder).
+    """
+    try:
+        code = get_language(lang).code
+    except UnknownNameError:
+        code = None
+    if code not in codes:
+        raise UnknownNameError(f"{benchmark} language", lang, codes)
+    return code
+
+
 #: FLORES-200 codes (NLLB-200's language tokens) that are not ``{iso3}_{script}``: where ISO 639-3 names a
 #: macrolanguage FLORES names the individual language it covers (Swahili → ``swh``, as Tatoeba does), and Korean is
 #: written ``Hang``; Breton, Western Frisian and Latin are not among FLORES-200's languages
