@@ -22,6 +22,8 @@ from polyret.errors import ModelError
 
 HIDDEN, LAYERS, HEADS, VOCAB = 32, 2, 2, 8_000
 MARKER = "polyret_tiny.json"
+#: the specials in fairseq's order, ids 0-3 of the XLM-R, mBART and NLLB vocabularies
+FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 #: known model ids (lower case) -> stand-in family
 KNOWN_MODELS: dict[str, str] = {
     "facebookai/xlm-roberta-large": "xlm-roberta",
@@ -122,7 +124,7 @@ def _sentence_encoder(target: Path, architecture: str, pooling: str, dense: bool
 def _pieces(target: Path) -> list[tuple[str, float]]:
     """The cut XLM-R Unigram pieces without its four specials: each seq2seq tokenizer puts its own in front."""
     pieces = json.loads(_tokenizer_file(target).read_text(encoding="utf-8"))["model"]["vocab"]
-    return [(piece, score) for piece, score in pieces if piece not in ("<s>", "<pad>", "</s>", "<unk>")]
+    return [(piece, score) for piece, score in pieces if piece not in FAIRSEQ_SPECIALS]
 
 
 def _save_seq2seq(target: Path, model_class: Any, config: Any, tokenizer: Any) -> None:
@@ -161,7 +163,7 @@ def _mbart(target: Path, fifty: bool = False) -> None:
     if fifty:  # MBart50Tokenizer takes SentencePiece's order (<unk>, <s>, </s>, pieces) and reorders it
         specials, tokenizer_class = ["<unk>", "<s>", "</s>"], MBart50Tokenizer
     else:
-        specials, tokenizer_class = ["<s>", "<pad>", "</s>", "<unk>"], MBartTokenizer
+        specials, tokenizer_class = list(FAIRSEQ_SPECIALS), MBartTokenizer
     vocab = [*((special, 0.0) for special in specials), *_pieces(target)]
     tokenizer = tokenizer_class(vocab=vocab, src_lang="en_XX", tgt_lang="de_DE", model_max_length=512)
     _save_seq2seq(target, MBartForConditionalGeneration, MBartConfig(**_bart_shape(tokenizer)), tokenizer)
@@ -172,8 +174,8 @@ def _nllb(target: Path) -> None:
     tokenizer is a BPE: given the XLM-R pieces without merges it splits words into their characters, enough here."""
     from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
 
-    vocab = {piece: index for index, (piece, _) in enumerate([("<s>", 0), ("<pad>", 0), ("</s>", 0), ("<unk>", 0)])}
-    vocab.update({piece: len(vocab) + index for index, (piece, _) in enumerate(_pieces(target))})
+    pieces = [*FAIRSEQ_SPECIALS, *(piece for piece, _ in _pieces(target))]
+    vocab = {piece: index for index, piece in enumerate(pieces)}
     tokenizer = NllbTokenizer(vocab=vocab, merges=[], src_lang="eng_Latn", tgt_lang="deu_Latn", model_max_length=512)
     _save_seq2seq(target, M2M100ForConditionalGeneration, M2M100Config(**_bart_shape(tokenizer)), tokenizer)
 
