@@ -158,6 +158,7 @@ def _bart_shape(tokenizer: Any) -> dict[str, Any]:
 def _mbart(target: Path, fifty: bool = False) -> None:
     """MBartForConditionalGeneration with mBART-cc25's language codes (MBartTokenizer adds them to the vocabulary),
     or mBART-50's (MBart50Tokenizer, which orders the pieces as fairseq does and appends its 52 codes)."""
+    # heavy: only a smoke run builds models
     from transformers import MBart50Tokenizer, MBartConfig, MBartForConditionalGeneration, MBartTokenizer
 
     if fifty:  # MBart50Tokenizer takes SentencePiece's order (<unk>, <s>, </s>, pieces) and reorders it
@@ -172,6 +173,7 @@ def _mbart(target: Path, fifty: bool = False) -> None:
 def _nllb(target: Path) -> None:
     """M2M100ForConditionalGeneration with NLLB-200's FLORES codes (``eng_Latn``; NllbTokenizer adds them). NLLB's
     tokenizer is a BPE: given the XLM-R pieces without merges it splits words into their characters, enough here."""
+    # heavy: only a smoke run builds models
     from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
 
     pieces = [*FAIRSEQ_SPECIALS, *(piece for piece, _ in _pieces(target))]
@@ -182,6 +184,7 @@ def _nllb(target: Path) -> None:
 
 def _mt5(target: Path) -> None:
     """MT5ForConditionalGeneration with T5's specials (no language codes: the CRISS code adds ``<2xx>`` tags)."""
+    # heavy: only a smoke run builds models
     from transformers import MT5Config, MT5ForConditionalGeneration, T5Tokenizer
 
     tokenizer = T5Tokenizer(vocab=[("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *_pieces(target)])
