@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -273,3 +274,46 @@ def test_damaged_weights_are_one_line_naming_the_file_in_encode_eval_and_train(
     code, _, err = _main(monkeypatch, capsys, "train", str(config), "--run-dir", str(tmp_path / "run"))
     assert code == 2 and weights in _one_error_line(err)
     assert not (tmp_path / "run" / "config.yaml").exists()  # nothing started, so nothing blocks a rerun
+
+
+# ------------------------------------------------------------------------------------------------ report files
+def _fake_report(folder: Path):
+    from polyret.report.render import ReportFiles
+
+    def write_report(study_dir, **options):
+        return ReportFiles(
+            markdown=folder / "report.md",
+            html=folder / "report.html",
+            claims=folder / "claims.json",
+            figures=[folder / "a.png", folder / "a.svg"],
+            latex=folder / "report.tex",
+        )
+
+    return write_report
+
+
+def test_polyret_report_names_the_claims_json_it_wrote(monkeypatch, capsys, tmp_path):
+    from polyret.report import render
+
+    monkeypatch.setattr(render, "write_report", _fake_report(tmp_path))
+    code, _, err = _main(monkeypatch, capsys, "report", str(tmp_path), "--no-figures")
+    expected = f"report: {tmp_path / 'report.md'}, {tmp_path / 'report.html'}, {tmp_path / 'report.tex'} and "
+    assert code == 0 and f"{expected}{tmp_path / 'claims.json'} (1 figures)" in err.splitlines()
+
+
+def test_polyret_compare_names_the_claims_json_it_wrote(monkeypatch, capsys, tmp_path):
+    from types import SimpleNamespace
+
+    from polyret.report import render
+    from polyret.study import runner
+
+    status = SimpleNamespace(summary=lambda: "1 run(s) done", runs=[], failed=[], ok=True)
+    monkeypatch.setattr(runner, "run_study", lambda *args, **kwargs: status)
+    monkeypatch.setattr(render, "write_report", _fake_report(tmp_path))
+    code, _, err = _main(monkeypatch, capsys, "compare", "study.yaml", "--study-dir", str(tmp_path))
+    assert code == 0 and any(line.endswith(f" and {tmp_path / 'claims.json'}") for line in err.splitlines()), err
+
+
+def test_skipped_tasks_print_as_text_not_markup(capsys):
+    cli._print_skipped({"xquad-r": "no language of [bold]jv[/bold] in it"})
+    assert capsys.readouterr().err.splitlines() == ["skipped xquad-r: no language of [bold]jv[/bold] in it"]

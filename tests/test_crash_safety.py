@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.cli import PASSAGE_SHARDS, encode_args
+
 CORPUS = [(f"doc-{i}", f"passage {i} " + "word " * (i % 7)) for i in range(23)]
 SHARD_SIZE = 5
 KILLED = -signal.SIGKILL
@@ -116,22 +118,8 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_rerun_finishes(tmp_path
 
     source = tmp_path / "corpus.txt"
     source.write_text("".join(f"passage number {i} about item {i % 13}\n" for i in range(4000)), encoding="utf-8")
-    command = [
-        sys.executable,
-        "-m",
-        "polyret.cli",
-        "encode",
-        "--model",
-        str(tiny_model_dir),
-        "--input",
-        str(source),
-        "--prefix",
-        "passage",
-        "--shard-size",
-        "10",
-        "--device",
-        "cpu",
-    ]
+    command = [sys.executable, "-m", "polyret.cli", *encode_args(tiny_model_dir, source), *PASSAGE_SHARDS]
+    command += ["--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "POLYRET_HOME": str(tmp_path / "home")}
     # a terminal's Ctrl-C; SIG_DFL first because a parent started in the background may pass SIGINT on ignored
     process = subprocess.Popen(

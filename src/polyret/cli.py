@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # numpy stays unloaded for `polyret --help`
     from polyret.encode.base import Encoder
     from polyret.eval.results import TaskResult
     from polyret.mining.margin import MineSummary, MiningOptions
+    from polyret.report.render import ReportFiles
 
 console = Console(stderr=True)
 
@@ -181,7 +182,7 @@ def _print_results(model: str, results: Sequence[TaskResult], out: Path) -> None
 def _fail(failures: Sequence[tuple[str, str]], finished: int) -> None:
     """Each failed task's message on its own line (a table cell would wrap and cut it), then one error line."""
     for name, message in failures:
-        console.print(Text.assemble(("failed", "red"), f" {name}: {message}"), soft_wrap=True)
+        say("failed", "red", f"{name}: {message}")
     names = ", ".join(name for name, _ in failures)
     only = f": {failures[0][1]}" if len(failures) == 1 else ""  # the error line then names the file or the fix
     raise PolyretError(f"{len(failures)} of {finished + len(failures)} tasks failed ({names}){only}")
@@ -190,7 +191,7 @@ def _fail(failures: Sequence[tuple[str, str]], finished: int) -> None:
 def _print_skipped(skipped: dict[str, str]) -> None:
     """One line per task the language rule skipped, saying why."""
     for name, why in skipped.items():
-        console.print(Text.assemble(("skipped", "yellow"), f" {name}: {why}"), soft_wrap=True)
+        say("skipped", "yellow", f"{name}: {why}")
 
 
 def _default_eval_dir(model: str) -> Path:
@@ -597,11 +598,11 @@ def _mine_tuned(
     max_length: int | None,
 ) -> MineSummary:
     """``polyret mine --threshold auto``: tune on the dev bitext, mine, and say what was tuned."""
-    from polyret.mining.threshold import mine_files_tuned, threshold_record  # numpy/faiss: only when mining
+    from polyret.mining.threshold import DevSet, mine_files_tuned, threshold_record  # numpy/faiss: only when mining
 
-    languages = [code.strip() for code in dev_languages.split(",") if code.strip()]
+    dev = DevSet([code.strip() for code in dev_languages.split(",") if code.strip()])
     summary, tuning = mine_files_tuned(
-        model, src, tgt, output, options, languages, batch_size=batch_size, max_length=max_length
+        model, src, tgt, output, options, dev, batch_size=batch_size, max_length=max_length
     )
     say(
         "threshold",
@@ -670,6 +671,12 @@ def train_command(
     say("model:", "green", str(path))
 
 
+def _report_paths(files: ReportFiles) -> str:
+    """The report's files in one line, the claims.json the claims table is read from included."""
+    written = [files.markdown, files.html, *([files.latex] if files.latex else [])]
+    return f"{', '.join(map(str, written))} and {files.claims}"
+
+
 @app.command("compare")
 def compare_command(
     config: Annotated[Path, typer.Argument(help="Study config YAML, e.g. configs/quickstart.yaml.")],
@@ -729,8 +736,7 @@ def compare_command(
         # matplotlib, numpy, pydantic load when the command runs, not for `polyret --help`
         from polyret.report.render import write_report
 
-        files = write_report(target)
-        say("report:", "green", f"{files.markdown}, {files.html} and {files.latex}")
+        say("report:", "green", _report_paths(write_report(target)))
     if not status.ok:
         raise typer.Exit(1)
 
@@ -757,7 +763,7 @@ def report_command(
         correction=correction,
         figures=figures,
     )
-    say("report:", "green", f"{files.markdown}, {files.html} and {files.latex} ({len(files.figures) // 2} figures)")
+    say("report:", "green", f"{_report_paths(files)} ({len(files.figures) // 2} figures)")
 
 
 INTERRUPTED = 130  # a shell's code for a process ended by SIGINT; typer returns it for KeyboardInterrupt

@@ -14,6 +14,7 @@ from polyret.data.languages import (
     TATOEBA_V1_CODES,
     TATOEBA_XTREME36,
     TATOEBA_XTREME_R41,
+    flores_code,
     get_language,
     key_name,
     key_script,
@@ -265,3 +266,13 @@ def test_udhr_version_keys_are_unique_and_valid_bcp47():
 
 def test_key_script_reads_the_key_first():
     assert key_script("zh-Hant") == "Hant" and key_script("zh") == "Hans" and key_script("ko") == "Kore"
+
+
+def test_flores_codes_are_nllbs_language_tokens() -> None:
+    """Cross-checked with the FLORES-200 codes transformers' NllbTokenizer adds as language tokens."""
+    from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES
+
+    assert flores_code("sw") == "swh_Latn" and flores_code("en") == "eng_Latn" and flores_code("zh") == "zho_Hans"
+    known = [language for language, _ in languages._core()]
+    outside = {language.code for language in known if flores_code(language) not in FAIRSEQ_LANGUAGE_CODES}
+    assert outside == {"br", "fy", "la"}  # not FLORES-200 languages

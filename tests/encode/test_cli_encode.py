@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from polyret import cli
+from helpers.cli import PASSAGE_SHARDS, encode_args, run_polyret
 from polyret.encode.encoder import SentenceTransformerEncoder, read_texts
 from polyret.errors import DataError
-
-
-def _run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["polyret", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    return code, capsys.readouterr().err
 
 
 def test_encode_txt_and_jsonl(tmp_path, tiny_model_dir, polyret_home, monkeypatch, capsys):
@@ -30,14 +21,10 @@ def test_encode_txt_and_jsonl(tmp_path, tiny_model_dir, polyret_home, monkeypatc
         "".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
         encoding="utf-8",
     )
-    code, err = _run(
+    code, err = run_polyret(
         monkeypatch,
         capsys,
-        "encode",
-        "--model",
-        str(tiny_model_dir),
-        "--input",
-        str(tmp_path / "in.txt"),
+        *encode_args(tiny_model_dir, tmp_path / "in.txt"),
         "--output",
         str(tmp_path / "out.npy"),
         "--prefix",
@@ -50,14 +37,10 @@ def test_encode_txt_and_jsonl(tmp_path, tiny_model_dir, polyret_home, monkeypatc
     vectors = np.load(tmp_path / "out.npy")
     expected = SentenceTransformerEncoder("tiny", tiny_model_dir, device="cpu").encode(texts, show_progress=False)
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
-    code, err = _run(
+    code, err = run_polyret(
         monkeypatch,
         capsys,
-        "encode",
-        "--model",
-        str(tiny_model_dir),
-        "--input",
-        str(tmp_path / "in.jsonl"),
+        *encode_args(tiny_model_dir, tmp_path / "in.jsonl"),
         "--output",
         str(tmp_path / "out2.npy"),
         "--prefix",
@@ -73,16 +56,8 @@ def test_encode_txt_and_jsonl(tmp_path, tiny_model_dir, polyret_home, monkeypatc
 def test_empty_line_names_the_line(tmp_path, tiny_model_dir, polyret_home, monkeypatch, capsys):
     source = tmp_path / "in.txt"
     source.write_text("first\n\nthird\n", encoding="utf-8")
-    code, err = _run(
-        monkeypatch,
-        capsys,
-        "encode",
-        "--model",
-        str(tiny_model_dir),
-        "--input",
-        str(source),
-        "--output",
-        str(tmp_path / "out.npy"),
+    code, err = run_polyret(
+        monkeypatch, capsys, *encode_args(tiny_model_dir, source), "--output", str(tmp_path / "out.npy")
     )
     assert code == 2
     assert f"{source}:2" in err and "empty text" in err
@@ -125,26 +100,14 @@ def test_bad_options(tmp_path, tiny_model_dir, monkeypatch, capsys):
     source = tmp_path / "in.txt"
     source.write_text("a\n", encoding="utf-8")
     # an unknown --prefix is a usage error listing the valid ones: tests/test_cli_habits.py
-    code, err = _run(
-        monkeypatch,
-        capsys,
-        "encode",
-        "--model",
-        str(tiny_model_dir),
-        "--input",
-        str(source),
-        "--output",
-        str(tmp_path / "out.txt"),
+    code, err = run_polyret(
+        monkeypatch, capsys, *encode_args(tiny_model_dir, source), "--output", str(tmp_path / "out.txt")
     )
     assert code == 2 and ".npy" in err
-    code, err = _run(
+    code, err = run_polyret(
         monkeypatch,
         capsys,
-        "encode",
-        "--model",
-        str(tiny_model_dir),
-        "--input",
-        str(tmp_path / "missing.txt"),
+        *encode_args(tiny_model_dir, tmp_path / "missing.txt"),
         "--output",
         str(tmp_path / "out.npy"),
     )
@@ -169,22 +132,26 @@ def test_encode_into_shards_equals_encoding_into_one_file(tmp_path, tiny_model_d
     from polyret.encode.shards import load_shards
 
     source = _jsonl(tmp_path / "corpus.jsonl", PASSAGES)
-    common = ["encode", "--model", str(tiny_model_dir), "--input", str(source), "--prefix", "passage"]
-    code, err = _run(monkeypatch, capsys, *common, "--output", str(tmp_path / "all.npy"))
+    common = [*encode_args(tiny_model_dir, source), "--prefix", "passage"]
+    code, err = run_polyret(monkeypatch, capsys, *common, "--output", str(tmp_path / "all.npy"))
     assert code == 0, err
-    code, err = _run(
+    code, err = run_polyret(
         monkeypatch, capsys, *common, "--shards", str(tmp_path / "shards"), "--shard-size", "10", "--dtype", "float32"
     )
     assert code == 0 and "encoded 5 shards" in err and "complete" in err, err
     ids, shards = load_shards(tmp_path / "shards")
     assert ids == [f"d{i}" for i in range(45)] and [len(shard) for shard in shards] == [10, 10, 10, 10, 5]
     np.testing.assert_allclose(np.concatenate(list(shards)), np.load(tmp_path / "all.npy"), atol=1e-6)
-    code, err = _run(
+    code, err = run_polyret(
         monkeypatch, capsys, *common, "--shards", str(tmp_path / "shards"), "--shard-size", "10", "--dtype", "float32"
     )
     assert code == 0 and "encoded 0 shards" in err and "reused 5" in err, err
-    code, err = _run(monkeypatch, capsys, *common)
+    code, err = run_polyret(monkeypatch, capsys, *common)
     assert code == 2 and "exactly one of --output" in err
+
+
+def _search_args(model: Path, shards: Path, queries: Path) -> list[str]:
+    return ["search", "--model", str(model), "--shards", str(shards), "--queries", str(queries)]
 
 
 def _read_run(path):
@@ -203,34 +170,11 @@ def test_search_exact_and_through_a_saved_index(tmp_path, tiny_model_dir, polyre
 
     source = _jsonl(tmp_path / "corpus.jsonl", PASSAGES)
     queries = _jsonl(tmp_path / "queries.jsonl", ["cats and dogs", "a cup of tea", "maps"], prefix="q")
-    code, err = _run(
-        monkeypatch,
-        capsys,
-        "encode",
-        "--model",
-        str(tiny_model_dir),
-        "--input",
-        str(source),
-        "--prefix",
-        "passage",
-        "--shards",
-        str(tmp_path / "shards"),
-        "--shard-size",
-        "10",
-    )
+    sharded = [*encode_args(tiny_model_dir, source), *PASSAGE_SHARDS, "--shards", str(tmp_path / "shards")]
+    code, err = run_polyret(monkeypatch, capsys, *sharded)
     assert code == 0, err
-    search = [
-        "search",
-        "--model",
-        str(tiny_model_dir),
-        "--shards",
-        str(tmp_path / "shards"),
-        "--queries",
-        str(queries),
-        "--k",
-        "5",
-    ]
-    code, err = _run(monkeypatch, capsys, *search, "-o", str(tmp_path / "exact.trec"))
+    search = [*_search_args(tiny_model_dir, tmp_path / "shards", queries), "--k", "5"]
+    code, err = run_polyret(monkeypatch, capsys, *search, "-o", str(tmp_path / "exact.trec"))
     assert code == 0, err
     exact = _read_run(tmp_path / "exact.trec")
 
@@ -246,37 +190,20 @@ def test_search_exact_and_through_a_saved_index(tmp_path, tiny_model_dir, polyre
     np.testing.assert_allclose([[s for _, s in exact[f"q{q}"]] for q in range(3)], scores, atol=1e-5)
 
     hnsw = [*search, "--index", "hnsw", "--index-param", "hnsw_m=8", "--index-param", "ef_search=64"]
-    code, err = _run(monkeypatch, capsys, *hnsw, "-o", str(tmp_path / "hnsw.trec"))
+    code, err = run_polyret(monkeypatch, capsys, *hnsw, "-o", str(tmp_path / "hnsw.trec"))
     assert code == 0, err
     assert len(list((tmp_path / "shards").glob("index-hnsw-*.faiss"))) == 1
     assert _read_run(tmp_path / "hnsw.trec").keys() == exact.keys()
     monkeypatch.setattr(index_module, "build_index", lambda *a, **k: pytest.fail("the saved index was rebuilt"))
-    code, err = _run(monkeypatch, capsys, *hnsw, "--index-param", "ef_search=32", "-o", str(tmp_path / "again.trec"))
+    code, err = run_polyret(
+        monkeypatch, capsys, *hnsw, "--index-param", "ef_search=32", "-o", str(tmp_path / "again.trec")
+    )
     assert code == 0, err  # ef_search is a search-time setting: the saved index serves it
 
-    code, err = _run(
-        monkeypatch,
-        capsys,
-        *search,
-        "--index",
-        "ivf-flat",
-        "--index-param",
-        "nlists=4",
-        "-o",
-        str(tmp_path / "bad.trec"),
-    )
+    ivf = [*search, "--index", "ivf-flat", "-o", str(tmp_path / "bad.trec")]
+    code, err = run_polyret(monkeypatch, capsys, *ivf, "--index-param", "nlists=4")
     assert code == 2 and "nlists" in err and len(err.strip().splitlines()) == 1
-    code, err = _run(
-        monkeypatch,
-        capsys,
-        *search,
-        "--index",
-        "ivf-flat",
-        "--index-param",
-        "nlist=four",
-        "-o",
-        str(tmp_path / "bad.trec"),
-    )
+    code, err = run_polyret(monkeypatch, capsys, *ivf, "--index-param", "nlist=four")
     assert code == 2 and "nlist" in err and not (tmp_path / "bad.trec").exists()
 
 
@@ -286,19 +213,8 @@ def test_search_refuses_shards_of_another_model(tmp_path, tiny_model_dir, polyre
 
     encode_to_shards(LookupEncoder(dim=32), PASSAGES, tmp_path / "shards", shard_size=10, show_progress=False)
     queries = _jsonl(tmp_path / "queries.jsonl", ["cats"], prefix="q")
-    code, err = _run(
-        monkeypatch,
-        capsys,
-        "search",
-        "--model",
-        str(tiny_model_dir),
-        "--shards",
-        str(tmp_path / "shards"),
-        "--queries",
-        str(queries),
-        "-o",
-        str(tmp_path / "run.trec"),
-    )
+    search = [*_search_args(tiny_model_dir, tmp_path / "shards", queries), "-o", str(tmp_path / "run.trec")]
+    code, err = run_polyret(monkeypatch, capsys, *search)
     assert code == 2 and "another model" in err and not (tmp_path / "run.trec").exists()
 
 
@@ -313,23 +229,8 @@ def test_torchrun_ranks_encode_their_own_shards(tmp_path, tiny_model_dir, polyre
 
     source = _jsonl(tmp_path / "corpus.jsonl", PASSAGES)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    encode = [
-        "-m",
-        "polyret.cli",
-        "encode",
-        "--model",
-        str(tiny_model_dir),
-        "--input",
-        str(source),
-        "--prefix",
-        "passage",
-        "--shard-size",
-        "10",
-        "--dtype",
-        "float32",
-        "--device",
-        "cpu",
-    ]
+    encode = ["-m", "polyret.cli", *encode_args(tiny_model_dir, source), *PASSAGE_SHARDS, "--dtype", "float32"]
+    encode += ["--device", "cpu"]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     ddp = subprocess.run(
         [*launcher, *encode, "--shards", str(tmp_path / "ddp")], env=env, capture_output=True, text=True, timeout=300
@@ -358,7 +259,7 @@ def test_only_newline_ends_a_text(tmp_path, tiny_model_dir, polyret_home, monkey
     (tmp_path / "in.jsonl").write_text(json.dumps({"text": "a\u2028b"}, ensure_ascii=False) + "\n", encoding="utf-8")
     assert read_texts(tmp_path / "in.txt") == ["page one\x0cpage two", "next\u0085line\u2028end"]
     assert read_texts(tmp_path / "in.jsonl") == ["a\u2028b"]
-    args = ["encode", "--model", str(tiny_model_dir), "--input", str(tmp_path / "in.txt")]
-    code, err = _run(monkeypatch, capsys, *args, "--output", str(tmp_path / "out.npy"))
+    args = [*encode_args(tiny_model_dir, tmp_path / "in.txt")]
+    code, err = run_polyret(monkeypatch, capsys, *args, "--output", str(tmp_path / "out.npy"))
     assert code == 0, err
     assert np.load(tmp_path / "out.npy").shape == (2, 32)

@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
-from polyret import cli
+from helpers.cli import encode_args, run_polyret
 from polyret.eval.run import EvalOptions, run_eval
 from polyret.study.config import expand_runs, parse_study_config
 from polyret.train.methods import load_train_config
 
 
-def _run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["polyret", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    return code, capsys.readouterr().err
-
-
 def test_encode_precision_flags(tmp_path, tiny_model_dir, polyret_home, monkeypatch, capsys):
     source = tmp_path / "in.txt"
     source.write_text("the cat sat\nкошка спит\n", encoding="utf-8")
-    common = ["encode", "--model", str(tiny_model_dir), "--input", str(source), "--no-cache"]
-    code, err = _run(monkeypatch, capsys, *common, "--output", str(tmp_path / "a.npy"), "--precision", "int8")
+    common = [*encode_args(tiny_model_dir, source), "--no-cache"]
+    code, err = run_polyret(monkeypatch, capsys, *common, "--output", str(tmp_path / "a.npy"), "--precision", "int8")
     assert code == 2 and "int8 needs --backend onnx" in err and "Traceback" not in err
-    code, err = _run(monkeypatch, capsys, *common, "--output", str(tmp_path / "a.npy"), "--backend", "jax")
+    code, err = run_polyret(monkeypatch, capsys, *common, "--output", str(tmp_path / "a.npy"), "--backend", "jax")
     assert code == 2 and "backend 'jax'" in err
-    code, _ = _run(monkeypatch, capsys, *common, "--output", str(tmp_path / "fp32.npy"), "--precision", "fp32")
+    code, _ = run_polyret(monkeypatch, capsys, *common, "--output", str(tmp_path / "fp32.npy"), "--precision", "fp32")
     assert code == 0
-    code, _ = _run(monkeypatch, capsys, *common, "--output", str(tmp_path / "bf16.npy"), "--precision", "bf16")
+    code, _ = run_polyret(monkeypatch, capsys, *common, "--output", str(tmp_path / "bf16.npy"), "--precision", "bf16")
     assert code == 0
     fp32, bf16 = np.load(tmp_path / "fp32.npy"), np.load(tmp_path / "bf16.npy")
     assert fp32.dtype == bf16.dtype == np.float32 and not np.array_equal(fp32, bf16)

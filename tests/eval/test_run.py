@@ -229,3 +229,22 @@ def test_max_sentences_reaches_only_the_tasks_that_take_it() -> None:
     assert accepted["max_sentences"] == 50 and "max_sentences" not in ignored
     accepted, ignored = accepted_options(get_task("xquad-r"), options.task_kwargs("xquad-r"))
     assert "max_sentences" not in accepted and "max_sentences" in ignored
+
+
+def test_an_encoder_option_the_encoder_took_is_not_logged_as_ignored(tmp_path, monkeypatch, caplog):
+    """``max_length`` configures the encoder (EvalOptions.encoder_kwargs) even for a task that does not take it;
+    only what reached neither is "ignored"."""
+    from polyret.eval.results import MainScore, TaskResult
+
+    def evaluate_without_max_length(encoder, *, languages=None, batch_size=32, output_dir=None):
+        return TaskResult(task="udhr", main_score=MainScore(metric="p@1", value=0.0))
+
+    monkeypatch.setitem(TASKS, "udhr", dataclasses.replace(TASKS["udhr"], evaluate=evaluate_without_max_length))
+    options = EvalOptions(max_length=64, candidate_text="sentence")
+    with caplog.at_level("INFO", logger="polyret.eval.tasks"):
+        run_eval("fake-model", "udhr", tmp_path / "out", options, encoder_factory=lambda model, **kw: hash_encoder())
+    assert "udhr: ignoring options it does not take: candidate_text" in caplog.messages
+    caplog.clear()
+    with caplog.at_level("INFO", logger="polyret.eval.tasks"):
+        run_task("udhr", hash_encoder(), max_length=64)  # given an encoder as it is: max_length reached nothing
+    assert "udhr: ignoring options it does not take: max_length" in caplog.messages

@@ -13,7 +13,7 @@ from helpers.lookup_encoder import LookupEncoder
 from polyret.cli import app
 from polyret.errors import ConfigError
 from polyret.mining.margin import MiningOptions
-from polyret.mining.threshold import dev_bitext, mine_files_tuned, threshold_record, tune_threshold
+from polyret.mining.threshold import DevSet, dev_bitext, mine_files_tuned, threshold_record, tune_threshold
 
 N = 4  # parallel lines per dev language
 DIM = 64
@@ -54,7 +54,7 @@ def test_threshold_is_the_midpoint_below_the_f1_best_cut_off(dev_root) -> None:
     root, vectors = dev_root
     encoder = LookupEncoder(vectors, dim=DIM)
     options = MiningOptions(k=2, threshold=1.06, min_count=5)
-    tuning = tune_threshold(encoder, options, ["af", "eu"], lines=N, root=root)
+    tuning = tune_threshold(encoder, options, DevSet(["af", "eu"], lines=N, root=root))
     assert tuning.dev_f1 == 100.0 and tuning.gold_pairs == 2 * N and tuning.languages == ("af-Latn", "eu-Latn")
     # by hand: the candidates of both languages, mined without threshold or floor; gold ones all score above the rest
     gold_scores, other_scores = [], []
@@ -80,7 +80,7 @@ def test_mine_files_tuned_records_the_threshold_and_keeps_the_tsv(dev_root, tmp_
     tgt.write_text("\n".join(bitext.tgt) + "\n", encoding="utf-8")
     out = tmp_path / "mined.tsv"
     summary, tuning = mine_files_tuned(
-        LookupEncoder(vectors, dim=DIM), src, tgt, out, MiningOptions(k=2), ["af"], lines=N, root=root
+        LookupEncoder(vectors, dim=DIM), src, tgt, out, MiningOptions(k=2), DevSet(["af"], lines=N, root=root)
     )
     rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
     assert {(row[1], row[2]) for row in rows} == bitext.gold and summary.pairs == N

@@ -378,6 +378,19 @@ def test_forest_rows_put_the_low_resource_group_first(synthetic_study: Path):
         assert low <= diff <= high and tested is False  # two seeds: drawn hollow, not a verdict
 
 
+def _small_study_report(
+    tmp_path: Path, only: list[str], text: str = STUDY_YAML, evaluator_class: type[FakeEvaluator] = FakeEvaluator
+) -> tuple[str, list[list[str]]]:
+    """Run ``only`` of the synthetic study ``text`` with the fakes and writes its report: its markdown and the rows
+    of its significance table."""
+    calls = CallLog(tmp_path / "calls.jsonl")
+    config = write_study_config(tmp_path / "study.yaml", text=text)
+    evaluator = evaluator_class(calls)
+    run_study(config, tmp_path / "s", only=only, trainer=FakeTrainer(calls), evaluator=evaluator, show_progress=False)
+    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
+    return report, _table_rows(_section(report, "Significance against zero-shot"))
+
+
 class PromptChangingEvaluator(FakeEvaluator):
     """As if one arm's training had saved other prompts: its results record another query prefix."""
 
@@ -391,13 +404,8 @@ def test_an_arm_with_other_saved_prompts_gets_no_verdict(tmp_path: Path):
     """PROTOCOLS §6.1: the prefix alone moves LAReQA's mAP by more than the paper's gains."""
     from polyret.report.comparability import settings_differences
 
-    calls = CallLog(tmp_path / "calls.jsonl")
-    config = write_study_config(tmp_path / "study.yaml")
     only = ["tiny__zero-shot", "tiny__mono__s0", "tiny__xy__s0"]
-    evaluator = PromptChangingEvaluator(calls)
-    run_study(config, tmp_path / "s", only=only, trainer=FakeTrainer(calls), evaluator=evaluator, show_progress=False)
-    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
-    rows = _table_rows(_section(report, "Significance against zero-shot"))
+    report, rows = _small_study_report(tmp_path, only, evaluator_class=PromptChangingEvaluator)
     tested = {(row[0], row[1]) for row in rows[1:]}
     assert ("xquad-r", "tiny / xy") in tested and ("xquad-r", "tiny / mono") not in tested
     assert "xquad-r: tiny / mono vs tiny / zero-shot (not comparable: query_prefix)" in report
@@ -411,19 +419,7 @@ def test_results_of_a_run_that_mined_the_task_get_no_verdict(tmp_path: Path):
     text = STUDY_YAML.replace(
         "  - xy\n", "  - xy\n  - {{method: criss-contrastive, settings: {{tatoeba: {{languages: [de]}}}}}}\n"
     )
-    config = write_study_config(tmp_path / "study.yaml", text=text)
-    calls = CallLog(tmp_path / "calls.jsonl")
-    only = ["tiny__zero-shot", "tiny__criss-contrastive__s0"]
-    run_study(
-        config,
-        tmp_path / "s",
-        only=only,
-        trainer=FakeTrainer(calls),
-        evaluator=FakeEvaluator(calls),
-        show_progress=False,
-    )
-    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
-    rows = _table_rows(_section(report, "Significance against zero-shot"))
+    report, rows = _small_study_report(tmp_path, ["tiny__zero-shot", "tiny__criss-contrastive__s0"], text)
     tested = {(row[0], row[1]) for row in rows[1:]}
     assert ("xquad-r", "tiny / criss-contrastive") in tested  # its text is the training set's, not XQuAD-R's
     assert ("tatoeba", "tiny / criss-contrastive") not in tested
@@ -433,17 +429,5 @@ def test_results_of_a_run_that_mined_the_task_get_no_verdict(tmp_path: Path):
 
 def test_a_backbones_own_reference_keeps_verdicts_within_it(tmp_path: Path):
     text = STUDY_YAML.replace("  tiny: {model}\n", "  tiny: {{model: {model}, reference: mono}}\n")
-    config = write_study_config(tmp_path / "study.yaml", text=text)
-    calls = CallLog(tmp_path / "calls.jsonl")
-    only = ["tiny__zero-shot", "tiny__mono__s0", "tiny__xy__s0"]
-    run_study(
-        config,
-        tmp_path / "s",
-        only=only,
-        trainer=FakeTrainer(calls),
-        evaluator=FakeEvaluator(calls),
-        show_progress=False,
-    )
-    report = write_report(tmp_path / "s", n_resamples=200, figures=False).markdown.read_text(encoding="utf-8")
-    rows = _table_rows(_section(report, "Significance against zero-shot"))
+    _, rows = _small_study_report(tmp_path, ["tiny__zero-shot", "tiny__mono__s0", "tiny__xy__s0"], text)
     assert {(row[1], row[2]) for row in rows[1:]} == {("tiny / xy", "tiny / mono"), ("tiny / zero-shot", "tiny / mono")}

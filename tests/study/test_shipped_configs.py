@@ -48,3 +48,24 @@ def test_every_run_of_a_shipped_study_can_start(path: Path, shared_data: Path):
 @pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=lambda path: path.name)
 def test_every_shipped_training_config_can_start(path: Path, shared_data: Path):
     _check_plan(load_train_config(path))
+
+
+def _configured_prefixes(settings: object) -> set[tuple[str, str | None]]:
+    """Every (key, value) of a query/passage prefix set anywhere in a run's training settings."""
+    if isinstance(settings, dict):
+        found = {(key, settings[key]) for key in ("query_prefix", "passage_prefix") if key in settings}
+        return found.union(*(_configured_prefixes(value) for value in settings.values()))
+    if isinstance(settings, list):
+        return set().union(*(_configured_prefixes(value) for value in settings))
+    return set()
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda path: path.name)
+def test_no_shipped_study_sets_prefixes_for_only_some_arms(path: Path):
+    """PROTOCOLS §6.1: every arm is evaluated with the same prompts; a prefix set for some arms' training only makes
+    the report call them "not comparable" with the others (paper.yaml's "Query: " on the contrastive arms did)."""
+    runs = expand_runs(load_study_config(path))
+    prefixes = {(run.backbone, run.label): _configured_prefixes(run.train) for run in runs}
+    for backbone in {backbone for backbone, _ in prefixes}:
+        arms = {label: found for (run_backbone, label), found in prefixes.items() if run_backbone == backbone}
+        assert len({frozenset(found) for found in arms.values()}) == 1, f"{path.name}, {backbone}: {arms}"

@@ -22,10 +22,14 @@ def test_known_backbones_map_to_their_architecture_family(tmp_path: Path):
     assert tiny_family("FacebookAI/xlm-roberta-large") == "xlm-roberta"
     assert tiny_family("sentence-transformers/LaBSE") == "labse"
     assert tiny_family("facebook/mbart-large-cc25") == "mbart"
-    local = tmp_path / "model"
-    local.mkdir()
-    (local / "config.json").write_text(json.dumps({"model_type": "mbart"}), encoding="utf-8")
-    assert tiny_family(str(local)) == "mbart"
+    assert tiny_family("facebook/mbart-large-50-one-to-many-mmt") == "mbart-50"
+    assert tiny_family("google/mt5-large") == "mt5"
+    assert tiny_family("facebook/nllb-200-distilled-1.3B") == "nllb"
+    for model_type, family in [("mbart", "mbart"), ("mt5", "mt5"), ("m2m_100", "nllb")]:
+        local = tmp_path / model_type
+        local.mkdir()
+        (local / "config.json").write_text(json.dumps({"model_type": model_type}), encoding="utf-8")
+        assert tiny_family(str(local)) == family
     with pytest.raises(ModelError) as err:
         tiny_family("someone/unknown-model")
     assert "'someone/unknown-model'" in str(err.value) and "\n" not in str(err.value)

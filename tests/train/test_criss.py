@@ -257,3 +257,22 @@ def test_the_threshold_applies_once_enough_pairs_pass_it():
     config = load_criss_config({"model": "m", "tatoeba": {"languages": ["de"]}, "mining": {"min_count": 50_000}})
     assert mining_floor(config, 1_000, 400) == 200  # half the smaller corpus, not a CC-scale 50,000
     assert mining_floor(config, 10**6, 10**6) == 50_000
+
+
+@pytest.mark.parametrize("model_id", ["facebook/mbart-large-50", "google/mt5-small", "facebook/nllb-200-3.3B"])
+def test_one_translation_iteration_trains_every_seq2seq_family(model_id: str, tmp_path: Path):
+    """With label smoothing the Trainer takes the labels away from the model, so the decoder input must come from
+    the collator: M2M100/NLLB has no ``prepare_decoder_input_ids_from_labels`` and got none ("You cannot specify
+    both decoder_input_ids and decoder_inputs_embeds")."""
+    from polyret.encode.tiny import build_tiny_backbone
+    from polyret.train.criss.mining import MinedPair
+    from polyret.train.criss.translation import train_translation
+
+    model = build_tiny_backbone(model_id, tmp_path / "tiny")
+    pairs = [MinedPair("de", "en", de, en, 1.0) for en, de in PARALLEL[:8]]
+    train = {"max_steps": 2, "batch_size": 4, "label_smoothing": 0.2, "warmup_steps": 0, "save_steps": 1}
+    corpora = {"de": "unused.de.txt", "en": "unused.en.txt"}  # the pairs are given: nothing is mined
+    config = CrissConfig.model_validate({"method": "criss", "model": str(model), "corpora": corpora, "train": train})
+    saved = train_translation(model, pairs, pairs[:2], tmp_path / "iter_1", config, resume=False)
+    history = json.loads((tmp_path / "iter_1" / "train_log.json").read_text())["log_history"]
+    assert (saved / "config.json").is_file() and any("eval_loss" in entry for entry in history)

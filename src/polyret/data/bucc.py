@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polyret.data.languages import get_language
-from polyret.errors import DataError, UnknownNameError
+from polyret.data.languages import benchmark_code
+from polyret.errors import DataError
 from polyret.io import data_dir, iter_lines
 
 BUCC_LANGS: tuple[str, ...] = ("de", "fr", "ru", "zh")
@@ -66,15 +66,8 @@ def bucc_dir(root: str | Path | None = None) -> Path:
 
 
 def bucc_code(lang: str) -> str:
-    """``lang`` (any code polyret knows) as the code in BUCC's file names; file paths are built from this code,
-    never from the string given."""
-    try:
-        code = get_language(lang).code
-    except UnknownNameError:
-        code = None
-    if code not in BUCC_LANGS:
-        raise UnknownNameError("BUCC language", lang, BUCC_LANGS)
-    return code
+    """``lang`` as the code in BUCC's file names (:func:`polyret.data.languages.benchmark_code`)."""
+    return benchmark_code(lang, "BUCC", BUCC_LANGS)
 
 
 def _file(root: Path, lang: str, split: str, suffix: str) -> Path:

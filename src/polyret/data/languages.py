@@ -489,6 +489,50 @@ def tatoeba_code(lang: str | Language) -> str:
     return language.tatoeba or language.iso3
 
 
+def benchmark_code(lang: str, benchmark: str, codes: tuple[str, ...]) -> str:
+    """``lang`` (any code polyret knows) as one of ``codes``, a benchmark's codes in its file names; file paths are
+    built from this code, never from the string given (``de-../../x`` would otherwise reach outside the data folder).
+    """
+    try:
+        code = get_language(lang).code
+    except UnknownNameError:
+        code = None
+    if code not in codes:
+        raise UnknownNameError(f"{benchmark} language", lang, codes)
+    return code
+
+
+#: FLORES-200 codes (NLLB-200's language tokens) that are not ``{iso3}_{script}``: where ISO 639-3 names a
+#: macrolanguage FLORES names the individual language it covers (Swahili → ``swh``, as Tatoeba does), and Korean is
+#: written ``Hang``; Breton, Western Frisian and Latin are not among FLORES-200's languages
+FLORES_CODES = {
+    "ar": "arb_Arab",
+    "az": "azj_Latn",
+    "fa": "pes_Arab",
+    "ko": "kor_Hang",
+    "ku": "kmr_Latn",
+    "lv": "lvs_Latn",
+    "mg": "plt_Latn",
+    "mn": "khk_Cyrl",
+    "ms": "zsm_Latn",
+    "ne": "npi_Deva",
+    "no": "nob_Latn",
+    "om": "gaz_Latn",
+    "or": "ory_Orya",
+    "ps": "pbt_Arab",
+    "sq": "als_Latn",
+    "sw": "swh_Latn",
+    "uz": "uzn_Latn",
+    "yi": "ydd_Hebr",
+}
+
+
+def flores_code(lang: str | Language) -> str:
+    """The FLORES-200 code NLLB-200's tokenizer marks a language with (``eng_Latn``, ``swh_Latn``)."""
+    language = get_language(lang)
+    return FLORES_CODES.get(language.code, f"{language.iso3}_{language.script}")
+
+
 def mbart_code(lang: str | Language) -> str:
     """The mBART-cc25/mBART-50 language token (``en_XX``, ``sw_KE``); unknown for other languages."""
     language = get_language(lang)

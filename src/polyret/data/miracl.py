@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from polyret.data.languages import MIRACL_LANGS, get_language
-from polyret.errors import DataError, UnknownNameError
+from polyret.data.languages import MIRACL_LANGS, benchmark_code
+from polyret.errors import DataError
 from polyret.io import data_dir, iter_lines
 
 CORPUS_HINT = (
@@ -46,15 +46,8 @@ def miracl_dir(root: str | Path | None = None) -> Path:
 
 
 def miracl_code(lang: str) -> str:
-    """``lang`` (any code polyret knows) as the code in MIRACL's file names; file paths are built from this code,
-    never from the string given (``de-../../x`` would otherwise reach outside the data folder)."""
-    try:
-        code = get_language(lang).code
-    except UnknownNameError:
-        code = None
-    if code not in MIRACL_LANGS:
-        raise UnknownNameError("MIRACL language", lang, MIRACL_LANGS)
-    return code
+    """``lang`` as the code in MIRACL's file names (:func:`polyret.data.languages.benchmark_code`)."""
+    return benchmark_code(lang, "MIRACL", MIRACL_LANGS)
 
 
 def corpus_root(corpus_dir: str | Path | None = None, root: str | Path | None = None) -> Path:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from polyret.data.languages import get_language, mbart_code
+from polyret.data.languages import flores_code, get_language, mbart_code
 from polyret.encode.batching import encode_length_sorted
 from polyret.encode.identity import SIDECAR, weights_fingerprint
 from polyret.encode.models import cached_snapshot, weights_readable
@@ -364,7 +364,7 @@ class LanguageTokens:
             return mbart_code(lang)
         language = get_language(lang)
         vocab = self.tokenizer.get_vocab()
-        candidates = [f"__{language.code}__", language.code, f"{language.iso3}_{language.script}"]
+        candidates = [f"__{language.code}__", language.code, flores_code(language)]  # M2M100, then NLLB
         for candidate in candidates:
             if candidate in vocab or f"__{candidate}__" in vocab:
                 return candidate

@@ -3,10 +3,11 @@
 Each stand-in keeps its backbone's architecture family and module stack, so every code path a real run takes is
 taken: XLM-R → ``XLMRobertaModel`` + mean pooling; LaBSE → ``BertModel`` + CLS pooling + Dense + Normalize;
 multilingual-e5 → ``BertModel`` + mean pooling + Normalize with its ``query: ``/``passage: `` prompts; mBART-cc25 →
-``MBartForConditionalGeneration`` with mBART's language codes. Widths are 32, depth 2; the vocabulary is the real
-XLM-R SentencePiece tokenizer the embedded e5 model ships (``tokenizer.json``), cut to its 8,000 most frequent
-pieces. Scores
-of a stand-in mean nothing; that a run finishes with it means the study can start.
+``MBartForConditionalGeneration`` with mBART's language codes; mBART-50 → the same with MBart50Tokenizer's codes;
+mT5 → ``MT5ForConditionalGeneration``; NLLB-200 → ``M2M100ForConditionalGeneration`` with NllbTokenizer's FLORES
+codes. Widths are 32, depth 2; the vocabulary is the real XLM-R SentencePiece tokenizer the embedded e5 model ships
+(``tokenizer.json``), cut to its 8,000 most frequent pieces. Scores of a stand-in mean nothing; that a run finishes
+with it means the study can start.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from polyret.encode.embedded import get_embedded, locate_tokenizer
 from polyret.errors import ModelError
 
 HIDDEN, LAYERS, HEADS, VOCAB = 32, 2, 2, 8_000
 MARKER = "polyret_tiny.json"
+#: the specials in fairseq's order, ids 0-3 of the XLM-R, mBART and NLLB vocabularies
+FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 #: known model ids (lower case) -> stand-in family
 KNOWN_MODELS: dict[str, str] = {
     "facebookai/xlm-roberta-large": "xlm-roberta",
@@ -32,9 +36,21 @@ KNOWN_MODELS: dict[str, str] = {
     "intfloat/multilingual-e5-base": "e5",
     "intfloat/multilingual-e5-large": "e5",
     "facebook/mbart-large-cc25": "mbart",
+    "facebook/mbart-large-50": "mbart-50",
+    "facebook/mbart-large-50-many-to-many-mmt": "mbart-50",
+    "facebook/mbart-large-50-one-to-many-mmt": "mbart-50",
+    "facebook/mbart-large-50-many-to-one-mmt": "mbart-50",
+    "google/mt5-small": "mt5",
+    "google/mt5-base": "mt5",
+    "google/mt5-large": "mt5",
+    "facebook/nllb-200-distilled-600m": "nllb",
+    "facebook/nllb-200-distilled-1.3b": "nllb",
+    "facebook/nllb-200-1.3b": "nllb",
+    "facebook/nllb-200-3.3b": "nllb",
 }
-#: a local model's config.json ``model_type`` -> stand-in family
-MODEL_TYPES = {"xlm-roberta": "xlm-roberta", "bert": "e5", "mbart": "mbart"}
+#: a local model's config.json ``model_type`` -> stand-in family (an M2M100 folder gets NLLB's language codes: the
+#: CRISS code reads either family's codes from its tokenizer)
+MODEL_TYPES = {"xlm-roberta": "xlm-roberta", "bert": "e5", "mbart": "mbart", "mt5": "mt5", "m2m_100": "nllb"}
 
 
 def tiny_family(model: str) -> str:
@@ -105,38 +121,85 @@ def _sentence_encoder(target: Path, architecture: str, pooling: str, dense: bool
     model.save(str(target))
 
 
-def _mbart(target: Path) -> None:
-    """MBartForConditionalGeneration with mBART-cc25's language codes (MBartTokenizer adds them to the vocabulary)."""
+def _pieces(target: Path) -> list[tuple[str, float]]:
+    """The cut XLM-R Unigram pieces without its four specials: each seq2seq tokenizer puts its own in front."""
+    pieces = json.loads(_tokenizer_file(target).read_text(encoding="utf-8"))["model"]["vocab"]
+    return [(piece, score) for piece, score in pieces if piece not in FAIRSEQ_SPECIALS]
+
+
+def _save_seq2seq(target: Path, model_class: Any, config: Any, tokenizer: Any) -> None:
     import torch  # heavy: only a smoke run builds models
-    from transformers import MBartConfig, MBartForConditionalGeneration, MBartTokenizer
 
     torch.manual_seed(0)
-    pieces = json.loads(_tokenizer_file(target).read_text(encoding="utf-8"))["model"]["vocab"]
-    vocab = [(piece, score) for piece, score in pieces if piece not in ("<s>", "<pad>", "</s>", "<unk>")]
-    tokenizer = MBartTokenizer(
-        vocab=[("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *vocab],
-        src_lang="en_XX",
-        tgt_lang="de_DE",
-        model_max_length=512,
-    )
-    config = MBartConfig(
+    model_class(config).save_pretrained(target)
+    tokenizer.save_pretrained(target)
+
+
+def _bart_shape(tokenizer: Any) -> dict[str, Any]:
+    """The config keys that mBART and M2M100/NLLB share, at the stand-in's size, with the tokenizer's specials."""
+    return {
+        "vocab_size": len(tokenizer),
+        "d_model": HIDDEN,
+        "encoder_layers": LAYERS,
+        "decoder_layers": LAYERS,
+        "encoder_attention_heads": HEADS,
+        "decoder_attention_heads": HEADS,
+        "encoder_ffn_dim": 2 * HIDDEN,
+        "decoder_ffn_dim": 2 * HIDDEN,
+        "max_position_embeddings": 512,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "decoder_start_token_id": tokenizer.eos_token_id,
+        "scale_embedding": True,
+    }
+
+
+def _mbart(target: Path, fifty: bool = False) -> None:
+    """MBartForConditionalGeneration with mBART-cc25's language codes (MBartTokenizer adds them to the vocabulary),
+    or mBART-50's (MBart50Tokenizer, which orders the pieces as fairseq does and appends its 52 codes)."""
+    # heavy: only a smoke run builds models
+    from transformers import MBart50Tokenizer, MBartConfig, MBartForConditionalGeneration, MBartTokenizer
+
+    if fifty:  # MBart50Tokenizer takes SentencePiece's order (<unk>, <s>, </s>, pieces) and reorders it
+        specials, tokenizer_class = ["<unk>", "<s>", "</s>"], MBart50Tokenizer
+    else:
+        specials, tokenizer_class = list(FAIRSEQ_SPECIALS), MBartTokenizer
+    vocab = [*((special, 0.0) for special in specials), *_pieces(target)]
+    tokenizer = tokenizer_class(vocab=vocab, src_lang="en_XX", tgt_lang="de_DE", model_max_length=512)
+    _save_seq2seq(target, MBartForConditionalGeneration, MBartConfig(**_bart_shape(tokenizer)), tokenizer)
+
+
+def _nllb(target: Path) -> None:
+    """M2M100ForConditionalGeneration with NLLB-200's FLORES codes (``eng_Latn``; NllbTokenizer adds them). NLLB's
+    tokenizer is a BPE: given the XLM-R pieces without merges it splits words into their characters, enough here."""
+    # heavy: only a smoke run builds models
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
+
+    pieces = [*FAIRSEQ_SPECIALS, *(piece for piece, _ in _pieces(target))]
+    vocab = {piece: index for index, piece in enumerate(pieces)}
+    tokenizer = NllbTokenizer(vocab=vocab, merges=[], src_lang="eng_Latn", tgt_lang="deu_Latn", model_max_length=512)
+    _save_seq2seq(target, M2M100ForConditionalGeneration, M2M100Config(**_bart_shape(tokenizer)), tokenizer)
+
+
+def _mt5(target: Path) -> None:
+    """MT5ForConditionalGeneration with T5's specials (no language codes: the CRISS code adds ``<2xx>`` tags)."""
+    # heavy: only a smoke run builds models
+    from transformers import MT5Config, MT5ForConditionalGeneration, T5Tokenizer
+
+    tokenizer = T5Tokenizer(vocab=[("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *_pieces(target)])
+    config = MT5Config(
         vocab_size=len(tokenizer),
         d_model=HIDDEN,
-        encoder_layers=LAYERS,
-        decoder_layers=LAYERS,
-        encoder_attention_heads=HEADS,
-        decoder_attention_heads=HEADS,
-        encoder_ffn_dim=2 * HIDDEN,
-        decoder_ffn_dim=2 * HIDDEN,
-        max_position_embeddings=512,
+        d_kv=HIDDEN // HEADS,
+        d_ff=2 * HIDDEN,
+        num_layers=LAYERS,
+        num_heads=HEADS,
         pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id,
-        scale_embedding=True,
+        decoder_start_token_id=tokenizer.pad_token_id,
     )
-    MBartForConditionalGeneration(config).save_pretrained(target)
-    tokenizer.save_pretrained(target)
+    _save_seq2seq(target, MT5ForConditionalGeneration, config, tokenizer)
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {
@@ -146,4 +209,7 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
         target, "bert", "mean", False, {"query": "query: ", "passage": "passage: ", "document": "passage: "}
     ),
     "mbart": _mbart,
+    "mbart-50": lambda target: _mbart(target, fifty=True),
+    "mt5": _mt5,
+    "nllb": _nllb,
 }

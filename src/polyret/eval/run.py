@@ -108,16 +108,18 @@ def run_eval(
     names = parse_tasks(tasks if isinstance(tasks, str) else list(tasks))
     opts = options if isinstance(options, EvalOptions) else EvalOptions(**(options or {}))
     out = Path(output_dir)
+    applied: set[str] = set()
     if encoder is None:
         factory = encoder_factory or _default_factory
         encoder = factory(model, **opts.encoder_kwargs())
+        applied = {key for key, value in opts.encoder_kwargs().items() if value is not None}
     results: list[TaskResult] = []
     failures: list[tuple[str, str]] = []
     for name in names:
         started = time.perf_counter()
         log.info("task %s: model %s", name, model)
         try:
-            result = run_task(name, encoder, output_dir=out, **opts.task_kwargs(name))
+            result = run_task(name, encoder, output_dir=out, applied_to_encoder=applied, **opts.task_kwargs(name))
         except PolyretError as err:
             if not keep_going:
                 raise

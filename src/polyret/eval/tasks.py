@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -363,11 +363,20 @@ def accepted_options(function: Callable[..., Any], options: dict[str, Any]) -> t
     return accepted, ignored
 
 
-def run_task(name: str, encoder: Encoder, output_dir: str | Path | None = None, **options: Any) -> TaskResult:
-    """Run one task; options it does not take are dropped with a log line."""
+def run_task(
+    name: str,
+    encoder: Encoder,
+    output_dir: str | Path | None = None,
+    *,
+    applied_to_encoder: Collection[str] = (),
+    **options: Any,
+) -> TaskResult:
+    """Run one task; options it does not take are dropped with a log line, except ``applied_to_encoder`` (encoder
+    options such as ``max_length`` that configured ``encoder`` and reach the tasks that take them too)."""
     spec = get_spec(name)
     function = spec.load()
-    accepted, ignored = accepted_options(function, options)
+    accepted, dropped = accepted_options(function, options)
+    ignored = [key for key in dropped if key not in applied_to_encoder]
     if ignored:
         log.info("%s: ignoring options it does not take: %s", name, ", ".join(sorted(ignored)))
     return function(encoder, **spec.fixed, **accepted, output_dir=output_dir)

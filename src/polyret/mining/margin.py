@@ -276,6 +276,25 @@ class MiningOptions:
         return mine_pairs(src, tgt, **vars(self))
 
 
+@dataclass(frozen=True)
+class SideEncoding:
+    """How mining encodes each side: with the model's **query** prefix (mining is a symmetric task, PROTOCOLS
+    §1.1), at these settings."""
+
+    batch_size: int = 32
+    max_length: int | None = None
+    show_progress: bool = True
+
+    def encode(self, encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
+        return encoder.encode(
+            texts,
+            prefix=encoder.query_prefix,
+            max_length=self.max_length,
+            batch_size=self.batch_size,
+            show_progress=self.show_progress,
+        )
+
+
 def _write_pairs(path: Path, pairs: MinedPairs, src_labels: Sequence[str], tgt_labels: Sequence[str]) -> None:
     rows = zip(pairs.src_index.tolist(), pairs.tgt_index.tolist(), pairs.score.tolist(), strict=True)
     write_scored_pairs(path, (ScoredPair(score, src_labels[i], tgt_labels[j]) for i, j, score in rows))
@@ -307,16 +326,8 @@ def mine_files(
     src_side, tgt_side = dedupe(src_texts), dedupe(tgt_texts)
     encoder = load_encoder(model, max_length=max_length) if isinstance(model, str) else model
     started = time.perf_counter()
-    vectors = [
-        encoder.encode(
-            side.unique,
-            prefix=encoder.query_prefix,
-            max_length=max_length,
-            batch_size=batch_size,
-            show_progress=show_progress,
-        )
-        for side in (src_side, tgt_side)
-    ]
+    encoding = SideEncoding(batch_size, max_length, show_progress)
+    vectors = [encoding.encode(encoder, side.unique) for side in (src_side, tgt_side)]
     encoded = time.perf_counter()
     pairs = options.mine(vectors[0], vectors[1])
     mined = time.perf_counter()

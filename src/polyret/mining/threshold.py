@@ -25,7 +25,14 @@ from polyret.data.tatoeba import read_tatoeba_pair
 from polyret.encode.encoder import load_encoder
 from polyret.errors import DataError
 from polyret.io import write_json
-from polyret.mining.margin import MineSummary, MiningOptions, best_f1_threshold, dedupe, mine_files
+from polyret.mining.margin import (
+    MineSummary,
+    MiningOptions,
+    SideEncoding,
+    best_f1_threshold,
+    dedupe,
+    mine_files,
+)
 
 if TYPE_CHECKING:
     from polyret.encode.base import Encoder
@@ -62,6 +69,16 @@ class ThresholdTuning:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DevSet:
+    """Where a threshold is tuned: ``lines`` Tatoeba pairs per language of ``languages`` (see :func:`dev_bitext`),
+    read below ``root`` (default: the data folder)."""
+
+    languages: Sequence[str] = DEV_LANGUAGES
+    lines: int = DEV_LINES
+    root: str | Path | None = None
+
+
 def dev_bitext(lang: str, lines: int = DEV_LINES, root: str | Path | None = None) -> DevBitext:
     """Tatoeba ``lang``: lines ``[0, n)`` as pairs, source lines ``[n, 2n)`` and English lines ``[2n, 3n)`` unpaired
     (``n`` = ``lines``, or a third of a smaller file)."""
@@ -76,30 +93,16 @@ def dev_bitext(lang: str, lines: int = DEV_LINES, root: str | Path | None = None
 def tune_threshold(
     encoder: Encoder,
     options: MiningOptions = MiningOptions(),
-    languages: Sequence[str] = DEV_LANGUAGES,
-    *,
-    lines: int = DEV_LINES,
-    root: str | Path | None = None,
-    batch_size: int = 32,
-    max_length: int | None = None,
-    show_progress: bool = False,
+    dev: DevSet = DevSet(),
+    encoding: SideEncoding = SideEncoding(show_progress=False),
 ) -> ThresholdTuning:
     """Mine each dev language with ``options`` minus the threshold (and floor), pool the candidates of all languages
     and tune one threshold for F1 (see the module docstring). Both sides carry the query prefix, as in mining."""
     unthresholded = replace(options, threshold=None, min_count=0)
     scores, correct, gold_pairs = [], [], 0
-    for bitext in (dev_bitext(lang, lines, root) for lang in languages):
+    for bitext in (dev_bitext(lang, dev.lines, dev.root) for lang in dev.languages):
         src, tgt = dedupe(bitext.src), dedupe(bitext.tgt)
-        src_vectors, tgt_vectors = (
-            encoder.encode(
-                side.unique,
-                prefix=encoder.query_prefix,
-                max_length=max_length,
-                batch_size=batch_size,
-                show_progress=show_progress,
-            )
-            for side in (src, tgt)
-        )
+        src_vectors, tgt_vectors = (encoding.encode(encoder, side.unique) for side in (src, tgt))
         pairs = unthresholded.mine(src_vectors, tgt_vectors)
         scores.append(pairs.score)
         found = zip(pairs.src_index.tolist(), pairs.tgt_index.tolist(), strict=True)
@@ -109,10 +112,10 @@ def tune_threshold(
     return ThresholdTuning(
         threshold=threshold,
         dev_f1=100 * f1,
-        languages=tuple(language_key(lang) for lang in languages),
+        languages=tuple(language_key(lang) for lang in dev.languages),
         gold_pairs=gold_pairs,
         candidates=int(sum(len(s) for s in scores)),
-        lines_per_language=lines,
+        lines_per_language=dev.lines,
         k=options.k,
         margin=options.margin,
     )
@@ -130,10 +133,8 @@ def mine_files_tuned(
     tgt: str | Path,
     output: str | Path,
     options: MiningOptions = MiningOptions(),
-    languages: Sequence[str] = DEV_LANGUAGES,
+    dev: DevSet = DevSet(),
     *,
-    lines: int = DEV_LINES,
-    root: str | Path | None = None,
     batch_size: int = 32,
     max_length: int | None = None,
     show_progress: bool = True,
@@ -141,9 +142,7 @@ def mine_files_tuned(
     """:func:`~polyret.mining.margin.mine_files` with the threshold tuned first (:func:`tune_threshold`); the tuning
     is written to :func:`threshold_record` (JSON), the TSV keeps its ``score<TAB>src<TAB>tgt`` lines."""
     encoder = load_encoder(model, max_length=max_length) if isinstance(model, str) else model
-    tuning = tune_threshold(
-        encoder, options, languages, lines=lines, root=root, batch_size=batch_size, max_length=max_length
-    )
+    tuning = tune_threshold(encoder, options, dev, SideEncoding(batch_size, max_length, show_progress=False))
     summary = mine_files(
         encoder,
         src,

@@ -2,7 +2,7 @@
 no transductive result, one backbone.
 
 A verdict between two results is the method's only when everything else was equal. Each result records how it
-was produced: the encoder's ``model`` description (prefixes, max length, pooling, precision) and the task's
+was produced: the encoder's ``model`` description (prefixes, max length, pooling, precision, backend) and the task's
 ``config`` (candidate text, subsets, languages, max length); :func:`settings_differences` lists the keys where two
 results differ. The report shows "not comparable: <keys>" instead of a verdict for such a pair, and the claims
 code calls the same function.
@@ -27,7 +27,11 @@ ENCODER_KEYS = (
     "normalize",
     "precision",
     "dtype",
+    "backend",
 )
+#: what a result written before its encoder recorded a key was produced with (every encoder ran on torch before
+#: the onnx backend came, so such a result compares equal with a torch one)
+ENCODER_DEFAULTS: dict[str, Any] = {"backend": "torch"}
 #: task-config keys that say where files were read from or how texts were batched, never what was scored
 NEUTRAL_CONFIG_KEYS = frozenset({"files", "eval_options", "model_argument", "batch_size", "name", "cache"})
 
@@ -35,7 +39,8 @@ NEUTRAL_CONFIG_KEYS = frozenset({"files", "eval_options", "model_argument", "bat
 def recorded_settings(result: TaskResult) -> dict[str, Any]:
     """The settings of ``result`` that a comparison must hold equal, by key (encoder keys, then task options, then
     the languages scored)."""
-    settings: dict[str, Any] = {key: result.model[key] for key in ENCODER_KEYS if key in result.model}
+    recorded = {**ENCODER_DEFAULTS, **result.model}
+    settings: dict[str, Any] = {key: recorded[key] for key in ENCODER_KEYS if key in recorded}
     settings.update({key: value for key, value in result.config.items() if key not in NEUTRAL_CONFIG_KEYS})
     settings["languages"] = sorted(result.languages)
     return settings

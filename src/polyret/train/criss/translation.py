@@ -56,7 +56,7 @@ def train_translation(
 ) -> Path:
     """Fine-tune ``init`` for multilingual translation on the pairs (both directions); save ``iter_dir/model``."""
     # heavy: transformers loads only when a CRISS iteration trains
-    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer
+    from transformers import Seq2SeqTrainer
 
     train_cfg = config.train
     languages = sorted({lang for pair in [*train_pairs, *valid_pairs] for lang in (pair.src_lang, pair.tgt_lang)})
@@ -73,7 +73,7 @@ def train_translation(
         args=_training_arguments(trainer_dir, config, steps, eval_steps, validate=valid_set is not None),
         train_dataset=train_set,
         eval_dataset=valid_set,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        data_collator=_collator(tokenizer, model),
         processing_class=tokenizer,
     )
     checkpoint = last_checkpoint(trainer_dir) if resume else None
@@ -120,6 +120,27 @@ def _load_translator(init: Path, train: CrissTraining, languages: Sequence[str])
         ensure_language_tags(model, tokenizer, languages)
         marks = LanguageTokens(tokenizer, model_config.model_type)
     return model, tokenizer, marks
+
+
+def _collator(tokenizer: Any, model: Any) -> Any:
+    """``DataCollatorForSeq2Seq``, with decoder inputs for every family: the Trainer takes ``labels`` away from the
+    model when it smooths them, so the decoder input must come from the batch, and the collator builds it only
+    through ``prepare_decoder_input_ids_from_labels``, which M2M100/NLLB lack (mBART, (m)T5 have it)."""
+    # heavy: transformers loads only when a CRISS iteration trains
+    from transformers import DataCollatorForSeq2Seq
+    from transformers.models.m2m_100.modeling_m2m_100 import shift_tokens_right
+
+    collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+    if hasattr(model, "prepare_decoder_input_ids_from_labels"):
+        return collate
+    pad, start = model.config.pad_token_id, model.config.decoder_start_token_id
+
+    def with_decoder_inputs(features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = collate(features)
+        batch["decoder_input_ids"] = shift_tokens_right(batch["labels"], pad, start)  # what the model's own shift does
+        return batch
+
+    return with_decoder_inputs
 
 
 def _examples(pairs: Sequence[MinedPair], marks: LanguageTokens, prefix: str, train: CrissTraining) -> Any:
