@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.lookup_encoder import LookupEncoder
 from helpers.tiny_mbart import build_tiny_mbart
 from polyret.errors import ConfigError, PolyretError
 from polyret.train.criss import loop as criss_loop
 from polyret.train.criss.config import CrissConfig, load_criss_config
-from polyret.train.criss.loop import run_criss
-from polyret.train.criss.mining import read_pairs_tsv
+from polyret.train.criss.loop import retrieval_scores, run_criss
+from polyret.train.criss.mining import MiningJob, read_pairs_tsv
 
 PARALLEL = [
     ("the cat sleeps", "die Katze schläft"),
@@ -249,6 +250,19 @@ def test_training_text_source_mines_each_languages_passages_shuffled(tmp_path):
     )
     assert corpora["en"] != [en for en, _ in PARALLEL]  # shuffled: the alignment is gone
     assert [job.name for job in jobs] == ["de-en"] and jobs[0].gold == {(de, en) for en, de in PARALLEL}
+
+
+@pytest.mark.parametrize("score_gold", [True, False])
+def test_scoring_on_the_gold_alignment_can_be_left_out(score_gold):
+    """score_gold: false skips the transductive gold-alignment top-1 (one encoding of every corpus per iteration)."""
+    config = load_criss_config(
+        {"method": "criss-contrastive", "model": "m", "corpora": {"de": "d", "en": "e"}, "score_gold": score_gold}
+    )
+    encoder = LookupEncoder()
+    job = MiningJob("de", "en", "de", "en", gold={(de, en) for en, de in PARALLEL})
+    scores = retrieval_scores(config, encoder, {}, [job], [])
+    assert ("de-en" in scores["gold"]) == score_gold
+    assert bool(encoder.calls) == score_gold  # nothing is encoded when there is nothing to score
 
 
 def test_the_threshold_applies_once_enough_pairs_pass_it():

@@ -117,6 +117,11 @@ class CrissConfig(StrictModel):
     )
     eval: CrissEval | None = None
     keep_embeddings: bool = False
+    score_gold: bool = Field(
+        True,
+        description="after each iteration, score M_t's top-1 retrieval on the whole gold alignment of the mined "
+        "corpora (a transductive diagnostic in scores.json; one more encoding of every corpus)",
+    )
     seed: int = 0
     precision: Precision = Field(
         DEFAULT_PRECISION,

@@ -113,7 +113,7 @@ def retrieval_scores(
         held = [pair for pair in valid if (pair.src_lang, pair.tgt_lang) == (job.src_lang, job.tgt_lang)]
         if len(held) >= 2:
             scores["valid"][job.name] = _top1_both(encoder, [p.src for p in held], [p.tgt for p in held], config)
-        if job.gold:
+        if job.gold and config.score_gold:
             src, tgt = zip(*sorted(job.gold), strict=True)
             scores["gold"][job.name] = _top1_both(encoder, list(src), list(tgt), config)
     if scores["gold"]:
