@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from helpers.lookup_encoder import LookupEncoder
+from helpers.tatoeba_files import write_tatoeba_pair
 from polyret.eval.bucc import build_bucc_style, evaluate_bucc, evaluate_bucc_style
 
 DIM = 16
@@ -96,8 +97,6 @@ def test_hand_computed_precision_recall_f1(bucc_root: Path, tmp_path: Path) -> N
 
 def write_tatoeba(root: Path) -> dict[str, list[float]]:
     """deu and fra pairs of 40 lines; fra's English repeats two of deu's English lines. Returns the vectors."""
-    folder = root / "tatoeba" / "v1"
-    folder.mkdir(parents=True)
     vectors: dict[str, list[float]] = {}
     rng = np.random.default_rng(0)
     for code in ("deu", "fra"):
@@ -109,8 +108,7 @@ def write_tatoeba(root: Path) -> dict[str, list[float]]:
             vector = rng.standard_normal(64)
             vectors[a] = vector.tolist()
             vectors.setdefault(b, (vector + 0.2 * rng.standard_normal(64)).tolist())
-        (folder / f"tatoeba.{code}-eng.{code}").write_text("\n".join(xx) + "\n", encoding="utf-8")
-        (folder / f"tatoeba.{code}-eng.eng").write_text("\n".join(en) + "\n", encoding="utf-8")
+        write_tatoeba_pair(root, code, xx, en)
     return vectors
 
 

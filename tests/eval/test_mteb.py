@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers.lookup_encoder import LookupEncoder
+from helpers.tatoeba_files import write_tatoeba_pair
 from polyret.data.languages import MIRACL_LANGS, TATOEBA_V1_CODES, language_key
 from polyret.eval.mteb import MtebNames, to_mteb
 from polyret.eval.results import MainScore, TaskResult
@@ -18,20 +19,13 @@ from polyret.eval.tatoeba import evaluate_tatoeba
 MTEB_REASON = "mteb is not installed (pip install 'polyret[mteb]'); the shape test still runs"
 
 
-def write_pair(root: Path, code: str, xx: list[str], en: list[str]) -> None:
-    folder = root / "tatoeba" / "v1"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"tatoeba.{code}-eng.{code}").write_text("\n".join(xx) + "\n", encoding="utf-8")
-    (folder / f"tatoeba.{code}-eng.eng").write_text("\n".join(en) + "\n", encoding="utf-8")
-
-
 @pytest.fixture
 def tatoeba_mteb(tmp_path: Path) -> Path:
     """Tatoeba sw + ko on hand vectors: sw xx→en predicts [0, 2, 2, 0] (F1 1/3, accuracy 1/2), ko is exact."""
     vectors = {f"E{i}": [float(i == axis) for axis in range(4)] for i in range(4)}
     vectors.update({"x0": vectors["E0"], "x1": vectors["E2"], "x2": vectors["E2"], "x3": [1.0, 0.0, 0.0, 1.0]})
-    write_pair(tmp_path, "swh", ["x0", "x1", "x2", "x3"], ["E0", "E1", "E2", "E3"])
-    write_pair(tmp_path, "kor", ["E0", "E1"], ["E0", "E1"])
+    write_tatoeba_pair(tmp_path, "swh", ["x0", "x1", "x2", "x3"], ["E0", "E1", "E2", "E3"])
+    write_tatoeba_pair(tmp_path, "kor", ["E0", "E1"], ["E0", "E1"])
     result = evaluate_tatoeba(LookupEncoder(vectors, dim=4), ["sw", "ko"], root=tmp_path, show_progress=False)
     [path] = write_mteb_results([result], tmp_path / "out")
     return path

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers.lookup_encoder import LookupEncoder
+from helpers.tatoeba_files import write_tatoeba_pair
 from polyret.cli import app
 from polyret.errors import ConfigError
 from polyret.mining.margin import MiningOptions
@@ -17,13 +18,6 @@ from polyret.mining.threshold import DevSet, dev_bitext, mine_files_tuned, thres
 
 N = 4  # parallel lines per dev language
 DIM = 64
-
-
-def write_tatoeba(root: Path, code: str, xx: list[str], en: list[str]) -> None:
-    folder = root / "tatoeba" / "v1"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"tatoeba.{code}-eng.{code}").write_text("\n".join(xx) + "\n", encoding="utf-8")
-    (folder / f"tatoeba.{code}-eng.eng").write_text("\n".join(en) + "\n", encoding="utf-8")
 
 
 @pytest.fixture
@@ -38,7 +32,7 @@ def dev_root(tmp_path: Path) -> tuple[Path, dict[str, list[float]]]:
             base = rng.normal(size=DIM)
             vectors[xx[i]] = base.tolist()
             vectors[en[i]] = (base + 0.05 * rng.normal(size=DIM) if i < N else rng.normal(size=DIM)).tolist()
-        write_tatoeba(tmp_path, code, xx, en)
+        write_tatoeba_pair(tmp_path, code, xx, en)
     return tmp_path, vectors
 
 
