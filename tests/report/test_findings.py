@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from helpers.synthetic_study import STUDY_YAML, CallLog, FakeEvaluator, FakeTrainer, write_study_config
 from polyret.errors import ConfigError
+from polyret.io import read_json, write_json
 from polyret.report import published as pub
 from polyret.report.claims import evaluate_claims
 from polyret.report.findings import END, START, beside_the_paper, readme_section, replace_section, write_findings
@@ -256,3 +258,42 @@ def test_a_readme_with_one_marker_or_none_is_refused_in_one_line(study: Path, tm
         write_findings(study, tmp_path / "docs" / "findings.md", readme=tmp_path / "missing.md")
     assert not (tmp_path / "docs").exists()
     assert replace_section("# one section only\n", "section") == f"# one section only\n\n{START}\nsection\n{END}\n"
+
+
+def test_the_cost_table_reads_each_arms_timings_from_its_runs(partial: Path, tmp_path: Path):
+    study_dir = tmp_path / "study"
+    shutil.copytree(partial, study_dir)
+    meta = read_json(study_dir / "study.json")
+    environment = {**meta["environment"], "cpu": "Test CPU", "cpu_count": 2}
+    write_json(study_dir / "study.json", {**meta, "environment": environment})
+    timings = {  # mono: 10 min, 5 of them training, 1,200 CPU seconds on 2 cores = 100 %
+        "tiny__zero-shot": ("09:00", "09:06", {"seconds": 360.0, "train_seconds": 0.0, "cpu_seconds": 360.0}),
+        "tiny__mono__s0": ("10:00", "10:10", {"seconds": 600.0, "train_seconds": 300.0, "cpu_seconds": 1200.0}),
+        "tiny__hybrid-a0.5__s0": ("10:10", "10:40", {"seconds": 1800.0, "train_seconds": 900.0}),  # no cpu_seconds
+    }
+    for name, (started, finished, timing) in timings.items():
+        run_dir = study_dir / "runs" / name
+        info = {key: value for key, value in read_json(run_dir / "run.json").items() if key != "cpu_seconds"}
+        day = "2026-01-01T{}:00+00:00"
+        load = {"load_average": [3.0, 2.0, 1.0] if "hybrid" in name else [1.5, 1.0, 0.5]}
+        write_json(
+            run_dir / "run.json",
+            {**info, **timing, **load, "started": day.format(started), "finished": day.format(finished)},
+        )
+        marker = run_dir / "results" / "xquad-r.done.json"
+        write_json(marker, {**read_json(marker), "seconds": 120.0})
+    text = write_findings(study_dir, tmp_path / "docs" / "findings.md", n_resamples=RESAMPLES).markdown.read_text()
+    section = _section(text, "What it cost")
+    assert "Measured on Test CPU, 2 cores" in section
+    assert (
+        "took 0.8 hours of wall time in all; first start 2026-01-01 09:00 to last finish 2026-01-01 10:40 UTC"
+        in section
+    )
+    header, *rows = _tables(section)[0]
+    by_arm = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert list(by_arm) == ["tiny / zero-shot", "tiny / mono", "tiny / hybrid-a0.5"]
+    mono, hybrid, zero_shot = by_arm["tiny / mono"], by_arm["tiny / hybrid-a0.5"], by_arm["tiny / zero-shot"]
+    assert (mono["runs"], mono["train (min)"], mono["xquad-r (min)"], mono["run (min)"]) == ("1", "5.0", "2.0", "10.0")
+    assert (mono["CPU use"], mono["load"]) == ("100 %", "1.5")
+    assert (hybrid["run (min)"], hybrid["CPU use"], hybrid["load"]) == ("30.0", "—", "3.0")
+    assert (zero_shot["train (min)"], zero_shot["run (min)"], zero_shot["CPU use"]) == ("0.0", "6.0", "50 %")

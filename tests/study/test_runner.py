@@ -67,6 +67,16 @@ def test_full_study_then_nothing_to_do(study):
     assert again.entries() == []
 
 
+def test_each_run_records_how_much_of_the_machine_it_had(study):
+    config, study_dir, calls = study
+    run(config, study_dir, calls, only=["tiny__mono__s0"])
+    environment = read_json(study_dir / "study.json")["environment"]
+    assert environment["cpu_count"] == os.cpu_count() and environment["cpu"]
+    info = read_json(study_dir / "runs" / "tiny__mono__s0" / "run.json")
+    assert info["cpu_seconds"] >= 0 and info["seconds"] >= info["train_seconds"] >= 0
+    assert info["load_average"] == pytest.approx(list(os.getloadavg()), abs=5.0) and len(info["load_average"]) == 3
+
+
 def test_interrupted_study_finishes_only_the_missing_work(study):
     config, study_dir, calls = study
 

@@ -15,15 +15,16 @@ the commands, whether a GPU run exists) says nothing that depends on the study's
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from polyret.errors import ConfigError
-from polyret.io import atomic_write
+from polyret.io import atomic_write, read_json
 from polyret.report import published as pub
 from polyret.report.answer import claims_section, claims_table
 from polyret.report.blocks import Block, CodeBlock, FigureBlock, Heading, Paragraph, TableBlock, render_markdown
@@ -129,6 +130,7 @@ def findings_blocks(study: Study, claims: ClaimsTable, tests: PairedTests, place
         *beside_the_paper(study),
         Heading(2, "Limits"),
         *(Paragraph(text) for text in LIMITS),
+        *cost_section(study),
         *reproduction(study, command),
     ]
 
@@ -256,13 +258,119 @@ def _study_setup(study: Study, best: pub.OurGroup, runs: Sequence[RunRecord]) ->
     }
 
 
+@dataclass(frozen=True)
+class RunCost:
+    """What one finished run took, from its ``run.json`` (the last attempt) and its tasks' done markers."""
+
+    seconds: float
+    train_seconds: float
+    task_seconds: dict[str, float]
+    cpu_seconds: float | None  # None: written before the runner recorded it
+    load: float | None  # the 1-minute load average when the run ended
+    started: dt.datetime | None
+    finished: dt.datetime | None
+
+
+def run_cost(run: RunRecord) -> RunCost | None:
+    """The run's timings, or None when it is not finished."""
+    path = run.run_dir / "run.json"
+    if not run.done or not path.is_file():
+        return None
+    info = read_json(path)
+    tasks = {}
+    for task in run.results:
+        marker = run.run_dir / "results" / f"{task}.done.json"
+        if marker.is_file():
+            tasks[task] = float(read_json(marker).get("seconds") or 0.0)
+    load = info.get("load_average")
+    return RunCost(
+        seconds=float(info.get("seconds") or 0.0),
+        train_seconds=float(info.get("train_seconds") or 0.0),
+        task_seconds=tasks,
+        cpu_seconds=None if info.get("cpu_seconds") is None else float(info["cpu_seconds"]),
+        load=float(load[0]) if load else None,
+        started=_when(info.get("started")),
+        finished=_when(info.get("finished")),
+    )
+
+
+def _when(stamp: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(stamp) if stamp else None
+
+
+def cost_section(study: Study) -> list[Block]:
+    """Per arm, the mean minutes its finished runs spent training and on each task, the share of the machine they
+    had, and the study's compute and wall span: the cost of the numbers above, read from the runs' own records."""
+    environment = study.meta.get("environment") or {}
+    cores = environment.get("cpu_count")
+    costs = {key: [c for c in map(run_cost, runs) if c is not None] for key, runs in study.groups.items()}
+    costs = {key: group for key, group in costs.items() if group}
+    if not costs:
+        return []
+    rows = []
+    for (backbone, label), group in costs.items():
+        shares = [
+            c.cpu_seconds / (c.seconds * cores) for c in group if c.cpu_seconds is not None and c.seconds and cores
+        ]
+        loads = [c.load for c in group if c.load is not None]
+        rows.append(
+            [
+                f"{backbone} / {label}",
+                str(len(group)),
+                fmt(_mean_minutes(c.train_seconds for c in group)),
+                *(fmt(_mean_minutes(c.task_seconds.get(task) for c in group)) for task in study.tasks),
+                fmt(_mean_minutes(c.seconds for c in group)),
+                fmt(100 * sum(shares) / len(shares), 0) + " %" if shares else "—",
+                fmt(sum(loads) / len(loads)) if loads else "—",
+            ]
+        )
+    every = [c for group in costs.values() for c in group]
+    starts = [c.started for c in every if c.started is not None]
+    ends = [c.finished for c in every if c.finished is not None]
+    span = (
+        f"; first start {min(starts):%Y-%m-%d %H:%M} to last finish {max(ends):%Y-%m-%d %H:%M} UTC"
+        if starts and ends
+        else ""
+    )
+    machine = ", ".join(
+        str(part)
+        for part in (
+            environment.get("cpu") or "CPU model not recorded",
+            f"{cores} cores" if cores else None,
+            f"torch {environment['torch_threads']} threads" if environment.get("torch_threads") else None,
+            environment.get("device") if environment.get("device") != "cpu" else None,
+        )
+        if part
+    )
+    return [
+        Heading(2, "What it cost"),
+        Paragraph(
+            f"Measured on {machine}. Per arm, the mean over its finished runs of the minutes of each stage (a run "
+            "resumed after a kill counts its last attempt only), the share of the machine's cores its process kept "
+            "busy (below 100 % when other work competed or a stage waited on disk), and the 1-minute load average "
+            f"when it ended. The finished runs took {sum(c.seconds for c in every) / 3600:.1f} hours of wall time in "
+            f"all{span} (run in parts)."
+        ),
+        TableBlock(
+            ["arm", "runs", "train (min)", *(f"{task} (min)" for task in study.tasks), "run (min)", "CPU use", "load"],
+            rows,
+        ),
+    ]
+
+
+def _mean_minutes(seconds: Iterable[float | None]) -> float | None:
+    values = [s for s in seconds if s is not None]
+    return sum(values) / len(values) / 60 if values else None
+
+
 def reproduction(study: Study, command: str) -> list[Block]:
     commands = [*study.meta.get("commands", []), shlex.join(["polyret", "report", str(study.study_dir)]), command]
+    whole = shlex.join(["polyret", "compare", str(study.meta.get("config_path", "CONFIG")), "--study-dir", "STUDY"])
     return [
         Heading(2, "How to reproduce"),
         Paragraph(
-            "The commands run on the study directory, in order, then the report and this document (the study resumes "
-            "where it stopped when run again, so it may be run in parts):"
+            f"One command runs the whole study: `{whole}` (it resumes where it stopped when run again, so it may be "
+            "run in parts). This document came from the commands below, in order, then the report and this document:"
         ),
         CodeBlock("\n".join(commands), "bash"),
     ]

@@ -4,7 +4,7 @@ Layout of a study directory::
 
     study.json                 resolved config, run list, command line and versions (rewritten each start)
     config.yaml                the config text as given
-    runs/<run>/run.json        the run's spec and fingerprints, timings of the last attempt
+    runs/<run>/run.json        the run's spec and fingerprints, timings of the last attempt (wall, CPU, load)
     runs/<run>/log.txt         everything the run printed or logged (appended per attempt)
     runs/<run>/train/          the trainer's run directory (checkpoints, final model)
     runs/<run>/train.started.json / train.done.json   {fingerprint, model_dir}
@@ -31,6 +31,7 @@ import datetime as dt
 import fnmatch
 import logging
 import os
+import platform
 import shlex
 import sys
 import time
@@ -121,7 +122,18 @@ def environment_info() -> dict[str, Any]:
         import torch  # heavy: loads when a study starts, not for `polyret --help`
 
         info["torch_threads"] = torch.get_num_threads()
+    info["cpu"] = cpu_model()
+    info["cpu_count"] = os.cpu_count()
     return info
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name (``platform.processor()`` is empty on Linux, so /proc/cpuinfo first)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
 
 
 def run_dir_of(study_dir: Path, name: str) -> Path:
@@ -306,7 +318,7 @@ def execute_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     info = {**run.to_json(), "started": timestamp()}
     write_json(run_dir / "run.json", info)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     if run.trained:
         on_stage("training")
     model = _train_stage(run, run_dir, trainer, keep_checkpoints)
@@ -323,6 +335,9 @@ def execute_run(
             "finished": timestamp(),
             "train_seconds": round(trained_s, 3),
             "seconds": round(total_s, 3),
+            # how much of the machine the run had: CPU seconds of all its threads, and the load when it ended
+            "cpu_seconds": round(time.process_time() - cpu_started, 3),
+            "load_average": [round(load, 2) for load in os.getloadavg()],
         },
     )
     write_json(done, {"fingerprint": run.fingerprint, "finished": timestamp()})
