@@ -15,7 +15,15 @@ from polyret.errors import ConfigError
 from polyret.io import read_json, write_json
 from polyret.report import published as pub
 from polyret.report.claims import evaluate_claims
-from polyret.report.findings import END, START, beside_the_paper, readme_section, replace_section, write_findings
+from polyret.report.findings import (
+    END,
+    START,
+    beside_criss,
+    beside_the_paper,
+    readme_section,
+    replace_section,
+    write_findings,
+)
 from polyret.report.tables import group_stat, load_study, order_languages
 from polyret.study.runner import run_study
 
@@ -249,6 +257,8 @@ def test_without_a_trained_arm_nothing_is_set_beside_the_paper(tmp_path: Path):
     zero_shot = load_study(_run(_three_seed_config(tmp_path), tmp_path / "study", only=["tiny__zero-shot"]))
     heading, words = beside_the_paper(zero_shot)
     assert heading.text == "Beside arXiv 2408.10536" and "nothing to set beside" in words.text
+    _, words = beside_criss(zero_shot)
+    assert words.text == "The study has no CRISS-style arm beside its untouched backbone on tatoeba yet."
 
 
 def test_a_readme_with_one_marker_or_none_is_refused_in_one_line(study: Path, tmp_path: Path):
@@ -297,3 +307,33 @@ def test_the_cost_table_reads_each_arms_timings_from_its_runs(partial: Path, tmp
     assert (mono["CPU use"], mono["load"]) == ("100 %", "1.5")
     assert (hybrid["run (min)"], hybrid["CPU use"], hybrid["load"]) == ("30.0", "—", "3.0")
     assert (zero_shot["train (min)"], zero_shot["run (min)"], zero_shot["CPU use"]) == ("0.0", "6.0", "50 %")
+
+
+def test_crisss_claim_sits_beside_what_each_arm_does_to_the_untouched_backbone(findings, study: Path):
+    _, text = findings
+    section = _section(text, "Beside CRISS (arXiv 2006.09526)")
+    header, *rows = _tables(section)[0]
+    loaded = load_study(study)
+    low, other = order_languages(loaded.results_for(("tiny", "zero-shot"), "tatoeba")[0].languages)
+
+    def group_mean(label: str, languages: list[str]) -> float:
+        """Each language's mean over seeds, then the mean over languages (computed here from the result files)."""
+        results = loaded.results_for(("tiny", label), "tatoeba")
+        per_language = [sum(r.languages[c]["mean.accuracy"] for r in results) / len(results) for c in languages]
+        return sum(per_language) / len(per_language)
+
+    by_arm = {row[0]: row for row in rows}
+    assert list(by_arm) == [f"{backbone} / {label}" for backbone, label in loaded.groups]
+    for label in ("mono", "criss-contrastive", "hybrid-a0.5"):
+        expected_low = group_mean(label, low) - group_mean("zero-shot", low)
+        expected_other = group_mean(label, other) - group_mean("zero-shot", other)
+        assert by_arm[f"tiny / {label}"][1:] == [
+            f"{group_mean(label, low):.1f}",
+            f"{expected_low:+.1f}",
+            f"{group_mean(label, other):.1f}",
+            f"{expected_other:+.1f}",
+        ]
+    assert by_arm["tiny / zero-shot"][2] == "—" and header[1] == f"mean.accuracy, low-resource ({len(low)})"
+    shift = group_mean("criss-contrastive", low) - group_mean("zero-shot", low)
+    assert f"tiny / criss-contrastive moves the low-resource mean by {shift:+.1f} points" in section
+    assert "89.0 on CRISS-16 with mBART-cc25 after 3 iterations" in section

@@ -6,8 +6,10 @@ the claims table and its paragraph (:mod:`polyret.report.answer`), the per-langu
 low-resource claims test and of every lower-is-better metric (rank distance per query language;
 :func:`polyret.report.sections.language_table`, ▲/▼ marks included), the report's figures (copied as PNG and SVG
 beside the document), and the best trained arm beside arXiv 2408.10536's headline numbers
-(:func:`polyret.report.published.headline_references`) with the settings that differ. The prose around them (limits,
-the commands, whether a GPU run exists) says nothing that depends on the study's numbers.
+(:func:`polyret.report.published.headline_references`) with the settings that differ, CRISS's own claim beside what
+each arm does to the untouched backbone on Tatoeba (:func:`polyret.report.published.mining_claims`), and what each
+arm cost (minutes per stage, CPU share, load, from the runs' records). The prose around them (limits, the commands,
+whether a GPU run exists) says nothing that depends on the study's numbers.
 
 ``readme=`` also rewrites the "What polyret found" section of a README between :data:`START` and :data:`END`
 (inserted before the README's second level-2 section the first time), with the first claim's rows.
@@ -28,12 +30,19 @@ from polyret.io import atomic_write, read_json
 from polyret.report import published as pub
 from polyret.report.answer import claims_section, claims_table
 from polyret.report.blocks import Block, CodeBlock, FigureBlock, Heading, Paragraph, TableBlock, render_markdown
-from polyret.report.claims import CLAIMS, ClaimsTable, Scope, evaluate_claims
+from polyret.report.claims import CLAIMS, ClaimsTable, Role, Scope, evaluate_claims, method_facts
 from polyret.report.comparisons import PairedTests
 from polyret.report.figures import FigureFiles
 from polyret.report.sections import banners, fmt, language_table, metric_label, task_figures
 from polyret.report.significance import N_RESAMPLES, Correction
-from polyret.report.tables import RunRecord, Study, headline_metrics, load_study, lower_is_better
+from polyret.report.tables import (
+    RunRecord,
+    Study,
+    headline_metrics,
+    load_study,
+    lower_is_better,
+    order_languages,
+)
 
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 README_HEADING = "What polyret found"
@@ -128,6 +137,7 @@ def findings_blocks(study: Study, claims: ClaimsTable, tests: PairedTests, place
         *lower_is_better_tables(study, tests, place),
         *figures(study, tests, place),
         *beside_the_paper(study),
+        *beside_criss(study),
         Heading(2, "Limits"),
         *(Paragraph(text) for text in LIMITS),
         *cost_section(study),
@@ -239,6 +249,74 @@ def beside_the_paper(study: Study) -> list[Block]:
             )
         ),
     ]
+
+
+def beside_criss(study: Study) -> list[Block]:
+    """CRISS's claim (fine-tuning on mined pairs raises Tatoeba accuracy well over the starting model) beside what
+    each arm of the study does to its untouched backbone there, per language group (means over seeds, each language
+    weighed equally; the per-language tests are C5's)."""
+    claim = pub.mining_claims()[0]
+    metric = next(iter(claim.metrics))
+    groups = pub.our_groups(study).get(claim.task, [])
+    heading = Heading(2, "Beside CRISS (arXiv 2006.09526)")
+    untouched = next((g for g in groups if not method_facts(g.method).trained), None)
+    miners = [g for g in groups if method_facts(g.method).role is Role.CRISS]
+    if untouched is None or not miners:
+        return [
+            heading,
+            Paragraph(f"The study has no CRISS-style arm beside its untouched backbone on {claim.task} yet."),
+        ]
+    low, other = order_languages(untouched.per_language)
+
+    def mean(group: pub.OurGroup, languages: list[str]) -> float | None:
+        values = [group.per_language[code][metric] for code in languages if metric in group.per_language.get(code, {})]
+        return sum(values) / len(values) if len(values) == len(languages) and values else None
+
+    def difference(group: pub.OurGroup, languages: list[str]) -> float | None:
+        ours, base = mean(group, languages), mean(untouched, languages)
+        return None if ours is None or base is None or group is untouched else ours - base
+
+    rows = [
+        [
+            f"{g.backbone} / {g.label}",
+            fmt(mean(g, low)),
+            _signed(difference(g, low)),
+            fmt(mean(g, other)),
+            _signed(difference(g, other)),
+        ]
+        for g in groups
+        if g.backbone == untouched.backbone
+    ]
+    changes = [
+        f"{miner.backbone} / {miner.label} moves the low-resource mean by {shift:+.1f} points "
+        f"({'the direction CRISS reports' if shift > 0 else 'against the direction CRISS reports'})"
+        for miner in miners
+        if (shift := difference(miner, low)) is not None
+    ] or ["no CRISS-style arm has a result on every low-resource language"]
+    return [
+        heading,
+        Paragraph(
+            f"CRISS reports that fine-tuning on the pairs a model mines itself raises {claim.task} accuracy well over "
+            f"the starting model ({metric} of both directions {claim.metrics[metric]:.1f} on {claim.languages} with "
+            f"{claim.backbone} after {claim.conditions.get('iterations')} iterations of translation training; "
+            f"{claim.cite}). Here, against the untouched {untouched.backbone} on the same metric: "
+            f"{'; '.join(changes)}. Point estimates over seeds; C5 in the claims table tests each language."
+        ),
+        TableBlock(
+            [
+                "arm",
+                f"{metric}, low-resource ({len(low)})",
+                "Δ vs untouched",
+                f"{metric}, other ({len(other)})",
+                "Δ vs untouched",
+            ],
+            rows,
+        ),
+    ]
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1f}"
 
 
 def _study_setup(study: Study, best: pub.OurGroup, runs: Sequence[RunRecord]) -> dict[str, str]:
