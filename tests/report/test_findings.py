@@ -255,9 +255,10 @@ def test_the_script_writes_the_document_and_names_a_bad_study_in_one_line(partia
 
 def test_without_a_trained_arm_nothing_is_set_beside_the_paper(tmp_path: Path):
     zero_shot = load_study(_run(_three_seed_config(tmp_path), tmp_path / "study", only=["tiny__zero-shot"]))
-    heading, words = beside_the_paper(zero_shot)
+    groups = pub.our_groups(zero_shot)
+    heading, words = beside_the_paper(zero_shot, groups)
     assert heading.text == "Beside arXiv 2408.10536" and "nothing to set beside" in words.text
-    _, words = beside_criss(zero_shot)
+    _, words = beside_criss(zero_shot, groups)
     assert words.text == "The study has no CRISS-style arm beside its untouched backbone on tatoeba yet."
 
 

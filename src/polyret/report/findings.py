@@ -126,6 +126,7 @@ def write_findings(
 
 def findings_blocks(study: Study, claims: ClaimsTable, tests: PairedTests, place: Place, command: str) -> list[Block]:
     """Every block of the findings document, in order (figures are copied as their section is built)."""
+    groups = pub.our_groups(study)
     return [
         Heading(1, f"What polyret found: the {study.name} study"),
         *([Paragraph(str(study.meta["description"]))] if study.meta.get("description") else []),
@@ -136,8 +137,8 @@ def findings_blocks(study: Study, claims: ClaimsTable, tests: PairedTests, place
         *low_resource_tables(study, tests, place),
         *lower_is_better_tables(study, tests, place),
         *figures(study, tests, place),
-        *beside_the_paper(study),
-        *beside_criss(study),
+        *beside_the_paper(study, groups),
+        *beside_criss(study, groups),
         Heading(2, "Limits"),
         *(Paragraph(text) for text in LIMITS),
         *cost_section(study),
@@ -209,11 +210,11 @@ def _copy(files: FigureFiles, folder: Path) -> FigureFiles:
     return FigureFiles(files.title, copied[0], copied[1], files.caption)
 
 
-def beside_the_paper(study: Study) -> list[Block]:
+def beside_the_paper(study: Study, groups_by_task: dict[str, list[pub.OurGroup]]) -> list[Block]:
     """The best trained arm's headline numbers beside arXiv 2408.10536's, and every setting that differs."""
     references, metrics = pub.headline_references(), pub.HEADLINE_METRICS
     task = references[0].task
-    groups = pub.our_groups(study).get(task, [])
+    groups = groups_by_task.get(task, [])
     best = pub.best_trained_group(groups, metrics[0], higher_is_better=not lower_is_better(task, metrics[0]))
     heading = Heading(2, "Beside arXiv 2408.10536")
     if best is None:
@@ -251,13 +252,13 @@ def beside_the_paper(study: Study) -> list[Block]:
     ]
 
 
-def beside_criss(study: Study) -> list[Block]:
+def beside_criss(study: Study, groups_by_task: dict[str, list[pub.OurGroup]]) -> list[Block]:
     """CRISS's claim (fine-tuning on mined pairs raises Tatoeba accuracy well over the starting model) beside what
     each arm of the study does to its untouched backbone there, per language group (means over seeds, each language
     weighed equally; the per-language tests are C5's)."""
     claim = pub.mining_claims()[0]
     metric = next(iter(claim.metrics))
-    groups = pub.our_groups(study).get(claim.task, [])
+    groups = groups_by_task.get(claim.task, [])
     heading = Heading(2, "Beside CRISS (arXiv 2006.09526)")
     untouched = next((g for g in groups if not method_facts(g.method).trained), None)
     miners = [g for g in groups if method_facts(g.method).role is Role.CRISS]
