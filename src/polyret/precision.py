@@ -120,9 +120,16 @@ def resolve_train_precision(precision: str, device: str | None = None) -> str:
 
 
 def trainer_precision_flags(precision: str, device: str | None = None) -> dict[str, bool]:
-    """``bf16`` / ``fp16`` keyword arguments of transformers' ``TrainingArguments`` for a training precision."""
+    """``bf16`` / ``fp16`` keyword arguments of transformers' ``TrainingArguments`` for a training precision.
+
+    bf16 on a CPU also sets ``use_cpu``: without it transformers refuses bf16 when no bf16 GPU is visible.
+    """
+    device = device or default_device()
     resolved = resolve_train_precision(precision, device)
-    return {"bf16": resolved == "bf16", "fp16": resolved == "fp16"}
+    flags = {"bf16": resolved == "bf16", "fp16": resolved == "fp16"}
+    if resolved == "bf16" and device.split(":")[0] == "cpu":
+        flags["use_cpu"] = True
+    return flags
 
 
 @contextlib.contextmanager

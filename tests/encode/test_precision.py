@@ -44,7 +44,9 @@ def test_auto_with_native_bf16_chooses_bf16(simulated_cpu, caplog, flag):
     with caplog.at_level(logging.INFO, logger="polyret.precision"):
         assert precision.resolve_precision("auto", "cpu") == "bf16"
     assert not caplog.records
-    assert precision.trainer_precision_flags("auto", "cpu") == {"bf16": True, "fp16": False}
+    # transformers refuses bf16 without a bf16 GPU unless told the run is on the CPU
+    assert precision.trainer_precision_flags("auto", "cpu") == {"bf16": True, "fp16": False, "use_cpu": True}
+    assert precision.trainer_precision_flags("bf16", "cuda:0") == {"bf16": True, "fp16": False}
 
 
 def test_this_cpu_agrees_with_the_kernels_flags():

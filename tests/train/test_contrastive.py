@@ -255,6 +255,18 @@ def test_tiny_run_writes_a_complete_run_dir(tmp_path, tiny_model_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path of bf16 training")
+def test_bf16_training_runs_on_a_cpu(tmp_path, tiny_model_dir):
+    """What ``precision: auto`` does on CPUs with AVX512-BF16 (emulated, slowly, on others)."""
+    data = write_items(tmp_path / "items.jsonl")
+    before = weights(tiny_model_dir)
+    model_dir = train_contrastive(base_config(tiny_model_dir, data, max_steps=2, precision="bf16"), tmp_path / "run")
+    after = weights(model_dir)
+    assert all(tensor.dtype == torch.float32 for tensor in after.values())  # autocast: the weights stay fp32
+    assert any(not torch.equal(before[name], after[name]) for name in after)
+    assert "precision: bf16" in (tmp_path / "run" / "config.yaml").read_text()
+
+
 def test_train_on_bitext_pairs_is_xy_with_symmetric_prefixes(tmp_path, tiny_model_dir):
     pairs = [(f"sentence {i}", f"satz {i}") for i in range(24)]
     model_dir = train_on_pairs(

@@ -605,7 +605,6 @@ def _arguments(data: _Data, config: ContrastiveConfig, layout: _Layout, run_dir:
         lr_scheduler_type=config.optim.scheduler,
         max_grad_norm=config.optim.max_grad_norm,
         seed=config.seed,
-        **trainer_precision_flags(config.precision),
         eval_strategy="steps" if validate else "no",
         eval_steps=eval_steps if validate else None,
         save_strategy="steps",
@@ -620,8 +619,16 @@ def _arguments(data: _Data, config: ContrastiveConfig, layout: _Layout, run_dir:
         dataloader_num_workers=config.dataloader_workers,
         dataloader_drop_last=False,
         dataloader_pin_memory=torch.cuda.is_available(),
-        # CPU-only DDP (tests, laptops): accelerate needs use_cpu to set up a gloo process group
-        **({"use_cpu": True, "ddp_backend": "gloo"} if layout.world_size > 1 and not torch.cuda.is_available() else {}),
+        # one dict: bf16 on a CPU and CPU-only DDP may both set use_cpu, which a call cannot take twice
+        **{
+            **trainer_precision_flags(config.precision),
+            # CPU-only DDP (tests, laptops): accelerate needs use_cpu to set up a gloo process group
+            **(
+                {"use_cpu": True, "ddp_backend": "gloo"}
+                if layout.world_size > 1 and not torch.cuda.is_available()
+                else {}
+            ),
+        },
     )
 
 
