@@ -29,7 +29,8 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
-    return SentenceTransformerEncoder(str(tiny_model_dir), tiny_model_dir, device="cpu")
+    # fp32: these tests compare vectors at 1e-5, which bf16 (what `auto` picks on CPUs with native bf16) is not
+    return SentenceTransformerEncoder(str(tiny_model_dir), tiny_model_dir, device="cpu", precision="fp32")
 
 
 def _manual(encoder, texts, prefix="", layer=None, pooling="mean", skip_special=False):
@@ -85,15 +86,17 @@ def test_prefix_is_prepended(tiny):
 
 
 def test_layer_cls_and_special_token_options(tiny_model_dir):
-    middle = SentenceTransformerEncoder("tiny", tiny_model_dir, layer=1, device="cpu")
+    middle = SentenceTransformerEncoder("tiny", tiny_model_dir, layer=1, device="cpu", precision="fp32")
     np.testing.assert_allclose(middle.encode(TEXTS, show_progress=False), _manual(middle, TEXTS, layer=1), atol=1e-5)
-    embeddings = SentenceTransformerEncoder("tiny", tiny_model_dir, layer=0, device="cpu")
+    embeddings = SentenceTransformerEncoder("tiny", tiny_model_dir, layer=0, device="cpu", precision="fp32")
     np.testing.assert_allclose(
         embeddings.encode(TEXTS, show_progress=False), _manual(embeddings, TEXTS, layer=0), atol=1e-5
     )
-    cls = SentenceTransformerEncoder("tiny", tiny_model_dir, pooling="cls", device="cpu")
+    cls = SentenceTransformerEncoder("tiny", tiny_model_dir, pooling="cls", device="cpu", precision="fp32")
     np.testing.assert_allclose(cls.encode(TEXTS, show_progress=False), _manual(cls, TEXTS, pooling="cls"), atol=1e-5)
-    content = SentenceTransformerEncoder("tiny", tiny_model_dir, pool_special_tokens=False, device="cpu")
+    content = SentenceTransformerEncoder(
+        "tiny", tiny_model_dir, pool_special_tokens=False, device="cpu", precision="fp32"
+    )
     np.testing.assert_allclose(
         content.encode(TEXTS, show_progress=False), _manual(content, TEXTS, skip_special=True), atol=1e-5
     )

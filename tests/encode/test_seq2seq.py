@@ -43,7 +43,7 @@ def _manual_mean(model_dir: Path, ids: list[int], layer: int | None = None) -> n
 
 
 def test_mbart_strips_language_code_and_keeps_eos(tiny_mbart):
-    encoder = Seq2SeqEncoder(tiny_mbart, device="cpu")
+    encoder = Seq2SeqEncoder(tiny_mbart, device="cpu", precision="fp32")
     tokenizer = encoder.tokenizer
     raw = tokenizer(TEXTS[0])["input_ids"]
     assert tokenizer.convert_ids_to_tokens(raw[-2:]) == ["</s>", "en_XX"]  # what HF mBART-cc25 feeds by default
@@ -57,7 +57,7 @@ def test_mbart_strips_language_code_and_keeps_eos(tiny_mbart):
 
 
 def test_mbart_vectors_equal_manual_mean_and_ignore_padding(tiny_mbart):
-    encoder = Seq2SeqEncoder(tiny_mbart, device="cpu")
+    encoder = Seq2SeqEncoder(tiny_mbart, device="cpu", precision="fp32")
     vectors = encoder.encode(TEXTS, show_progress=False, batch_size=3)  # one padded batch of 3 lengths
     assert vectors.shape == (3, 32) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
@@ -73,19 +73,19 @@ def test_mbart_vectors_equal_manual_mean_and_ignore_padding(tiny_mbart):
 
 
 def test_layer_option_and_protocol(tiny_mbart):
-    encoder = Seq2SeqEncoder(tiny_mbart, layer=1, device="cpu")
+    encoder = Seq2SeqEncoder(tiny_mbart, layer=1, device="cpu", precision="fp32")
     ids = encoder.tokenize([TEXTS[1]])[0]
     np.testing.assert_allclose(
         encoder.encode([TEXTS[1]], show_progress=False)[0], _manual_mean(tiny_mbart, ids, 1), atol=1e-5
     )
-    last = Seq2SeqEncoder(tiny_mbart, device="cpu")
+    last = Seq2SeqEncoder(tiny_mbart, device="cpu", precision="fp32")
     assert isinstance(last, Encoder)
     assert last.dim == 32 and last.fingerprint and last.describe()["dim"] == 32
     assert last._encoder is None  # identity and shape come from the folder: cache hits never load the weights
     assert encoder.fingerprint != last.fingerprint
     assert last.describe()["layer"] == "last" and "label" not in last.describe()
     # layer = number of layers is the last layer, i.e. after mBART's final encoder layer norm
-    final = Seq2SeqEncoder(tiny_mbart, layer=2, device="cpu")
+    final = Seq2SeqEncoder(tiny_mbart, layer=2, device="cpu", precision="fp32")
     np.testing.assert_allclose(
         final.encode(TEXTS, show_progress=False), last.encode(TEXTS, show_progress=False), atol=1e-6
     )
@@ -96,12 +96,12 @@ def test_mbart50_style_prefix_language_code_is_stripped(tmp_path):
     from transformers import MBart50Tokenizer
 
     model_dir = build_tiny_mbart(tmp_path / "m50")
-    base = Seq2SeqEncoder(model_dir, device="cpu")
+    base = Seq2SeqEncoder(model_dir, device="cpu", precision="fp32")
     vocab = [tuple(entry) for entry in base.tokenizer._vocab]
     tokenizer = MBart50Tokenizer(vocab=vocab, src_lang="de_DE", tgt_lang="en_XX")
     assert tokenizer.convert_ids_to_tokens(tokenizer("a dog")["input_ids"])[0] == "de_DE"
     tokenizer.save_pretrained(model_dir)
-    encoder = Seq2SeqEncoder(model_dir, device="cpu")
+    encoder = Seq2SeqEncoder(model_dir, device="cpu", precision="fp32")
     ids = encoder.tokenize(["a dog"])[0]
     assert ids == tokenizer("a dog")["input_ids"][1:]
     marks = LanguageTokens(encoder.tokenizer, "mbart")
@@ -113,7 +113,7 @@ def test_mbart50_style_prefix_language_code_is_stripped(tmp_path):
 def test_mbart_cc25_labels_open_the_decoder_with_the_target_language(tiny_mbart):
     from transformers import AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq
 
-    encoder = Seq2SeqEncoder(tiny_mbart, device="cpu")
+    encoder = Seq2SeqEncoder(tiny_mbart, device="cpu", precision="fp32")
     marks = LanguageTokens(encoder.tokenizer, "mbart")
     label = marks.label_ids(["ein Hund"], "de", 32)[0]
     assert encoder.tokenizer.convert_ids_to_tokens(label[-2:]) == ["</s>", "de_DE"]
@@ -130,7 +130,7 @@ def test_standin_from_sentence_encoder_reproduces_it_and_is_labelled(tiny_model_
     from transformers import AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq
 
     standin = build_standin(tiny_model_dir, tmp_path / "standin", ["de", "en"])
-    encoder = Seq2SeqEncoder(standin, device="cpu")
+    encoder = Seq2SeqEncoder(standin, device="cpu", precision="fp32")
     described = encoder.describe()
     assert described["label"] == STAND_IN_LABEL and described["stand_in"] is True
     reference = SentenceTransformer(str(tiny_model_dir), device="cpu").encode(TINY_MBART_CORPUS)

@@ -58,6 +58,8 @@ def base_config(model: Path, data: Path, **extra) -> dict:
         "logging_steps": 1,
         "save_steps": 2,
         "optim": {"lr": 1e-3},
+        # fp32 whatever the CPU: tests compare weights across runs and process layouts at fp32 tolerances
+        "precision": "fp32",
     }
     config.update(extra)
     return config

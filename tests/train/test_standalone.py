@@ -30,6 +30,7 @@ def _config(tmp_path: Path, model: Path) -> Path:
         "max_steps": 2,
         "save_steps": 1,
         "validation": {"fraction": 0.0},
+        "precision": "fp32",  # the card below names it, whatever `auto` would pick on this CPU
     }
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
