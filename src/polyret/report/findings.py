@@ -346,6 +346,7 @@ class RunCost:
     task_seconds: dict[str, float]
     cpu_seconds: float | None  # None: written before the runner recorded it
     load: float | None  # the 1-minute load average when the run ended
+    precisions: frozenset[str]  # what its evaluations ran in (``auto`` resolves per machine: bf16 or fp32)
     started: dt.datetime | None
     finished: dt.datetime | None
 
@@ -368,6 +369,7 @@ def run_cost(run: RunRecord) -> RunCost | None:
         task_seconds=tasks,
         cpu_seconds=None if info.get("cpu_seconds") is None else float(info["cpu_seconds"]),
         load=float(load[0]) if load else None,
+        precisions=frozenset(str(r.model["precision"]) for r in run.results.values() if r.model.get("precision")),
         started=_when(info.get("started")),
         finished=_when(info.get("finished")),
     )
@@ -396,6 +398,7 @@ def cost_section(study: Study) -> list[Block]:
             [
                 f"{backbone} / {label}",
                 str(len(group)),
+                ", ".join(sorted(frozenset().union(*(c.precisions for c in group)))) or "—",
                 fmt(_mean_minutes(c.train_seconds for c in group)),
                 *(fmt(_mean_minutes(c.task_seconds.get(task) for c in group)) for task in study.tasks),
                 fmt(_mean_minutes(c.seconds for c in group)),
@@ -424,14 +427,25 @@ def cost_section(study: Study) -> list[Block]:
     return [
         Heading(2, "What it cost"),
         Paragraph(
-            f"Measured on {machine}. Per arm, the mean over its finished runs of the minutes of each stage (a run "
+            f"Measured on {machine}. Per arm, the precision its evaluations ran in (a study run in parts on "
+            "machines with and without native bf16 shows both), the mean over its finished runs of the minutes of "
+            "each stage (a run "
             "resumed after a kill counts its last attempt only), the share of the machine's cores its process kept "
             "busy (below 100 % when other work competed or a stage waited on disk), and the 1-minute load average "
             f"when it ended. The finished runs took {sum(c.seconds for c in every) / 3600:.1f} hours of wall time in "
             f"all{span} (run in parts)."
         ),
         TableBlock(
-            ["arm", "runs", "train (min)", *(f"{task} (min)" for task in study.tasks), "run (min)", "CPU use", "load"],
+            [
+                "arm",
+                "runs",
+                "precision",
+                "train (min)",
+                *(f"{task} (min)" for task in study.tasks),
+                "run (min)",
+                "CPU use",
+                "load",
+            ],
             rows,
         ),
     ]
