@@ -55,3 +55,13 @@ def test_a_folder_that_is_no_study_is_named_in_one_line(tmp_path: Path):
     )
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and "study.json" in result.stderr
     assert not (tmp_path / "kept").exists()
+
+
+def test_the_kept_cpu_study_is_not_ignored_by_git():
+    """The kept runs must reach the repository, or the next machine starts the study again."""
+    root = SCRIPT.parents[1]
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("needs a git checkout of polyret")
+    kept = "docs/findings/cpu-study/runs/e5-small__mono__s0/results/xquad-r.per_query.npz"
+    ignored = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", kept], capture_output=True)
+    assert ignored.returncode == 1, f"{kept} is git-ignored"
