@@ -46,7 +46,8 @@ def test_kept_runs_report_alike_and_are_not_rerun(tmp_path: Path):
     _study(config, kept, calls)
     trained = set(calls.names("train"))
     assert trained and not trained & set(FINISHED)
-    assert load_study(kept).runs and all(run.done for run in load_study(kept).runs)
+    continued = load_study(kept).runs
+    assert continued and all(run.done for run in continued)
 
 
 def test_a_folder_that_is_no_study_is_named_in_one_line(tmp_path: Path):
