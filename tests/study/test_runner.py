@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -10,8 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from helpers.synthetic_study import STUDY_YAML, CallLog, FakeEvaluator, FakeTrainer, write_study_config
+from polyret import precision
 from polyret.errors import ConfigError, UnknownNameError
 from polyret.io import read_json
 from polyret.study.config import expand_runs, load_study_config
@@ -148,6 +151,87 @@ def test_config_changes_redo_only_what_they_touch(study, tmp_path: Path):
     assert "tiny__zero-shot" not in third.names("eval")
     stale = list((study_dir / "runs" / "tiny__mono__s0").glob("stale-*"))
     assert len(stale) == 1 and (stale[0] / "train" / "model" / "config.json").is_file()
+
+
+class PrecisionRecorder:
+    """A fake trainer and evaluator that log the precision each stage was handed and record it in the result, as
+    the real ones do (a resolved precision, never ``auto``)."""
+
+    def __init__(self, calls: CallLog) -> None:
+        self.calls = calls
+        self.trainer, self.evaluator = FakeTrainer(calls), FakeEvaluator(calls)
+
+    def train(self, run_spec, run_dir: Path, resume: bool) -> Path:
+        self.calls.add("train-precision", run_spec.name, precision=run_spec.config.precision)
+        return self.trainer(run_spec, run_dir, resume)
+
+    def evaluate(self, model: str, tasks: list[str], output_dir: Path, options: dict) -> list:
+        self.evaluator.model_info = {"name": "tiny-model", "precision": options["precision"]}
+        return self.evaluator(model, tasks, output_dir, options)
+
+
+def on_cpu(monkeypatch: pytest.MonkeyPatch, native_bf16: bool) -> None:
+    monkeypatch.setattr(precision, "cpu_capabilities", lambda: {"avx512_bf16": native_bf16})
+
+
+def test_auto_precision_is_resolved_once_per_study_not_per_machine(study, monkeypatch, tmp_path: Path):
+    config, study_dir, calls = study
+    recorder = PrecisionRecorder(calls)
+    on_cpu(monkeypatch, native_bf16=True)
+    run(config, study_dir, calls, only=["tiny__mono__s0"], trainer=recorder.train, evaluator=recorder.evaluate)
+    assert read_json(study_dir / "study.json")["auto_precision"] == "bf16"
+
+    on_cpu(monkeypatch, native_bf16=False)  # the next part of the study lands on a machine without native bf16
+    later = CallLog(tmp_path / "later.jsonl")
+    recorder = PrecisionRecorder(later)
+    terminal = io.StringIO()
+    status = run(
+        config,
+        study_dir,
+        later,
+        only=["tiny__xy__s0"],
+        trainer=recorder.train,
+        evaluator=recorder.evaluate,
+        console=Console(file=terminal, width=400),
+    )
+    assert "runs in bf16" in terminal.getvalue() and "emulated" in terminal.getvalue()
+    assert status.ok and [e["precision"] for e in later.entries("train-precision")] == ["bf16"]
+    assert read_json(study_dir / "runs" / "tiny__xy__s0" / "train.done.json")["precision"] == "bf16"
+    assert {read_json(study_dir / "runs/tiny__xy__s0/results" / f"{t}.json")["model"]["precision"] for t in TASKS} == {
+        "bf16"
+    }
+    info = read_json(study_dir / "runs" / "tiny__xy__s0" / "run.json")
+    declared = {r.name: r for r in expand_runs(load_study_config(config))}["tiny__xy__s0"]
+    assert info["fingerprint"] == declared.fingerprint  # the config says auto: pinning changes no fingerprint
+    assert info["train_precision"] == "bf16" and info["environment"]["polyret"]
+    assert read_json(study_dir / "study.json")["auto_precision"] == "bf16"
+
+
+def test_a_finished_run_recorded_in_another_precision_runs_again(study, monkeypatch, tmp_path: Path):
+    config, study_dir, calls = study
+    on_cpu(monkeypatch, native_bf16=False)
+    recorder = PrecisionRecorder(calls)
+    run(config, study_dir, calls, only=["tiny__zero-shot", "tiny__mono__s0"], evaluator=recorder.evaluate)
+    # a study started before the rule: its zero-shot ran in bf16, so that is what auto means in it
+    meta = read_json(study_dir / "study.json")
+    del meta["auto_precision"]
+    (study_dir / "study.json").write_text(json.dumps(meta), encoding="utf-8")
+    zero_shot = study_dir / "runs" / "tiny__zero-shot" / "results"
+    for task in TASKS:
+        result = read_json(zero_shot / f"{task}.json")
+        result["model"]["precision"] = "bf16"
+        (zero_shot / f"{task}.json").write_text(json.dumps(result), encoding="utf-8")
+
+    again = CallLog(tmp_path / "again.jsonl")
+    recorder = PrecisionRecorder(again)
+    only = ["tiny__zero-shot", "tiny__mono__s0"]
+    status = run(config, study_dir, again, only=only, trainer=recorder.train, evaluator=recorder.evaluate)
+    assert [o.state for o in status.runs] == ["skipped", "done"]
+    assert again.names("train") == ["tiny__mono__s0"]  # mono s0 ran in fp32: trained and evaluated again in bf16
+    assert {e["task"] for e in again.entries("eval")} == set(TASKS)
+    stale = list((study_dir / "runs" / "tiny__mono__s0").glob("stale-*"))
+    assert len(stale) == 1 and read_json(stale[0] / "results" / "udhr.json")["model"]["precision"] == "fp32"
+    assert read_json(study_dir / "study.json")["auto_precision"] == "bf16"
 
 
 def test_resume_checkpoints_are_removed_once_training_is_done(study):

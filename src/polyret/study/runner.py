@@ -2,7 +2,8 @@
 
 Layout of a study directory::
 
-    study.json                 resolved config, run list, command line and versions (rewritten each start)
+    study.json                 resolved config, run list, command line, versions and what ``auto`` precision means
+                               in this study (rewritten each start)
     config.yaml                the config text as given
     runs/<run>/run.json        the run's spec and fingerprints, timings of the last attempt (wall, CPU, load)
     runs/<run>/log.txt         everything the run printed or logged (appended per attempt)
@@ -16,6 +17,12 @@ missing work: finished runs are skipped, finished tasks of a half-evaluated run 
 half-trained run resumes through the trainer's own ``resume``. A marker whose fingerprint differs from the
 config's (the config changed) does not count: the stage runs again, and a stale training directory is
 moved aside to ``runs/<run>/stale-<time>/`` rather than resumed.
+
+One precision per study (PROTOCOLS §6: every arm evaluated the same way): ``auto`` resolves per machine (bf16 where
+the CPU has native bf16, else fp32), so a study run in parts over different machines would mix them. The runner
+resolves ``auto`` once, when the study starts, records it in study.json (``auto_precision``) and runs every later
+part in it, whatever the machine; fingerprints still hash ``auto``, as the config says. A finished run whose results
+or training record another precision (a study started before this rule) is moved aside and run again.
 
 Training and evaluation are injected (:class:`Trainer`, :class:`Evaluator`), so tests drive the runner with
 fakes; the defaults dispatch through the registries: :func:`polyret.train.methods.run_method` trains a run's typed
@@ -37,7 +44,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,9 +62,10 @@ from polyret.eval.options import ENCODER_OPTIONS
 from polyret.eval.results import read_result
 from polyret.eval.run import EvalOptions, run_eval
 from polyret.io import atomic_write, read_json, timestamp, write_json
+from polyret.precision import DEFAULT_BACKEND, DEFAULT_PRECISION, cpu_has_native_bf16, resolve_precision
 from polyret.progress import LineProgress
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
-from polyret.train.methods import run_method
+from polyret.train.methods import get_method, run_method
 from polyret.train.runs import recorded_kept_step, remove_checkpoints, versions
 
 log = logging.getLogger(__name__)
@@ -235,6 +243,16 @@ def _captured_output(log_path: Path) -> Iterator[None]:
 # --------------------------------------------------------------------------- one run
 
 
+def move_aside(run_dir: Path) -> Path:
+    """Move a run's training, markers and results to ``run_dir/stale-<time>/`` (kept, never deleted); return it."""
+    stale = run_dir / f"stale-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    stale.mkdir(parents=True)
+    for name in ("train", "train.started.json", "train.done.json", "results", "done.json"):
+        if (run_dir / name).exists():
+            (run_dir / name).rename(stale / name)
+    return stale
+
+
 def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints: bool = False) -> str:
     """Train (or find the finished training of) one run; return the model to evaluate."""
     if not run.trained:
@@ -250,11 +268,7 @@ def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints
     train_dir, started = run_dir / "train", run_dir / "train.started.json"
     resume = train_dir.exists() and _marker_matches(started, run.train_fingerprint)
     if train_dir.exists() and not resume:
-        stale = run_dir / f"stale-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        stale.mkdir(parents=True)
-        for path in (train_dir, started, done, run_dir / "results"):
-            if path.exists():
-                path.rename(stale / path.name)
+        stale = move_aside(run_dir)
         log.warning("config changed since the last training attempt: moved it aside to %s", stale)
     write_json(started, {"fingerprint": run.train_fingerprint, "started": timestamp()})
     log.info("training %s (%s)%s", run.name, run.method, ", resuming" if resume else "")
@@ -267,7 +281,14 @@ def _train_stage(run: RunSpec, run_dir: Path, trainer: Trainer, keep_checkpoints
         stored = str(model_dir.resolve())
     kept = recorded_kept_step(model_dir)
     write_json(
-        done, {"fingerprint": run.train_fingerprint, "model_dir": stored, "kept_step": kept, "finished": timestamp()}
+        done,
+        {
+            "fingerprint": run.train_fingerprint,
+            "model_dir": stored,
+            "kept_step": kept,
+            "precision": getattr(run.config, "precision", None),
+            "finished": timestamp(),
+        },
     )
     return str(model_dir)
 
@@ -316,7 +337,13 @@ def execute_run(
     if _marker_matches(done, run.fingerprint):
         return False
     run_dir.mkdir(parents=True, exist_ok=True)
-    info = {**run.to_json(), "started": timestamp()}
+    # versions per run: a study run in parts may get other library versions in each part
+    info = {
+        **run.to_json(),
+        "train_precision": getattr(run.config, "precision", None),
+        "environment": environment_info(),
+        "started": timestamp(),
+    }
     write_json(run_dir / "run.json", info)
     started, cpu_started = time.monotonic(), time.process_time()
     if run.trained:
@@ -342,6 +369,76 @@ def execute_run(
     )
     write_json(done, {"fingerprint": run.fingerprint, "finished": timestamp()})
     return True
+
+
+# --------------------------------------------------------------------------- one precision per study
+
+
+def _leaves_precision_to_auto(options: dict[str, Any]) -> bool:
+    """Whether a task runs in ``auto`` on torch (onnx resolves ``auto`` to fp32 on every machine)."""
+    return options.get("precision", DEFAULT_PRECISION) == "auto" and options.get("backend", DEFAULT_BACKEND) == "torch"
+
+
+def study_auto_precision(study_dir: Path, runs: Sequence[RunSpec]) -> str:
+    """What ``auto`` means in this study: what its study.json recorded; else what its first finished result of an
+    ``auto`` task ran in (a study started before the rule); else this machine's ``auto``."""
+    with contextlib.suppress(PolyretError):
+        recorded = read_json(study_dir / "study.json").get("auto_precision")
+        if recorded:
+            return str(recorded)
+    for run in runs:
+        for task, options in run.tasks.items():
+            path = run_dir_of(study_dir, run.name) / "results" / f"{task}.json"
+            if _leaves_precision_to_auto(options) and path.is_file():
+                with contextlib.suppress(PolyretError):
+                    if precision := read_result(path).model.get("precision"):
+                        return str(precision)
+    return resolve_precision("auto")
+
+
+def pin_precision(run: RunSpec, precision: str) -> RunSpec:
+    """``run`` with each ``auto`` precision of its training and evaluation set to ``precision``; its fingerprints
+    stay those of the config, which says ``auto``."""
+    config = run.config
+    if config is not None and getattr(config, "precision", None) == "auto":
+        config = get_method(run.method).parse({**(run.train or {}), "precision": precision}, f"run {run.name}")
+    tasks = {
+        task: {**options, "precision": precision} if _leaves_precision_to_auto(options) else options
+        for task, options in run.tasks.items()
+    }
+    return replace(run, config=config, tasks=tasks)
+
+
+def precision_mismatches(run: RunSpec, run_dir: Path) -> list[str]:
+    """The finished stages of ``run`` (``train``, task names) recorded in another precision than it runs in now."""
+    stages: list[str] = []
+    with contextlib.suppress(PolyretError):
+        trained = getattr(run.config, "precision", None)
+        recorded = read_json(run_dir / "train.done.json").get("precision") if run.trained else None
+        if recorded and recorded != trained:
+            stages.append("train")
+    for task, options in run.tasks.items():
+        path = run_dir / "results" / f"{task}.json"
+        if options.get("precision", "auto") == "auto" or not path.is_file():
+            continue
+        with contextlib.suppress(PolyretError):
+            recorded = read_result(path).model.get("precision")
+            if recorded and recorded != options["precision"]:
+                stages.append(task)
+    return stages
+
+
+def _precision_note(name: str, precision: str) -> str | None:
+    """A line for the terminal when the study's precision is not what ``auto`` would choose on this machine."""
+    if precision == resolve_precision("auto"):
+        return None
+    why = f"study {name} runs in {precision}, as `auto` resolved when it started (study.json auto_precision)"
+    if precision == "bf16" and not cpu_has_native_bf16():
+        return (
+            f"{why}, so its arms stay comparable; this CPU has no native bf16, so it is emulated and several times "
+            "slower than fp32 (a new --study-dir would run in fp32)"
+        )
+    return f"{why}, so its arms stay comparable"
 
 
 # --------------------------------------------------------------------------- the study
@@ -377,7 +474,12 @@ def _view(progress: Progress, outcomes: list[RunOutcome], stages: dict[str, str]
 
 
 def write_study_metadata(
-    config_path: Path, config: StudyConfig, runs: list[RunSpec], study_dir: Path, command: str | None
+    config_path: Path,
+    config: StudyConfig,
+    runs: list[RunSpec],
+    study_dir: Path,
+    command: str | None,
+    auto_precision: str | None = None,
 ) -> None:
     text = config_path.read_text(encoding="utf-8")
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -400,6 +502,7 @@ def write_study_metadata(
             "runs": [run.to_json() for run in runs],
             "commands": commands[-20:],
             "updated": timestamp(),
+            "auto_precision": auto_precision or previous.get("auto_precision"),
             "environment": environment_info(),
         },
     )
@@ -429,11 +532,16 @@ def run_study(
     config = load_study_config(config_path, precision)
     runs = expand_runs(config)
     selected = select_runs(runs, only)
-    write_study_metadata(config_path, config, runs, study_dir, command or _default_command(config_path, study_dir))
+    auto_precision = study_auto_precision(study_dir, runs)
+    command = command or _default_command(config_path, study_dir)
+    write_study_metadata(config_path, config, runs, study_dir, command, auto_precision)
+    selected = [pin_precision(run, auto_precision) for run in selected]
     trainer = trainer or default_trainer
     evaluator = evaluator or default_evaluator
     terminal, owned = (None, False) if console is not None else _terminal_stream()
     console = console or Console(file=terminal)
+    if note := _precision_note(config.name, auto_precision):
+        console.print(f"[yellow]note[/] {escape(note)}", highlight=False)
     try:
         return _run_all(config, selected, study_dir, trainer, evaluator, console, show_progress)
     finally:
@@ -518,6 +626,13 @@ def _run_all(
         for run, outcome in zip(selected, status.runs, strict=True):
             run_dir = run_dir_of(study_dir, run.name)
             outcome.log = run_dir / "log.txt"
+            if mismatched := precision_mismatches(run, run_dir):
+                stale = move_aside(run_dir)
+                console.print(
+                    f"[yellow]again[/] {escape(run.name)}: {escape(', '.join(mismatched))} ran in another precision "
+                    f"than the study's; moved aside to {escape(str(stale))}",
+                    highlight=False,
+                )
             if _marker_matches(run_dir / "done.json", run.fingerprint):
                 outcome.state = "skipped"
                 display.finished_one()
