@@ -16,7 +16,7 @@ from rich.console import Console
 from helpers.synthetic_study import STUDY_YAML, CallLog, FakeEvaluator, FakeTrainer, write_study_config
 from polyret import precision
 from polyret.errors import ConfigError, UnknownNameError
-from polyret.io import read_json
+from polyret.io import read_json, write_json
 from polyret.study.config import expand_runs, load_study_config
 from polyret.study.runner import run_study, select_runs, split_eval_options
 
@@ -232,6 +232,24 @@ def test_a_finished_run_recorded_in_another_precision_runs_again(study, monkeypa
     stale = list((study_dir / "runs" / "tiny__mono__s0").glob("stale-*"))
     assert len(stale) == 1 and read_json(stale[0] / "results" / "udhr.json")["model"]["precision"] == "fp32"
     assert read_json(study_dir / "study.json")["auto_precision"] == "bf16"
+
+
+def test_a_training_started_in_another_precision_starts_again_instead_of_resuming(study, monkeypatch):
+    config, study_dir, calls = study
+    on_cpu(monkeypatch, native_bf16=True)
+    declared = {r.name: r for r in expand_runs(load_study_config(config))}["tiny__mono__s0"]
+    run_dir = study_dir / "runs" / "tiny__mono__s0"
+    # killed mid-training before the rule: its trainer recorded the config as given, `auto`
+    (run_dir / "train" / "checkpoint-1").mkdir(parents=True)
+    (run_dir / "train" / "config.yaml").write_text("precision: auto\n", encoding="utf-8")
+    write_json(run_dir / "train.started.json", {"fingerprint": declared.train_fingerprint})
+
+    status = run(config, study_dir, calls, only=["tiny__mono__s0"], trainer=PrecisionRecorder(calls).train)
+    assert status.ok
+    assert [(e["name"], e["resume"]) for e in calls.entries("train")] == [("tiny__mono__s0", False)]
+    assert [e["precision"] for e in calls.entries("train-precision")] == ["bf16"]
+    stale = list(run_dir.glob("stale-*"))
+    assert len(stale) == 1 and (stale[0] / "train" / "checkpoint-1").is_dir()
 
 
 def test_resume_checkpoints_are_removed_once_training_is_done(study):

@@ -21,8 +21,9 @@ moved aside to ``runs/<run>/stale-<time>/`` rather than resumed.
 One precision per study (PROTOCOLS §6: every arm evaluated the same way): ``auto`` resolves per machine (bf16 where
 the CPU has native bf16, else fp32), so a study run in parts over different machines would mix them. The runner
 resolves ``auto`` once, when the study starts, records it in study.json (``auto_precision``) and runs every later
-part in it, whatever the machine; fingerprints still hash ``auto``, as the config says. A finished run whose results
-or training record another precision (a study started before this rule) is moved aside and run again.
+part in it, whatever the machine; fingerprints still hash ``auto``, as the config says. A run whose results or
+training (finished, or started and not finished) record another precision (a study started before this rule) is
+moved aside and run again.
 
 Training and evaluation are injected (:class:`Trainer`, :class:`Evaluator`), so tests drive the runner with
 fakes; the defaults dispatch through the registries: :func:`polyret.train.methods.run_method` trains a run's typed
@@ -49,6 +50,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
@@ -66,6 +68,7 @@ from polyret.precision import DEFAULT_BACKEND, DEFAULT_PRECISION, cpu_has_native
 from polyret.progress import LineProgress
 from polyret.study.config import RunSpec, StudyConfig, expand_runs, load_study_config
 from polyret.train.methods import get_method, run_method
+from polyret.train.runs import CONFIG_FILE as TRAIN_CONFIG_FILE
 from polyret.train.runs import recorded_kept_step, remove_checkpoints, versions
 
 log = logging.getLogger(__name__)
@@ -410,11 +413,20 @@ def pin_precision(run: RunSpec, precision: str) -> RunSpec:
 
 
 def precision_mismatches(run: RunSpec, run_dir: Path) -> list[str]:
-    """The finished stages of ``run`` (``train``, task names) recorded in another precision than it runs in now."""
+    """The stages of ``run`` (``train``, task names) finished or, for training, started in another precision than
+    it runs in now (a training must not resume in another precision, nor be evaluated in one)."""
     stages: list[str] = []
-    with contextlib.suppress(PolyretError):
+    with contextlib.suppress(PolyretError, OSError, yaml.YAMLError):
         trained = getattr(run.config, "precision", None)
-        recorded = read_json(run_dir / "train.done.json").get("precision") if run.trained else None
+        done, started = run_dir / "train.done.json", run_dir / "train" / TRAIN_CONFIG_FILE
+        if not run.trained:
+            recorded = None
+        elif done.is_file():
+            recorded = read_json(done).get("precision")
+        elif started.is_file():
+            recorded = (yaml.safe_load(started.read_text(encoding="utf-8")) or {}).get("precision")
+        else:
+            recorded = None
         if recorded and recorded != trained:
             stages.append("train")
     for task, options in run.tasks.items():
