@@ -15,10 +15,10 @@ from rich.console import Console
 
 from helpers.synthetic_study import STUDY_YAML, CallLog, FakeEvaluator, FakeTrainer, write_study_config
 from polyret import precision
-from polyret.errors import ConfigError, UnknownNameError
+from polyret.errors import ConfigError, PolyretError, UnknownNameError
 from polyret.io import read_json, write_json
 from polyret.study.config import expand_runs, load_study_config
-from polyret.study.runner import run_study, select_runs, split_eval_options
+from polyret.study.runner import run_study, select_runs, split_eval_options, study_lock
 
 ALL_RUNS = [
     "tiny__zero-shot",
@@ -250,6 +250,16 @@ def test_a_training_started_in_another_precision_starts_again_instead_of_resumin
     assert [e["precision"] for e in calls.entries("train-precision")] == ["bf16"]
     stale = list(run_dir.glob("stale-*"))
     assert len(stale) == 1 and (stale[0] / "train" / "checkpoint-1").is_dir()
+
+
+def test_a_second_compare_on_a_study_being_run_is_refused_in_one_line(study):
+    config, study_dir, calls = study
+    with study_lock(study_dir), pytest.raises(PolyretError) as refused:
+        run(config, study_dir, calls)
+    message = str(refused.value)
+    assert "is being run by polyret compare (pid" in message and "--study-dir" in message and "\n" not in message
+    assert calls.entries("train") == [] and calls.entries("eval") == []
+    assert run(config, study_dir, calls).ok  # released with its holder
 
 
 def test_resume_checkpoints_are_removed_once_training_is_done(study):

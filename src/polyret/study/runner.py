@@ -5,6 +5,7 @@ Layout of a study directory::
     study.json                 resolved config, run list, command line, versions and what ``auto`` precision means
                                in this study (rewritten each start)
     config.yaml                the config text as given
+    .compare.lock              held by the ``polyret compare`` running the study (a second one is refused)
     runs/<run>/run.json        the run's spec and fingerprints, timings of the last attempt (wall, CPU, load)
     runs/<run>/log.txt         everything the run printed or logged (appended per attempt)
     runs/<run>/train/          the trainer's run directory (checkpoints, final model)
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import fnmatch
 import logging
 import os
@@ -72,6 +74,9 @@ from polyret.train.runs import CONFIG_FILE as TRAIN_CONFIG_FILE
 from polyret.train.runs import recorded_kept_step, remove_checkpoints, versions
 
 log = logging.getLogger(__name__)
+
+#: held by the ``polyret compare`` that runs the study (:func:`study_lock`)
+STUDY_LOCK = ".compare.lock"
 
 # Beside polyret.train.runs.versions(): the libraries evaluation and the report depend on.
 EXTRA_PACKAGES = ("faiss-cpu", "scipy", "ir-measures", "matplotlib", "pydantic")
@@ -544,21 +549,45 @@ def run_study(
     config = load_study_config(config_path, precision)
     runs = expand_runs(config)
     selected = select_runs(runs, only)
-    auto_precision = study_auto_precision(study_dir, runs)
-    command = command or _default_command(config_path, study_dir)
-    write_study_metadata(config_path, config, runs, study_dir, command, auto_precision)
-    selected = [pin_precision(run, auto_precision) for run in selected]
-    trainer = trainer or default_trainer
-    evaluator = evaluator or default_evaluator
-    terminal, owned = (None, False) if console is not None else _terminal_stream()
-    console = console or Console(file=terminal)
-    if note := _precision_note(config.name, auto_precision):
-        console.print(f"[yellow]note[/] {escape(note)}", highlight=False)
-    try:
-        return _run_all(config, selected, study_dir, trainer, evaluator, console, show_progress)
-    finally:
-        if owned and terminal is not None:
-            terminal.close()
+    with study_lock(study_dir):
+        auto_precision = study_auto_precision(study_dir, runs)
+        command = command or _default_command(config_path, study_dir)
+        write_study_metadata(config_path, config, runs, study_dir, command, auto_precision)
+        selected = [pin_precision(run, auto_precision) for run in selected]
+        trainer = trainer or default_trainer
+        evaluator = evaluator or default_evaluator
+        terminal, owned = (None, False) if console is not None else _terminal_stream()
+        console = console or Console(file=terminal)
+        if note := _precision_note(config.name, auto_precision):
+            console.print(f"[yellow]note[/] {escape(note)}", highlight=False)
+        try:
+            return _run_all(config, selected, study_dir, trainer, evaluator, console, show_progress)
+        finally:
+            if owned and terminal is not None:
+                terminal.close()
+
+
+@contextlib.contextmanager
+def study_lock(study_dir: Path) -> Iterator[None]:
+    """Hold ``study_dir`` for one ``polyret compare``: two at once would train into and write the same run
+    directories. The lock goes with the process (``flock``), so a killed study never leaves it held."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with open(study_dir / STUDY_LOCK, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise PolyretError(
+                f"{study_dir} is being run by {holder}: wait for it to finish (or stop it), or give another --study-dir"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"polyret compare (pid {os.getpid()}, started {timestamp()})")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class _Display:
