@@ -287,9 +287,12 @@ def test_the_cost_table_reads_each_arms_timings_from_its_runs(partial: Path, tmp
         info = {key: value for key, value in read_json(run_dir / "run.json").items() if key != "cpu_seconds"}
         day = "2026-01-01T{}:00+00:00"
         load = {"load_average": [3.0, 2.0, 1.0] if "hybrid" in name else [1.5, 1.0, 0.5]}
+        # the hybrid run comes from before the runner recorded the machine per run
+        machine = {} if "hybrid" in name else {"environment": {**info["environment"], "cpu": "CPU A"}}
+        info.pop("environment", None)
         write_json(
             run_dir / "run.json",
-            {**info, **timing, **load, "started": day.format(started), "finished": day.format(finished)},
+            {**info, **timing, **load, **machine, "started": day.format(started), "finished": day.format(finished)},
         )
         marker = run_dir / "results" / "xquad-r.done.json"
         write_json(marker, {**read_json(marker), "seconds": 120.0})
@@ -301,7 +304,9 @@ def test_the_cost_table_reads_each_arms_timings_from_its_runs(partial: Path, tmp
                 )
     text = write_findings(study_dir, tmp_path / "docs" / "findings.md", n_resamples=RESAMPLES).markdown.read_text()
     section = _section(text, "What it cost")
-    assert "Measured on Test CPU, 2 cores" in section
+    assert "Measured on CPU A (2 runs), not recorded (1 run from before the runner recorded it per run), 2 cores" in (
+        section
+    )
     assert (
         "took 0.8 hours of wall time in all; first start 2026-01-01 09:00 to last finish 2026-01-01 10:40 UTC"
         in section

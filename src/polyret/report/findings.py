@@ -21,9 +21,11 @@ import datetime as dt
 import os
 import re
 import shlex
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from polyret.errors import ConfigError
 from polyret.io import atomic_write, read_json
@@ -347,6 +349,7 @@ class RunCost:
     cpu_seconds: float | None  # None: written before the runner recorded it
     load: float | None  # the 1-minute load average when the run ended
     precisions: frozenset[str]  # what its evaluations ran in (``auto`` resolves per machine: bf16 or fp32)
+    machine: str | None  # its CPU model; None: written before the runner recorded the machine per run
     started: dt.datetime | None
     finished: dt.datetime | None
 
@@ -370,6 +373,7 @@ def run_cost(run: RunRecord) -> RunCost | None:
         cpu_seconds=None if info.get("cpu_seconds") is None else float(info["cpu_seconds"]),
         load=float(load[0]) if load else None,
         precisions=frozenset(str(r.model["precision"]) for r in run.results.values() if r.model.get("precision")),
+        machine=(info.get("environment") or {}).get("cpu"),
         started=_when(info.get("started")),
         finished=_when(info.get("finished")),
     )
@@ -417,7 +421,7 @@ def cost_section(study: Study) -> list[Block]:
     machine = ", ".join(
         str(part)
         for part in (
-            environment.get("cpu") or "CPU model not recorded",
+            _machines(every, environment),
             f"{cores} cores" if cores else None,
             f"torch {environment['torch_threads']} threads" if environment.get("torch_threads") else None,
             environment.get("device") if environment.get("device") != "cpu" else None,
@@ -449,6 +453,22 @@ def cost_section(study: Study) -> list[Block]:
             rows,
         ),
     ]
+
+
+def _machines(costs: list[RunCost], environment: dict[str, Any]) -> str:
+    """The CPUs the runs ran on, with how many runs each (a study run in parts may change machines between parts);
+    study.json's, the last part's, where no run recorded its own."""
+    recorded = Counter(c.machine for c in costs if c.machine)
+    if not recorded:
+        return str(environment.get("cpu") or "CPU model not recorded")
+    machines = [f"{cpu} ({_count(n, 'run')})" for cpu, n in recorded.most_common()]
+    if missing := sum(c.machine is None for c in costs):
+        machines.append(f"not recorded ({_count(missing, 'run')} from before the runner recorded it per run)")
+    return ", ".join(machines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _mean_minutes(seconds: Iterable[float | None]) -> float | None:
